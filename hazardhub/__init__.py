@@ -1,0 +1,52 @@
+"""HazardHub: the application factory. No import-time side effects beyond model definitions."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "templates"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: settings from the environment, overridden by ``config`` (tests)."""
+    from hazardhub import models  # noqa: F401 - mappers configured, version classes built
+    from hazardhub.config import load_config
+    from hazardhub.extensions import bootstrap, csrf, db, login_manager, migrate
+
+    app = Flask(
+        __name__,
+        template_folder=str(TEMPLATES),
+        static_folder="static",
+        instance_path=str(ROOT / "instance"),
+    )
+    app.config.update(load_config(ROOT))
+    if config:
+        app.config.update(config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
+    csrf.init_app(app)
+    bootstrap.init_app(app)
+    login_manager.init_app(app)
+
+    from hazardhub import web
+    from hazardhub.accounts.auth import init_auth
+    from hazardhub.accounts.views import bp as accounts_bp
+    from hazardhub.auditlog.views import bp as audit_bp
+    from hazardhub.orgs.views import bp as orgs_bp
+    from hazardhub.platform.cli import register_cli
+    from hazardhub.policy import check_template_actions
+    from hazardhub.runs.views import bp as runs_bp
+
+    init_auth(app)
+    web.init_web(app)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(orgs_bp)
+    app.register_blueprint(runs_bp)
+    app.register_blueprint(audit_bp)
+    register_cli(app)
+    check_template_actions(TEMPLATES)
+    return app

@@ -1,0 +1,76 @@
+"""Settings, read from ``HAZARDHUB_*`` environment variables.
+
+Why environment variables: the same image runs the first-run demo (nothing set: SQLite under
+``instance/``, jobs in-process) and production (PostgreSQL, Redis, a real secret), and several
+gunicorn hosts must agree on settings without a shared file.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or invalid; raised at start-up, never mid-request."""
+
+
+def _instance_path(root: Path) -> Path:
+    return Path(os.environ.get("HAZARDHUB_INSTANCE_PATH", root / "instance"))
+
+
+def _secret_key(env: str, instance: Path) -> str:
+    """Return the secret key.
+
+    Production must set ``HAZARDHUB_SECRET_KEY`` (several hosts share it). Elsewhere a key is
+    generated once and kept under instance/, so demo sessions survive a restart.
+    """
+    key = os.environ.get("HAZARDHUB_SECRET_KEY")
+    if key:
+        return key
+    if env == "production":
+        raise ConfigError("HAZARDHUB_SECRET_KEY must be set when HAZARDHUB_ENV=production")
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def load_config(root: Path) -> dict:
+    """Build the Flask config mapping from the environment."""
+    env = os.environ.get("HAZARDHUB_ENV", "development")
+    instance = _instance_path(root)
+    instance.mkdir(parents=True, exist_ok=True)
+    database_url = os.environ.get(
+        "HAZARDHUB_DATABASE_URL", f"sqlite:///{instance / 'hazardhub.sqlite3'}"
+    )
+    production = env == "production"
+    return {
+        "HAZARDHUB_ENV": env,
+        "SECRET_KEY": _secret_key(env, instance),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "HAZARDHUB_REDIS_URL": os.environ.get("HAZARDHUB_REDIS_URL") or None,
+        "HAZARDHUB_STORAGE_PATH": os.environ.get("HAZARDHUB_STORAGE_PATH", str(instance / "files")),
+        "HAZARDHUB_INSTANCE_PATH": str(instance),
+        "HAZARDHUB_PDF_FONT": os.environ.get("HAZARDHUB_PDF_FONT"),
+        "HAZARDHUB_IDLE_MINUTES": int(os.environ.get("HAZARDHUB_IDLE_MINUTES", "30")),
+        "HAZARDHUB_LOCKOUT_ATTEMPTS": 5,
+        "HAZARDHUB_LOCKOUT_MINUTES": 15,
+        "HAZARDHUB_MAX_IMPORT_ROWS": 5000,
+        "MAX_CONTENT_LENGTH": int(os.environ.get("HAZARDHUB_MAX_UPLOAD_MB", "64")) * 1024 * 1024,
+        "PERMANENT_SESSION_LIFETIME": timedelta(
+            minutes=int(os.environ.get("HAZARDHUB_IDLE_MINUTES", "30"))
+        ),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "BOOTSTRAP_SERVE_LOCAL": True,
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+    }

@@ -1,0 +1,27 @@
+"""Import every model, then configure mappers once (Continuum builds version classes here).
+
+Alembic's env.py, the app factory and the worker import this module; nothing else needs to.
+"""
+import hazardhub.audit  # noqa: F401 - make_versioned before any versioned model
+import sqlalchemy as sa
+
+from hazardhub.accounts.models import LoginAttempt, Membership, User  # noqa: F401
+from hazardhub.audit import AuditChainHead, AuditChainLink  # noqa: F401
+from hazardhub.orgs.models import OrgUnit, Tenant  # noqa: F401
+from hazardhub.runs.models import ReportRun  # noqa: F401
+
+sa.orm.configure_mappers()
+
+
+def _sqlite_friendly_transaction_id() -> None:
+    """Continuum's ``transaction.id`` is BIGINT; on SQLite only INTEGER PRIMARY KEY autoincrements.
+
+    The variant keeps BIGINT (with its sequence) on PostgreSQL and gives SQLite a rowid key.
+    """
+    from sqlalchemy_continuum import versioning_manager
+
+    column = versioning_manager.transaction_cls.__table__.c.id
+    column.type = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+_sqlite_friendly_transaction_id()

@@ -1,0 +1,240 @@
+"""State changes and queries on the unit tree.
+
+Views authorise; these functions change ORM objects (never bulk statements: Continuum must see
+every change) and commit once per user action, so one action is one audited transaction.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from hazardhub.audit import tx_meta
+from hazardhub.extensions import db
+from hazardhub.orgs.models import OrgUnit
+from hazardhub.orgs.unit_rows import UnitRow, order_by_parents
+
+#: fields a unit form or an import row may set
+EDITABLE_FIELDS = (
+    "name", "school_type", "ownership", "is_boarding", "enrolment", "staff_count",
+    "address", "contact_name", "contact_phone",
+)
+
+
+class UnitError(ValueError):
+    """A rule of the unit tree was broken; the message is shown to the user (Chinese)."""
+
+
+class StaleUnit(UnitError):
+    """Someone else saved the unit first (optimistic lock)."""
+
+
+def subtree_query(root: OrgUnit, *, include_root: bool = True) -> sa.Select:
+    """SELECT of the units under ``root`` (scoped to the bound tenant by the ORM hook)."""
+    stmt = sa.select(OrgUnit).where(OrgUnit.path.startswith(root.path, autoescape=True))
+    if not include_root:
+        stmt = stmt.where(OrgUnit.id != root.id)
+    return stmt
+
+
+def root_unit(tenant_id: int) -> OrgUnit | None:
+    return db.session.execute(
+        sa.select(OrgUnit).where(OrgUnit.tenant_id == tenant_id, OrgUnit.parent_id.is_(None))
+    ).scalar_one_or_none()
+
+
+def user_roots(user) -> list[OrgUnit]:
+    """The top units the user reaches (one per membership, nested ones dropped)."""
+    units = sorted({m.unit.id: m.unit for m in user.active_memberships}.values(), key=lambda u: u.path)
+    roots: list[OrgUnit] = []
+    for unit in units:
+        if not any(unit.path.startswith(r.path) and unit.tenant_id == r.tenant_id for r in roots):
+            roots.append(unit)
+    return roots
+
+
+def _set_path(unit: OrgUnit, parent: OrgUnit | None) -> None:
+    unit.path = f"{parent.path if parent else '/'}{unit.id}/"
+    unit.depth = (parent.depth + 1) if parent else 0
+
+
+def _assign(unit: OrgUnit, values: dict[str, Any]) -> bool:
+    changed = False
+    for key in EDITABLE_FIELDS:
+        if key in values and getattr(unit, key) != values[key]:
+            setattr(unit, key, values[key])
+            changed = True
+    return changed
+
+
+def create_unit(parent: OrgUnit | None, *, code: str, name: str, kind: str, tenant_id: int | None = None,
+                is_demo: bool = False, commit: bool = True, **values: Any) -> OrgUnit:
+    """Create a unit under ``parent`` (``None``: the tenant's root bureau)."""
+    if parent is not None and parent.is_school and kind != "school":
+        raise UnitError("学校下面不能再设乡镇或局属单位。")
+    unit = OrgUnit(
+        tenant_id=parent.tenant_id if parent is not None else tenant_id,
+        parent_id=parent.id if parent is not None else None,
+        code=code, name=name, kind=kind, is_demo=is_demo, path="",
+    )
+    _assign(unit, values)
+    db.session.add(unit)
+    db.session.flush()
+    _set_path(unit, parent)
+    if commit:
+        tx_meta(reason=f"新建单位：{name}")
+        _commit()
+    return unit
+
+
+def update_unit(unit: OrgUnit, values: dict[str, Any], *, version_id: int, reason: str | None = None) -> bool:
+    """Edit a unit's attributes; returns whether anything changed."""
+    if unit.version_id != version_id:
+        raise StaleUnit("该单位已被他人修改，请刷新页面后重新编辑。")
+    changed = _assign(unit, values)
+    if changed:
+        tx_meta(reason=reason or "修改单位信息")
+        _commit()
+    return changed
+
+
+def move_unit(unit: OrgUnit, new_parent: OrgUnit) -> None:
+    """Re-parent ``unit``; every descendant's path is rewritten object by object (versioned)."""
+    if new_parent.path.startswith(unit.path):
+        raise UnitError("不能把单位移到它自己的下级单位下面。")
+    old_prefix = unit.path
+    descendants = db.session.execute(subtree_query(unit, include_root=False)).scalars().all()
+    unit.parent_id = new_parent.id
+    _set_path(unit, new_parent)
+    for d in descendants:
+        d.path = unit.path + d.path[len(old_prefix):]
+        d.depth = d.path.count("/") - 2
+
+
+def set_active(unit: OrgUnit, active: bool, *, version_id: int, reason: str) -> None:
+    if unit.version_id != version_id:
+        raise StaleUnit("该单位已被他人修改，请刷新页面后重新操作。")
+    if unit.parent_id is None:
+        raise UnitError("教育局本级单位不能停用。")
+    unit.is_active = active
+    tx_meta(reason=reason)
+    _commit()
+
+
+@dataclass
+class ApplyResult:
+    created: list[str]
+    updated: list[str]
+    errors: list[tuple[int, str]]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated)
+
+
+def apply_unit_rows(rows: list[UnitRow], scope_root: OrgUnit, *, is_demo: bool = False,
+                    reason: str = "导入单位", commit: bool = True,
+                    update_existing: bool = True) -> ApplyResult:
+    """Create or update units from checked rows, all or nothing.
+
+    Parents must be ``scope_root`` or below it (an import never reaches outside the importer's
+    subtree); existing codes are updated in place, new codes created; nothing is ever deleted.
+    """
+    existing = {u.code: u for u in db.session.execute(subtree_query(scope_root)).scalars()}
+    all_codes = set(
+        db.session.execute(sa.select(OrgUnit.code).where(OrgUnit.tenant_id == scope_root.tenant_id)).scalars()
+    )
+    errors: list[tuple[int, str]] = []
+    for row in rows:
+        if row.code in all_codes and row.code not in existing:
+            errors.append((row.line, f"单位代码“{row.code}”已被管辖范围外的单位使用。"))
+        if row.code == scope_root.code:
+            errors.append((row.line, "不能修改导入范围的根单位本身。"))
+    ordered, parent_errors = order_by_parents(rows, set(existing))
+    errors.extend(parent_errors)
+    if errors:
+        return ApplyResult([], [], sorted(errors))
+    created, updated = [], []
+    try:
+        for row in ordered:
+            values = {k: getattr(row, k) for k in EDITABLE_FIELDS}
+            parent = existing[row.parent_code]
+            unit = existing.get(row.code)
+            if unit is None:
+                if parent.is_school:
+                    errors.append((row.line, f"上级单位“{parent.name}”是学校，不能再设下级单位。"))
+                    continue
+                unit = create_unit(parent, code=row.code, kind=row.kind,
+                                   is_demo=is_demo, commit=False, **values)
+                existing[row.code] = unit
+                created.append(row.code)
+                continue
+            if not update_existing:
+                continue
+            changed = _assign(unit, values)
+            if unit.kind != row.kind:
+                unit.kind = row.kind
+                changed = True
+            if unit.parent_id != parent.id:
+                move_unit(unit, parent)
+                changed = True
+            if changed:
+                updated.append(row.code)
+        if errors:
+            db.session.rollback()
+            return ApplyResult([], [], errors)
+        if created or updated:
+            tx_meta(reason=f"{reason}：新增 {len(created)}，更新 {len(updated)}")
+            if commit:
+                _commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return ApplyResult(created, updated, [])
+
+
+def home_cards(user) -> list[dict]:
+    """Links for the home page, by what the user's roles allow."""
+    from flask import url_for
+
+    from hazardhub.policy import can
+
+    cards = []
+    for unit in user_roots(user):
+        cards.append({
+            "title": unit.name,
+            "text": f"{unit.kind_label}：查看单位与下属学校",
+            "url": url_for("orgs.show", unit_id=unit.id),
+        })
+    if can(user, "user.view"):
+        cards.append({"title": "账号与角色", "text": "管理本级及下属单位的账号、角色和密码重置",
+                      "url": url_for("accounts.users")})
+    if can(user, "unit.import"):
+        cards.append({"title": "导入单位", "text": "从 Excel 或 CSV 批量导入、更新学校", "url": url_for("orgs.import_units")})
+    if can(user, "unit.export"):
+        cards.append({"title": "导出与生成任务", "text": "单位名录导出等后台任务的进度与下载",
+                      "url": url_for("runs.index")})
+    if can(user, "audit.view"):
+        cards.append({"title": "审计链", "text": "本局变更记录的防篡改校验", "url": url_for("auditlog.chain")})
+    if can(user, "tenant.view"):
+        from hazardhub.policy import CITY_ROLES
+
+        if any(m.role in CITY_ROLES for m in user.active_memberships):
+            cards.append({"title": "所辖县（市、区）", "text": "查看各县区教育局的单位与账号（只读）",
+                          "url": url_for("orgs.districts")})
+    cards.append({"title": "修改密码", "text": "定期修改登录密码", "url": url_for("accounts.change_password")})
+    return cards
+
+
+def _commit() -> None:
+    try:
+        db.session.commit()
+    except StaleDataError as exc:
+        db.session.rollback()
+        raise StaleUnit("该单位已被他人修改，请刷新页面后重新编辑。") from exc
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise UnitError("单位代码重复或上级单位无效，操作未生效。") from exc

@@ -1,0 +1,120 @@
+"""Platform commands: ``flask --app wsgi tenants apply | demo | audit verify | worker``.
+
+These commands act for the platform operator, outside any request: they are one of the two
+unscoped paths (``all_tenants=True``) and bind each tenant in turn for its writes.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+from flask import Flask, current_app, g
+from flask.cli import AppGroup
+
+from hazardhub import ROOT
+
+tenants_cli = AppGroup("tenants", help="租户（教育局）开通与更新。")
+audit_cli = AppGroup("audit", help="审计链校验。")
+
+
+def _cli_actor():
+    g.audit_source = "cli"
+
+
+@tenants_cli.command("apply")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path), default=ROOT / "tenants")
+def tenants_apply(path: Path) -> None:
+    """Create or update tenants and units from PATH (idempotent, never deletes)."""
+    from hazardhub.platform.provisioning import ProvisioningError, apply_all
+
+    _cli_actor()
+    try:
+        created = apply_all(path, log=click.echo)
+    except ProvisioningError as exc:
+        click.echo(f"错误：{exc}", err=True)
+        sys.exit(1)
+    if created:
+        click.echo("\n新建的管理员账号（一次性密码，仅显示这一次，首次登录须修改）：")
+        for slug, username, password, role in created:
+            click.echo(f"  {slug:10} {username:20} {password}  ({role})")
+    else:
+        click.echo("没有需要新建的账号。")
+    click.echo("完成。")
+
+
+@audit_cli.command("verify")
+@click.option("--tenant", "slug", help="只校验这个租户（slug）；默认全部。")
+def audit_verify(slug: str | None) -> None:
+    """Walk each tenant's hash chain; exit 1 naming the first bad transaction."""
+    from hazardhub.audit import verify_chain
+    from hazardhub.extensions import db
+    from hazardhub.orgs.models import Tenant
+
+    stmt = sa.select(Tenant).order_by(Tenant.id).execution_options(all_tenants=True)
+    if slug:
+        stmt = stmt.where(Tenant.slug == slug)
+    tenants = db.session.execute(stmt).scalars().all()
+    if slug and not tenants:
+        click.echo(f"未找到租户 {slug}", err=True)
+        sys.exit(2)
+    bad = 0
+    conn = db.session.connection()
+    for tenant in tenants:
+        report = verify_chain(conn, tenant.id)
+        if report.ok:
+            click.echo(f"{tenant.slug}: 审计链完好（{report.links} 环）")
+        else:
+            bad += 1
+            first = report.first_bad_transaction
+            click.echo(f"{tenant.slug}: 审计链损坏！第一个问题事务：{first}", err=True)
+            for problem in report.problems[:20]:
+                click.echo(f"  - {problem}", err=True)
+    db.session.rollback()
+    sys.exit(1 if bad else 0)
+
+
+@click.command("demo")
+@click.option("--logins-json", type=click.Path(dir_okay=False, path_type=Path), help="把演示账号写入此 JSON 文件。")
+@click.option("--serve", is_flag=True, help="之后在 127.0.0.1:5000 启动开发服务器。")
+@click.option("--port", default=5000, show_default=True)
+def demo(logins_json: Path | None, serve: bool, port: int) -> None:
+    """Migrate, provision tenants/ and seed the demo (idempotent); print the logins."""
+    from flask_migrate import upgrade
+
+    from hazardhub.platform.demo import seed_demo
+
+    _cli_actor()
+    upgrade(directory=str(ROOT / "migrations"))
+    logins = seed_demo(log=click.echo)
+    click.echo("\n演示账号（数据为演示用，学校名称带“演示”标记）：")
+    click.echo(f"  {'角色':12}{'用户名':18}{'密码':14}单位")
+    for row in logins:
+        click.echo(f"  {row['role_label']:12}{row['username']:20}{row['password']:14}{row['unit']}（{row['tenant']}）")
+    if logins_json:
+        logins_json.write_text(json.dumps(logins, ensure_ascii=False, indent=2), encoding="utf-8")
+        click.echo(f"\n已写入 {logins_json}")
+    if serve:
+        click.echo(f"\n服务器启动：http://127.0.0.1:{port}/  （Ctrl+C 停止）")
+        current_app.run(host="127.0.0.1", port=port, debug=False, use_reloader=False)
+
+
+@click.command("worker")
+@click.argument("queues", nargs=-1)
+def worker(queues) -> None:
+    """Start an RQ worker (needs HAZARDHUB_REDIS_URL); runs ``python -m worker``.
+
+    Exec'd rather than imported: ``hazardhub`` never imports ``worker``.
+    """
+    import os
+
+    os.execvp(sys.executable, [sys.executable, "-m", "worker", *queues])
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(tenants_cli)
+    app.cli.add_command(audit_cli)
+    app.cli.add_command(demo)
+    app.cli.add_command(worker)

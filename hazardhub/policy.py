@@ -1,0 +1,315 @@
+"""Every authorisation rule of HazardHub, in one place.
+
+``can(user, action, obj)`` answers; ``authorize`` turns a no into 403; ``load_or_404`` loads one
+object for a view (another tenant's id → 404, a visible object the user may not act on → 403,
+an object outside the user's subtree → 404 so its existence is not disclosed). Templates use the
+same ``can`` (a Jinja global), so a button never shows for a rule the view would refuse.
+
+Rules are written per action as functions of one membership (role on a unit, reaching the unit's
+subtree) and the object; a user may act when any of their active memberships allows it. City roles
+read their districts and write only in the city tenant. Unknown action names raise at import time
+(``requires``) and at start-up (``check_template_actions`` scans templates for ``can('...')``).
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import sqlalchemy as sa
+from flask import abort
+from flask_login import current_user
+
+from hazardhub.extensions import db
+from hazardhub.tenancy import current_scope
+
+CITY_ROLES = {"city_admin", "city_viewer"}
+BUREAU_ROLES = {"bureau_admin", "bureau_leader", "bureau_viewer"}
+READER_ROLES = CITY_ROLES | BUREAU_ROLES | {"township_supervisor", "principal"}
+ALL_ROLES = READER_ROLES | {"safety_officer", "staff"}
+
+#: who may grant which roles (and so create, edit and reset the users holding them)
+GRANTABLE: dict[str, set[str]] = {
+    "city_admin": {"city_admin", "city_viewer"},
+    "bureau_admin": BUREAU_ROLES | {"township_supervisor", "principal", "safety_officer", "staff"},
+    "township_supervisor": {"principal", "safety_officer", "staff"},
+    "principal": {"safety_officer", "staff"},
+}
+
+
+@dataclass(frozen=True)
+class RoleGrant:
+    """A role about to be granted on a unit (the object of ``membership.grant``)."""
+
+    tenant_id: int
+    unit: Any
+    role: str
+
+
+class UnknownAction(KeyError):
+    """An action name that no rule defines (a typo must not silently deny or allow)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers on memberships and objects
+
+
+def _city_reaches(m, tenant_id: int) -> bool:
+    """A city role reads its own tenant and its districts."""
+    return tenant_id == m.tenant_id or tenant_id in _district_ids(m.tenant_id)
+
+
+@functools.lru_cache(maxsize=64)
+def _district_ids_cached(city_id: int, generation: int) -> frozenset[int]:
+    from hazardhub.orgs.models import Tenant
+
+    rows = db.session.execute(
+        sa.select(Tenant.id).where(Tenant.parent_id == city_id).execution_options(all_tenants=True)
+    ).scalars()
+    return frozenset(rows)
+
+
+_generation = 0
+
+
+def invalidate_tenant_cache() -> None:
+    """Call after tenants are added (``tenants apply``)."""
+    global _generation
+    _generation += 1
+
+
+def _district_ids(city_id: int) -> frozenset[int]:
+    return _district_ids_cached(city_id, _generation)
+
+
+def _in_subtree(m, unit) -> bool:
+    return unit is not None and unit.tenant_id == m.tenant_id and unit.path.startswith(m.unit.path)
+
+
+def _strictly_below(m, unit) -> bool:
+    return _in_subtree(m, unit) and unit.id != m.unit_id
+
+
+def _units_of_user(target) -> list:
+    from hazardhub.accounts.models import Membership
+    from hazardhub.orgs.models import OrgUnit
+
+    return list(
+        db.session.execute(
+            sa.select(OrgUnit, Membership.role)
+            .join(Membership, Membership.unit_id == OrgUnit.id)
+            .where(Membership.user_id == target.id, Membership.is_active.is_(True))
+        ).all()
+    )
+
+
+def _unit_of(obj):
+    """The unit an object hangs on (for subtree checks), or ``None``."""
+    from hazardhub.accounts.models import Membership
+    from hazardhub.orgs.models import OrgUnit
+
+    if isinstance(obj, OrgUnit):
+        return obj
+    if isinstance(obj, Membership):
+        return obj.unit
+    unit_id = getattr(obj, "unit_id", None)
+    if unit_id is not None:
+        return db.session.get(OrgUnit, unit_id)
+    return None
+
+
+def _reads(m, obj, roles: set[str]) -> bool:
+    """Generic read: the role is in ``roles`` and the object is in reach."""
+    from hazardhub.accounts.models import User
+    from hazardhub.orgs.models import Tenant
+
+    if m.role not in roles:
+        return False
+    if obj is None:
+        return True
+    tenant_id = obj.id if isinstance(obj, Tenant) else obj.tenant_id
+    if m.role in CITY_ROLES:
+        return _city_reaches(m, tenant_id)
+    if tenant_id != m.tenant_id:
+        return False
+    if isinstance(obj, Tenant):
+        return m.role in BUREAU_ROLES
+    if isinstance(obj, User):
+        units = _units_of_user(obj)
+        if not units:
+            return m.role in BUREAU_ROLES
+        return any(_in_subtree(m, u) for u, _ in units)
+    unit = _unit_of(obj)
+    if unit is None:
+        return m.role in BUREAU_ROLES
+    return _in_subtree(m, unit)
+
+
+def _manages_user(m, target) -> bool:
+    """Create/edit/reset ``target``: every role they hold is grantable by ``m`` in its subtree."""
+    grantable = GRANTABLE.get(m.role, set())
+    if not grantable or target.tenant_id != m.tenant_id:
+        return False
+    units = _units_of_user(target)
+    if not units:
+        return m.role in {"bureau_admin", "city_admin"}
+    return all(
+        role in grantable and (_strictly_below(m, u) if m.role == "township_supervisor" else _in_subtree(m, u))
+        for u, role in units
+    )
+
+
+def _grants(m, membership) -> bool:
+    """Grant or end ``membership`` (a role on a unit)."""
+    from hazardhub.accounts.models import ROLE_UNIT_KINDS, ROLES
+
+    if membership.role not in GRANTABLE.get(m.role, set()):
+        return False
+    if membership.tenant_id not in (None, m.tenant_id):
+        return False
+    unit = membership.unit
+    if unit is None or not _in_subtree(m, unit):
+        return False
+    if m.role == "township_supervisor" and unit.id == m.unit_id:
+        return False
+    level = ROLES[membership.role][1]
+    return unit.kind in ROLE_UNIT_KINDS[level]
+
+
+def _writes_here(m, obj) -> bool:
+    tenant_id = getattr(obj, "tenant_id", None)
+    return tenant_id is None or tenant_id == m.tenant_id
+
+
+# ---------------------------------------------------------------------------------------------
+# the rules
+
+Rule = Callable[[Any, Any], bool]
+
+RULES: dict[str, Rule] = {
+    # the unit tree
+    "unit.view": lambda m, o: _reads(m, o, ALL_ROLES),
+    "unit.history": lambda m, o: _reads(m, o, READER_ROLES),
+    "unit.edit": lambda m, o: _writes_here(m, o)
+    and (
+        (m.role == "bureau_admin" and (o is None or _in_subtree(m, o)))
+        or (m.role == "township_supervisor" and (o is None or _strictly_below(m, o)))
+    ),
+    "unit.create": lambda m, o: m.role == "bureau_admin" and (o is None or _in_subtree(m, o)),
+    "unit.import": lambda m, o: m.role == "bureau_admin" and _writes_here(m, o),
+    "unit.export": lambda m, o: m.role in (BUREAU_ROLES | {"township_supervisor", "principal"})
+    and (o is None or _in_subtree(m, o)),
+    # people
+    "user.view": lambda m, o: _reads(m, o, READER_ROLES),
+    "user.history": lambda m, o: _reads(m, o, READER_ROLES),
+    "user.create": lambda m, o: m.role in GRANTABLE and (o is None or _in_subtree(m, o))
+    and _writes_here(m, o),
+    "user.edit": lambda m, o: o is None and m.role in GRANTABLE or o is not None and _manages_user(m, o),
+    "user.reset_password": lambda m, o: o is not None and _manages_user(m, o),
+    "membership.grant": lambda m, o: m.role in GRANTABLE if o is None else _grants(m, o),
+    "membership.revoke": lambda m, o: o is not None and _grants(m, o),
+    # background runs
+    "run.view": lambda m, o: o is not None
+    and o.tenant_id == m.tenant_id
+    and (o.requested_by_id == m.user_id or m.role == "bureau_admin"),
+    "run.retry": lambda m, o: o is not None
+    and o.tenant_id == m.tenant_id
+    and (o.requested_by_id == m.user_id or m.role == "bureau_admin"),
+    # audit and tenant overview
+    "audit.view": lambda m, o: _reads(m, o, CITY_ROLES | BUREAU_ROLES),
+    "tenant.view": lambda m, o: _reads(m, o, CITY_ROLES | BUREAU_ROLES),
+    "admin.menu": lambda m, o: m.role in GRANTABLE,
+}
+
+ACTIONS = frozenset(RULES)
+
+
+def check_action(action: str) -> str:
+    if action not in RULES:
+        raise UnknownAction(action)
+    return action
+
+
+def active_memberships(user) -> list:
+    """Memberships bound to the user by the loader (see ``accounts.auth``)."""
+    return getattr(user, "active_memberships", None) or []
+
+
+def can(user, action: str, obj: Any = None) -> bool:
+    """May ``user`` do ``action`` on ``obj`` (or at all, when ``obj`` is ``None``)?"""
+    rule = RULES.get(action)
+    if rule is None:
+        raise UnknownAction(action)
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return any(rule(m, obj) for m in active_memberships(user))
+
+
+def authorize(action: str, obj: Any = None) -> None:
+    """Abort with 403 unless the current user may do ``action``."""
+    if not can(current_user, action, obj):
+        abort(403)
+
+
+def requires(action: str):
+    """View decorator for object-less actions; the name is checked at import time."""
+    check_action(action)
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            authorize(action)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def load_or_404(model, object_id: Any, action: str):
+    """Load ``model`` by id for ``action``.
+
+    Another tenant's id and objects outside the user's reach → 404; reachable but not allowed
+    → 403. Uses a SELECT (never ``session.get``) so the tenant criteria always apply, and
+    checks ``tenant_id`` again in case the identity map answered.
+    """
+    check_action(action)
+    try:
+        object_id = int(object_id)
+    except (TypeError, ValueError):
+        abort(404)
+    if not (0 < object_id < 2**63):
+        abort(404)
+    obj = db.session.execute(sa.select(model).where(model.id == object_id)).scalar_one_or_none()
+    if obj is None:
+        abort(404)
+    tenant_id = getattr(obj, "tenant_id", getattr(obj, "id", None))
+    if tenant_id not in current_scope().read_tenant_ids:
+        abort(404)
+    if can(current_user, action, obj):
+        return obj
+    view_action = _VIEW_ACTION.get(model.__name__)
+    if view_action and can(current_user, view_action, obj):
+        abort(403)
+    abort(404)
+
+
+_VIEW_ACTION = {"OrgUnit": "unit.view", "User": "user.view", "ReportRun": "run.view",
+                "Membership": "unit.view", "Tenant": "tenant.view"}
+
+_TEMPLATE_CAN = re.compile(r"""\bcan\(\s*['"]([a-z_.]+)['"]""")
+
+
+def check_template_actions(template_root: Path) -> None:
+    """Fail start-up when a template asks ``can('x')`` for an action no rule defines."""
+    for path in template_root.rglob("*.html"):
+        for name in _TEMPLATE_CAN.findall(path.read_text(encoding="utf-8")):
+            if name not in RULES:
+                raise UnknownAction(f"{name} (in {path})")
+
+
+def template_can(action: str, obj: Any = None) -> bool:
+    """The Jinja global: ``{% if can('unit.edit', unit) %}``."""
+    return can(current_user, action, obj)

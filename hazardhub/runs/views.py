@@ -1,0 +1,106 @@
+"""Background runs: request an export, watch its progress, download it, retry a failure."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, send_file, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+
+from hazardhub.orgs.models import OrgUnit
+from hazardhub.pagination import paginate
+from hazardhub.policy import can, load_or_404
+from hazardhub.runs import operations as ops
+from hazardhub.runs.models import ReportRun
+
+bp = Blueprint("runs", __name__, url_prefix="/runs")
+
+
+@bp.route("/")
+@login_required
+def index():
+    stmt = sa.select(ReportRun)
+    if not any(m.role == "bureau_admin" and m.tenant_id == current_user.tenant_id
+               for m in current_user.active_memberships):
+        stmt = stmt.where(ReportRun.requested_by_id == current_user.id)
+    stmt = stmt.where(ReportRun.tenant_id == current_user.tenant_id)
+    page = paginate(stmt.order_by(ReportRun.created_at.desc(), ReportRun.id.desc()))
+    units = {}
+    ids = {r.unit_id for r in page.items if r.unit_id}
+    if ids:
+        units = {u.id: u for u in sa_units(ids)}
+    return render_template("runs/index.html", page=page, units=units, kinds=ops.RUN_KINDS, form=FlaskForm())
+
+
+def sa_units(ids):
+    from hazardhub.extensions import db
+
+    return db.session.execute(sa.select(OrgUnit).where(OrgUnit.id.in_(ids))).scalars()
+
+
+@bp.route("/unit-tree/<int:unit_id>", methods=["POST"])
+@login_required
+def export_unit_tree(unit_id: int):
+    unit = load_or_404(OrgUnit, unit_id, "unit.export")
+    if unit.tenant_id != current_user.tenant_id:
+        abort(403)
+    form = FlaskForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        run = ops.request_run("unit_tree_xlsx", user=current_user, unit=unit)
+    except ops.QueueUnavailable as exc:
+        flash(str(exc), "danger")
+        return redirect(url_for("runs.index"))
+    flash("已提交导出任务。", "success")
+    return redirect(url_for("runs.show", run_id=run.id))
+
+
+@bp.route("/<int:run_id>")
+@login_required
+def show(run_id: int):
+    run = load_or_404(ReportRun, run_id, "run.view")
+    from hazardhub.extensions import db
+
+    unit = db.session.execute(sa.select(OrgUnit).where(OrgUnit.id == run.unit_id)).scalar_one_or_none()
+    return render_template("runs/show.html", run=run, unit=unit, kinds=ops.RUN_KINDS, form=FlaskForm())
+
+
+@bp.route("/<int:run_id>/status.json")
+@login_required
+def status(run_id: int):
+    run = load_or_404(ReportRun, run_id, "run.view")
+    return jsonify(status=run.status, label=run.status_label, progress=run.progress,
+                   error=run.error, download=url_for("runs.download", run_id=run.id) if run.status == "finished" else None)
+
+
+@bp.route("/<int:run_id>/download")
+@login_required
+def download(run_id: int):
+    run = load_or_404(ReportRun, run_id, "run.view")
+    if run.status != "finished" or not run.file_path:
+        abort(404)
+    path = (ops.storage_root() / run.file_path).resolve()
+    if not path.is_file() or ops.storage_root().resolve() not in path.parents:
+        abort(404)
+    return send_file(Path(path), as_attachment=True, download_name=run.file_name)
+
+
+@bp.route("/<int:run_id>/retry", methods=["POST"])
+@login_required
+def retry(run_id: int):
+    run = load_or_404(ReportRun, run_id, "run.retry")
+    form = FlaskForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if run.status != "failed":
+        flash("只有失败的任务可以重试。", "warning")
+        return redirect(url_for("runs.show", run_id=run.id))
+    try:
+        ops.retry(run)
+    except ops.QueueUnavailable as exc:
+        flash(str(exc), "danger")
+    else:
+        flash("已重新提交。", "success")
+    return redirect(url_for("runs.show", run_id=run.id))

@@ -1,0 +1,172 @@
+"""All tenant-scoping code: the bound tenant and the ORM hooks that enforce it.
+
+Scoping is a floor, not a habit (Redash's opt-in ``get_by_id_and_org`` was forgotten once and
+leaked data). Every ORM SELECT of a :class:`~hazardhub.db.TenantScoped` model, and of every
+Continuum version class, gets a ``with_loader_criteria`` for the bound tenant(s); with nothing
+bound an ORM SELECT refuses to run. Every flush stamps and checks ``tenant_id``. Bulk
+UPDATE/DELETE on versioned tables are refused because Continuum cannot see them.
+
+Known holes, kept closed elsewhere: Core/``text()`` statements are not filtered (only the audit
+verifier uses them, with explicit tenant filters); ``session.get()`` on a warm identity map issues
+no SQL, so :func:`hazardhub.policy.load_or_404` checks ``tenant_id`` on the object as well.
+
+The only unscoped paths pass ``execution_options(all_tenants=True)``; grep for it: the user loader,
+login, and the platform CLI.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session, with_loader_criteria
+
+from hazardhub.db import TenantScoped
+
+
+class TenantNotBound(RuntimeError):
+    """An ORM query or write ran with no tenant bound."""
+
+
+class CrossTenantWrite(RuntimeError):
+    """A write would touch a row of a tenant other than the one bound for writing."""
+
+
+class BulkWriteForbidden(RuntimeError):
+    """Bulk UPDATE/DELETE on a versioned table (Continuum would not record it)."""
+
+
+@dataclass(frozen=True)
+class TenantScope:
+    """What the current request, command or job may touch.
+
+    :param write_tenant_id: the one tenant that writes go to (``None``: read-only scope)
+    :param read_tenant_ids: tenants whose rows SELECTs may return (a city user: the city and
+        its districts; everybody else: their own tenant)
+    """
+
+    write_tenant_id: int | None
+    read_tenant_ids: tuple[int, ...]
+
+    @classmethod
+    def single(cls, tenant_id: int) -> "TenantScope":
+        return cls(write_tenant_id=tenant_id, read_tenant_ids=(tenant_id,))
+
+    @classmethod
+    def reading(cls, write_tenant_id: int | None, read_ids: Iterable[int]) -> "TenantScope":
+        ids = set(read_ids)
+        if write_tenant_id is not None:
+            ids.add(write_tenant_id)
+        return cls(write_tenant_id=write_tenant_id, read_tenant_ids=tuple(sorted(ids)))
+
+
+_current_scope: ContextVar[TenantScope | None] = ContextVar("hazardhub_tenant_scope", default=None)
+
+
+def current_scope() -> TenantScope:
+    """Return the bound scope or raise :class:`TenantNotBound`."""
+    scope = _current_scope.get()
+    if scope is None:
+        raise TenantNotBound("no tenant is bound; refusing to run a tenant-scoped query")
+    return scope
+
+
+def peek_scope() -> TenantScope | None:
+    """Return the bound scope, or ``None`` (for code that only reports, e.g. templates)."""
+    return _current_scope.get()
+
+
+def bind_scope(scope: TenantScope | None):
+    """Bind ``scope`` and return the token for :func:`unbind`."""
+    return _current_scope.set(scope)
+
+
+def unbind(token) -> None:
+    _current_scope.reset(token)
+
+
+@contextmanager
+def tenant_bound(tenant_id: int | TenantScope) -> Iterator[TenantScope]:
+    """Bind one tenant for the duration of a block (CLI commands, jobs, tests)."""
+    scope = tenant_id if isinstance(tenant_id, TenantScope) else TenantScope.single(tenant_id)
+    token = _current_scope.set(scope)
+    try:
+        yield scope
+    finally:
+        _current_scope.reset(token)
+
+
+def _version_base():
+    from sqlalchemy_continuum.model_builder import VersionClassBase
+
+    return VersionClassBase
+
+
+def _is_scoped_class(cls) -> bool:
+    return issubclass(cls, TenantScoped) or issubclass(cls, _version_base())
+
+
+def _is_versioned_entity(entity) -> bool:
+    return entity is not None and hasattr(entity, "__versioned__")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _scope_orm_statement(state) -> None:
+    """Add the tenant criteria to every ORM SELECT; refuse unscoped ones and bulk writes."""
+    if state.is_update or state.is_delete:
+        mapper = state.bind_mapper
+        if mapper is not None and _is_versioned_entity(mapper.class_):
+            raise BulkWriteForbidden(
+                f"bulk {'UPDATE' if state.is_update else 'DELETE'} on versioned "
+                f"{mapper.class_.__name__}; change ORM objects instead"
+            )
+        if mapper is not None and issubclass(mapper.class_, TenantScoped):
+            current_scope()  # bulk writes to scoped tables still need a bound tenant
+        return
+    if not state.is_select or state.execution_options.get("all_tenants"):
+        return
+    if not any(_is_scoped_class(m.class_) for m in state.all_mappers):
+        return  # platform tables (tenants, transactions, login attempts) carry no tenant rows
+    scope = current_scope()
+    ids = scope.read_tenant_ids
+    if len(ids) == 1:
+        tid = ids[0]
+        criteria = lambda cls: cls.tenant_id == tid  # noqa: E731
+    else:
+        criteria = lambda cls: cls.tenant_id.in_(ids)  # noqa: E731
+    state.statement = state.statement.options(
+        with_loader_criteria(TenantScoped, criteria, include_aliases=True),
+        with_loader_criteria(_version_base(), criteria, include_aliases=True),
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_and_check_tenant(session, flush_context, instances) -> None:
+    """Stamp ``tenant_id`` on new rows and refuse writes outside the bound write tenant."""
+    scoped_new = [o for o in session.new if isinstance(o, TenantScoped)]
+    scoped_changed = [o for o in (*session.dirty, *session.deleted) if isinstance(o, TenantScoped)]
+    if not scoped_new and not scoped_changed:
+        return
+    scope = current_scope()
+    write_tid = scope.write_tenant_id
+    if write_tid is None:
+        raise CrossTenantWrite("the bound scope is read-only")
+    for obj in scoped_new:
+        if obj.tenant_id is None:
+            obj.tenant_id = write_tid
+        elif obj.tenant_id != write_tid:
+            raise CrossTenantWrite(
+                f"new {type(obj).__name__} for tenant {obj.tenant_id}, bound {write_tid}"
+            )
+    from sqlalchemy import inspect
+
+    for obj in scoped_changed:
+        history = inspect(obj).attrs.tenant_id.history
+        original = history.deleted[0] if history.deleted else obj.tenant_id
+        if history.has_changes() or original != write_tid:
+            raise CrossTenantWrite(
+                f"{type(obj).__name__} #{getattr(obj, 'id', '?')} of tenant {original} "
+                f"cannot be changed while tenant {write_tid} is bound"
+            )

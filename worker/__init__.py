@@ -1,0 +1,1 @@
+"""RQ worker side of HazardHub: the job class that gives each job its app context, and the jobs."""

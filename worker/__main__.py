@@ -1,0 +1,34 @@
+"""``python -m worker``: start an RQ worker with the Flask job class and the scheduler.
+
+Exactly one ``rq cron`` process should run beside the workers for periodic work (two would
+duplicate every enqueue).
+"""
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from redis import Redis
+    from rq import Worker
+
+    from worker.context import FlaskJob, worker_app
+
+    app = worker_app()
+    url = app.config.get("HAZARDHUB_REDIS_URL")
+    if not url:
+        print("HAZARDHUB_REDIS_URL 未设置：没有 Redis 时任务在网页进程内直接执行，无需启动 worker。", file=sys.stderr)
+        return 2
+    queues = (argv if argv else None) or ["default"]
+    # The app's engine must not hand a pooled connection to forked work horses.
+    with app.app_context():
+        from hazardhub.extensions import db
+
+        db.engine.dispose(close=False)
+    worker = Worker(queues, connection=Redis.from_url(url), job_class=FlaskJob, maintenance_interval=60)
+    worker.work(with_scheduler=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
