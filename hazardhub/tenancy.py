@@ -20,7 +20,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.sql import visitors
 from sqlalchemy.orm import Session, with_loader_criteria
 
 from hazardhub.db import TenantScoped
@@ -108,6 +110,29 @@ def _is_scoped_class(cls) -> bool:
     return issubclass(cls, TenantScoped) or issubclass(cls, _version_base())
 
 
+_scoped_tables: frozenset | None = None
+
+
+def _touches_scoped_table(statement) -> bool:
+    """Does the statement read a scoped table anywhere (e.g. only inside a subquery)?
+
+    ``all_mappers`` lists only top-level entities; ``SELECT count(*) FROM (SELECT ... units)``
+    has none, yet its subquery must be filtered (the criteria added to the outer statement do
+    reach ORM subqueries) and must be refused when no tenant is bound.
+    """
+    global _scoped_tables
+    if _scoped_tables is None:
+        from hazardhub.db import Base
+
+        _scoped_tables = frozenset(
+            m.local_table for m in Base.registry.mappers if _is_scoped_class(m.class_)
+        )
+    for element in visitors.iterate(statement):
+        if isinstance(element, sa.Table) and element in _scoped_tables:  # annotated copies hash equal
+            return True
+    return False
+
+
 def _is_versioned_entity(entity) -> bool:
     return entity is not None and hasattr(entity, "__versioned__")
 
@@ -127,7 +152,9 @@ def _scope_orm_statement(state) -> None:
         return
     if not state.is_select or state.execution_options.get("all_tenants"):
         return
-    if not any(_is_scoped_class(m.class_) for m in state.all_mappers):
+    if not any(_is_scoped_class(m.class_) for m in state.all_mappers) and not _touches_scoped_table(
+        state.statement
+    ):
         return  # platform tables (tenants, transactions, login attempts) carry no tenant rows
     scope = current_scope()
     ids = scope.read_tenant_ids

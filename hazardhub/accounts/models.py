@@ -11,6 +11,7 @@ from datetime import datetime
 
 import hazardhub.audit  # noqa: F401 - make_versioned must run before versioned models
 import sqlalchemy as sa
+from flask import current_app, has_app_context
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -80,7 +81,9 @@ class User(UserMixin, TenantScoped, TimestampMixin, Base):
     )
 
     def set_password(self, password: str, *, must_change: bool) -> None:
-        self.password_hash = generate_password_hash(password)
+        # scrypt in production; the test suite configures a cheap method (hundreds of users).
+        method = current_app.config.get("HAZARDHUB_PASSWORD_HASH", "scrypt") if has_app_context() else "scrypt"
+        self.password_hash = generate_password_hash(password, method=method)
         self.session_salt = _new_salt()
         self.must_change_password = must_change
         self.password_changed_at = utcnow()
