@@ -235,7 +235,7 @@ def reset_password(user_id: int):
 @bp.route("/users/<int:user_id>/memberships", methods=["POST"])
 @login_required
 def grant(user_id: int):
-    user = load_or_404(User, user_id, "user.view")
+    user = load_or_404(User, user_id, "user.edit")
     form = MembershipForm()
     units = {u.id: u for u in _manageable_units()}
     form.unit_id.choices = [(uid, u.name) for uid, u in units.items()]

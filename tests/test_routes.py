@@ -1,0 +1,158 @@
+"""Every route, walked from ``app.url_map``: login required, other tenants' ids → 404, subtree limits.
+
+A new route with an id argument must be added to ``ID_SOURCES``; the test fails until it is, so
+no route escapes these checks.
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from hazardhub.accounts.models import Membership
+from hazardhub.runs.models import ReportRun
+from hazardhub.tenancy import tenant_bound
+from tests.fixtures.factories import login
+
+#: endpoints an anonymous visitor may reach
+ANONYMOUS_ALLOWED = {"static", "bootstrap.static", "web.healthz", "accounts.login"}
+METHODS = ("GET", "POST")
+
+
+def _membership_of(db, user):
+    with tenant_bound(user.tenant_id):
+        return db.session.execute(sa.select(Membership).where(Membership.user_id == user.id)).scalars().first()
+
+
+def _run_for(db, user, unit):
+    with tenant_bound(user.tenant_id):
+        run = ReportRun(kind="unit_tree_xlsx", unit_id=unit.id, requested_by_id=user.id,
+                        job_name="worker.jobs.export_unit_tree", status="failed", error="测试")
+        db.session.add(run)
+        db.session.commit()
+        return run
+
+
+def _ids(db, world, target: str) -> dict[str, int]:
+    """Ids for each route argument: objects of tenant B ('other') or outside s1 ('outside')."""
+    if target == "other":
+        return {
+            "unit_id": world.sb.id,
+            "user_id": world.b_principal.id,
+            "membership_id": _membership_of(db, world.b_principal).id,
+            "run_id": _run_for(db, world.b_admin, world.sb).id,
+        }
+    return {
+        "unit_id": world.s2.id,
+        "user_id": world.s2_staff.id,
+        "membership_id": _membership_of(db, world.s2_staff).id,
+        "run_id": _run_for(db, world.users["bureau_admin"], world.s2).id,
+    }
+
+
+def _routes(app):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in ("static", "bootstrap.static"):
+            continue
+        for method in METHODS:
+            if method in rule.methods:
+                yield rule, method
+
+
+def _url(rule, ids):
+    unknown = set(rule.arguments) - set(ids)
+    assert not unknown, f"{rule.rule}: add {unknown} to the id sources of tests/test_routes.py"
+    return re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(ids[m.group(1)]), rule.rule)
+
+
+def _request(client, method, url):
+    if method == "GET":
+        return client.get(url)
+    token = client.csrf_token("/login" if not _logged_in(client) else "/password")
+    return client.post(url, data={"csrf_token": token})
+
+
+def _logged_in(client) -> bool:
+    with client.session_transaction() as session:
+        return "_user_id" in session
+
+
+def test_anonymous_users_reach_only_the_allow_list(app, db, client, world):
+    ids = _ids(db, world, "outside")
+    checked = 0
+    for rule, method in _routes(app):
+        if rule.endpoint in ANONYMOUS_ALLOWED:
+            continue
+        response = _request(client, method, _url(rule, ids))
+        assert response.status_code in (302, 401), (method, rule.rule, response.status_code)
+        if response.status_code == 302:
+            assert "/login" in response.headers["Location"], (method, rule.rule)
+        checked += 1
+    assert checked >= 25
+
+
+def test_allow_listed_endpoints_answer_anonymous(client):
+    assert client.get("/login").status_code == 200
+    assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("role", ["bureau_admin", "bureau_viewer", "township_supervisor", "principal"])
+def test_other_tenants_ids_answer_404_on_every_route(app, db, client, world, role):
+    ids = _ids(db, world, "other")
+    login(client, world.users[role])
+    secrets = ("乙镇小学", "乙区教育局", world.b_principal.username)
+    checked = 0
+    for rule, method in _routes(app):
+        if not rule.arguments:
+            continue
+        url = _url(rule, ids)
+        response = _request(client, method, url)
+        assert response.status_code == 404, (role, method, url, response.status_code)
+        body = response.get_data(as_text=True)
+        assert not any(s in body for s in secrets), (method, url)
+        checked += 1
+    assert checked >= 15
+
+
+def test_outside_the_subtree_is_403_or_404(app, db, client, world):
+    ids = _ids(db, world, "outside")
+    login(client, world.users["principal"])
+    for rule, method in _routes(app):
+        if not rule.arguments:
+            continue
+        url = _url(rule, ids)
+        response = _request(client, method, url)
+        assert response.status_code in (403, 404), (method, url, response.status_code)
+        assert "一镇幼儿园" not in response.get_data(as_text=True), url
+
+
+@pytest.mark.parametrize("role", ["city_admin", "city_viewer"])
+def test_city_users_cannot_change_district_data(app, db, client, world, role):
+    ids = {
+        "unit_id": world.s1.id,
+        "user_id": world.users["principal"].id,
+        "membership_id": _membership_of(db, world.users["principal"]).id,
+        "run_id": _run_for(db, world.users["bureau_admin"], world.s1).id,
+    }
+    login(client, world.users[role])
+    from sqlalchemy_continuum import version_class
+
+    from hazardhub.orgs.models import OrgUnit
+
+    def versions():
+        with tenant_bound(world.a.id):
+            return db.session.execute(sa.select(sa.func.count()).select_from(version_class(OrgUnit))).scalar()
+
+    before = versions()
+    for rule, method in _routes(app):
+        if method != "POST" or not rule.arguments:
+            continue
+        url = _url(rule, ids)
+        response = _request(client, method, url)
+        assert response.status_code in (403, 404), (role, url, response.status_code)
+    assert versions() == before
+    # ... while reading works
+    assert client.get(f"/units/{world.s1.id}").status_code == 200
+    assert client.get(f"/units/{world.s1.id}/history").status_code == 200
+    assert client.get(f"/units/{world.s1.id}/edit").status_code in (403, 404)
