@@ -63,6 +63,9 @@ def configure_engine(engine: sa.Engine) -> None:
 
     pysqlite's own transaction handling breaks SAVEPOINTs (the tests' per-test savepoint) and
     SQLite ignores foreign keys unless told; the composite tenant FKs must hold there too.
+    ``BEGIN IMMEDIATE`` takes the write lock up front, so concurrent writers queue (busy
+    timeout) instead of deadlocking on a read→write upgrade; this is what serialises appends to
+    an audit chain on SQLite (PostgreSQL locks the chain-head row instead).
     """
     if engine.dialect.name != "sqlite":
         return
@@ -77,4 +80,4 @@ def configure_engine(engine: sa.Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn):  # pragma: no cover - trivial
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

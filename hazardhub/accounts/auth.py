@@ -78,13 +78,16 @@ def lockout_until(username: str):
     """When the account behind ``username`` unlocks, or ``None`` if it is not locked.
 
     Locked after N consecutive failures (since the last success) within the lockout window;
-    derived from the attempt log so a login never writes the versioned users table.
+    derived from the attempt log so a login never writes the versioned users table. Attempts
+    refused *because* the account was locked checked no password and are not counted, so
+    knocking on a locked account does not extend its lock.
     """
     cfg = _config()
     window_start = utcnow() - timedelta(minutes=cfg["HAZARDHUB_LOCKOUT_MINUTES"])
     rows = db.session.execute(
         sa.select(LoginAttempt.succeeded, LoginAttempt.attempted_at)
-        .where(LoginAttempt.username == username, LoginAttempt.attempted_at >= window_start)
+        .where(LoginAttempt.username == username, LoginAttempt.attempted_at >= window_start,
+               sa.or_(LoginAttempt.reason.is_(None), LoginAttempt.reason != "locked"))
         .order_by(LoginAttempt.attempted_at.desc(), LoginAttempt.id.desc())
         .limit(cfg["HAZARDHUB_LOCKOUT_ATTEMPTS"])
         .execution_options(all_tenants=True)

@@ -1,7 +1,7 @@
 """Forms of the accounts area; every message is Chinese and every field bounded."""
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
+from hazardhub.forms import HazardForm, choices
 from wtforms import BooleanField, HiddenField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 
@@ -16,13 +16,13 @@ def _strong(form, field):
         raise ValidationError(problem)
 
 
-class LoginForm(FlaskForm):
+class LoginForm(HazardForm):
     username = StringField("用户名", validators=[DataRequired("请输入用户名。"), Length(max=40, message="用户名过长。")])
     password = PasswordField("密码", validators=[DataRequired("请输入密码。"), Length(max=128, message="密码过长。")])
 
 
-class ChangePasswordForm(FlaskForm):
-    current_password = PasswordField("当前密码", validators=[DataRequired("请输入当前密码。"), Length(max=128)])
+class ChangePasswordForm(HazardForm):
+    current_password = PasswordField("当前密码", validators=[DataRequired("请输入当前密码。"), Length(max=128, message="密码过长。")])
     new_password = PasswordField("新密码", validators=[DataRequired("请输入新密码。"), _strong])
     confirm = PasswordField("确认新密码", validators=[DataRequired("请再次输入新密码。")])
 
@@ -35,7 +35,7 @@ class ChangePasswordForm(FlaskForm):
             raise ValidationError("新密码不能与当前密码相同。")
 
 
-class UserCreateForm(FlaskForm):
+class UserCreateForm(HazardForm):
     username = StringField(
         "用户名",
         validators=[
@@ -51,21 +51,21 @@ class UserCreateForm(FlaskForm):
     role = SelectField("角色", validators=[DataRequired("请选择角色。")], validate_choice=True)
 
 
-class UserEditForm(FlaskForm):
+class UserEditForm(HazardForm):
     display_name = StringField("姓名", validators=[DataRequired("请输入姓名。"), Length(max=40, message="姓名过长。")])
     phone = StringField("电话", validators=[Optional(), Length(max=30, message="电话过长。"),
                                           Regexp(r"^[0-9+\- ]+$", message="电话只能包含数字、+、- 和空格。")])
     is_active = BooleanField("启用账号")
-    version_id = HiddenField(validators=[DataRequired(), Regexp(r"^\d{1,9}$")])
+    version_id = HiddenField(validators=[DataRequired("表单已失效，请刷新。"), Regexp(r"^\d{1,9}$", message="表单已失效，请刷新。")])
     reason = StringField("修改原因", validators=[Optional(), Length(max=200, message="原因不超过 200 字。")])
 
 
-class MembershipForm(FlaskForm):
+class MembershipForm(HazardForm):
     unit_id = SelectField("单位", coerce=int, validators=[InputRequired("请选择单位。")], validate_choice=True)
     role = SelectField("角色", validators=[DataRequired("请选择角色。")], validate_choice=True)
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(HazardForm):
     """A POST with only CSRF protection and an optional reason (reset, revoke)."""
 
     reason = StringField("原因", validators=[Optional(), Length(max=200, message="原因不超过 200 字。")])

@@ -14,6 +14,7 @@ from hazardhub.accounts.forms import (
 )
 from hazardhub.accounts.models import MEMBERSHIP_LABELS, ROLES, USER_LABELS, LoginAttempt, Membership, User
 from hazardhub.audit import history
+from hazardhub.forms import choices
 from hazardhub.extensions import db
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.operations import user_roots
@@ -25,7 +26,20 @@ bp = Blueprint("accounts", __name__)
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+    """A local path to go to after login; anything that could leave the site goes home.
+
+    Browsers read ``/\\host`` as ``//host`` and drop tabs and newlines, so backslashes and
+    control characters are refused along with ``//`` and absolute URLs.
+    """
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not any(ord(c) < 32 or ord(c) == 127 for c in target)
+        and not urlsplit(target).netloc
+        and not urlsplit(target).scheme
+    ):
         return target
     return url_for("web.home")
 
@@ -152,8 +166,8 @@ def users():
 def create_user():
     form = UserCreateForm()
     units = _manageable_units()
-    form.unit_id.choices = [(u.id, ("　" * u.depth) + u.name) for u in units]
-    form.role.choices = _grantable_roles()
+    form.unit_id.choices = choices((u.id, ("　" * u.depth) + u.name) for u in units)
+    form.role.choices = choices(_grantable_roles())
     if request.method == "GET" and request.args.get("unit_id", "").isdigit():
         form.unit_id.data = int(request.args["unit_id"])
     new_password = None
@@ -187,8 +201,8 @@ def show_user(user_id: int):
         .order_by(LoginAttempt.attempted_at.desc()).limit(20)
     ).scalars().all()
     form = MembershipForm()
-    form.unit_id.choices = [(u.id, ("　" * u.depth) + u.name) for u in _manageable_units()]
-    form.role.choices = _grantable_roles()
+    form.unit_id.choices = choices((u.id, ("　" * u.depth) + u.name) for u in _manageable_units())
+    form.role.choices = choices(_grantable_roles())
     return render_template("accounts/user_show.html", user=user, memberships=memberships, attempts=attempts,
                            form=form, confirm=ConfirmForm(), locked=lockout_until(user.username))
 
@@ -238,8 +252,8 @@ def grant(user_id: int):
     user = load_or_404(User, user_id, "user.edit")
     form = MembershipForm()
     units = {u.id: u for u in _manageable_units()}
-    form.unit_id.choices = [(uid, u.name) for uid, u in units.items()]
-    form.role.choices = _grantable_roles()
+    form.unit_id.choices = choices((uid, u.name) for uid, u in units.items())
+    form.role.choices = choices(_grantable_roles())
     if not form.validate_on_submit():
         flash("请选择单位和角色。", "danger")
         return redirect(url_for("accounts.show_user", user_id=user.id))

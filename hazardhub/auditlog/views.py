@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
+from hazardhub.forms import HazardForm as FlaskForm
 
 from hazardhub.audit import AuditChainHead, verify_chain
 from hazardhub.extensions import db

@@ -1,7 +1,7 @@
 """Forms of the unit tree."""
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
+from hazardhub.forms import HazardForm, choices
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
@@ -17,10 +17,10 @@ CREATE_KIND_CHOICES = [
 ]
 
 
-class UnitForm(FlaskForm):
+class UnitForm(HazardForm):
     name = StringField("单位名称", validators=[DataRequired("请输入单位名称。"), Length(max=100, message="名称不超过 100 字。")])
-    school_type = SelectField("学校类型", choices=SCHOOL_TYPE_CHOICES, validate_choice=True)
-    ownership = SelectField("办学性质", choices=OWNERSHIP_CHOICES, validate_choice=True)
+    school_type = SelectField("学校类型", choices=choices(SCHOOL_TYPE_CHOICES), validate_choice=True)
+    ownership = SelectField("办学性质", choices=choices(OWNERSHIP_CHOICES), validate_choice=True)
     is_boarding = BooleanField("寄宿制学校")
     enrolment = IntegerField("在校学生数", validators=[Optional(), NumberRange(0, 100000, "学生数应为 0–100000。")])
     staff_count = IntegerField("教职工数", validators=[Optional(), NumberRange(0, 100000, "教职工数应为 0–100000。")])
@@ -48,14 +48,14 @@ class UnitForm(FlaskForm):
 class UnitCreateForm(UnitForm):
     code = StringField("单位代码", validators=[DataRequired("请输入单位代码。"), Length(max=40, message="代码不超过 40 位。"),
                                             Regexp(r"^[A-Za-z0-9_\-]+$", message="代码只能包含字母、数字、下划线和连字符。")])
-    kind = SelectField("类别", choices=CREATE_KIND_CHOICES, validate_choice=True)
+    kind = SelectField("类别", choices=choices(CREATE_KIND_CHOICES), validate_choice=True)
     version_id = HiddenField()
 
 
-class ImportForm(FlaskForm):
+class ImportForm(HazardForm):
     file = FileField("单位表（.xlsx 或 .csv）", validators=[FileRequired("请选择要导入的文件。")])
 
 
-class ActiveForm(FlaskForm):
+class ActiveForm(HazardForm):
     reason = StringField("原因", validators=[DataRequired("请填写原因。"), Length(max=200, message="原因不超过 200 字。")])
     version_id = HiddenField(validators=[DataRequired("表单已失效，请刷新。"), Regexp(r"^\d{1,9}$", message="表单已失效，请刷新。")])

@@ -9,6 +9,7 @@ from hazardhub.accounts.models import Membership, User
 from hazardhub.audit import history
 from hazardhub.extensions import db
 from hazardhub.orgs import operations as ops
+from hazardhub.forms import choices
 from hazardhub.orgs.forms import ActiveForm, ImportForm, UnitCreateForm, UnitForm
 from hazardhub.orgs.models import UNIT_LABELS, OrgUnit, Tenant
 from hazardhub.orgs.unit_rows import HEADER_LABELS, UnreadableFile, parse_unit_rows, read_table
@@ -120,7 +121,7 @@ def create(unit_id: int):
         return redirect(url_for("orgs.show", unit_id=parent.id))
     form = UnitCreateForm()
     if parent.kind == "township_center":
-        form.kind.choices = [("school", "学校/幼儿园")]
+        form.kind.choices = choices([("school", "学校/幼儿园")])
     if form.validate_on_submit():
         code = form.code.data.strip()
         exists = db.session.execute(sa.select(OrgUnit.id).where(OrgUnit.code == code)).first()

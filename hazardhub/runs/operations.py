@@ -56,11 +56,14 @@ def request_run(kind: str, *, user, unit) -> ReportRun:
 
 def enqueue(run: ReportRun) -> None:
     """Hand the run to RQ (or run it now, in-process); failures are recorded on the row."""
-    run_id, tenant_id, actor = run.id, run.tenant_id, run.requested_by_id
+    run_id, tenant_id, actor, job_name = run.id, run.tenant_id, run.requested_by_id, run.job_name
+    # End this session's transaction first: an in-process job writes from its own session, and on
+    # SQLite it needs the write lock this session would otherwise still hold.
+    db.session.commit()
     try:
         queue = _queue()
         job = queue.enqueue(
-            run.job_name, run_id,
+            job_name, run_id,
             job_timeout=600, result_ttl=3600, failure_ttl=7 * 24 * 3600,
             meta={"tenant_id": tenant_id, "actor_id": actor, "run_id": run_id},
             description=f"run {run_id}",

@@ -6,7 +6,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, send_file, url_for
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
+from hazardhub.forms import HazardForm as FlaskForm
 
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.pagination import paginate
