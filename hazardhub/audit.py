@@ -128,10 +128,11 @@ def annotate(**values: Any) -> None:
 
 
 def _source() -> str:
-    if has_request_context():
-        return "web"
+    """web, cli or job; a job run in-process during a request still says job."""
     if has_app_context() and g.get("audit_source"):
         return g.audit_source
+    if has_request_context():
+        return "web"
     return "cli"
 
 

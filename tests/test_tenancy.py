@@ -9,11 +9,18 @@ from sqlalchemy_continuum import version_class
 from hazardhub.accounts.models import Membership, User
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.tenancy import (
-    BulkWriteForbidden, CrossTenantWrite, TenantNotBound, TenantScope, tenant_bound,
+    BulkWriteForbidden, CrossTenantWrite, TenantNotBound, TenantScope, bind_scope, tenant_bound, unbind,
 )
 
 
-def test_unbound_select_of_scoped_model_refuses(db, world):
+@pytest.fixture
+def unbound():
+    token = bind_scope(None)
+    yield
+    unbind(token)
+
+
+def test_unbound_select_of_scoped_model_refuses(db, world, unbound):
     with pytest.raises(TenantNotBound):
         db.session.execute(sa.select(OrgUnit)).all()
     with pytest.raises(TenantNotBound):
@@ -136,6 +143,6 @@ def test_composite_foreign_key_blocks_cross_tenant_links(db, world):
             )
 
 
-def test_subquery_only_statement_refuses_when_unbound(db, world):
+def test_subquery_only_statement_refuses_when_unbound(db, world, unbound):
     with pytest.raises(TenantNotBound):
         db.session.execute(sa.select(sa.func.count()).select_from(sa.select(OrgUnit).subquery())).scalar()

@@ -12,6 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import sqlalchemy as sa
 from flask import current_app
 
 from hazardhub.db import utcnow
@@ -75,8 +76,9 @@ def enqueue(run: ReportRun) -> None:
         run.error = f"任务无法排队（后台队列不可用）：{type(exc).__name__}"
         db.session.commit()
         raise QueueUnavailable(run.error) from exc
-    db.session.expire_all()
-    run = db.session.get(ReportRun, run_id)
+    run = db.session.execute(
+        sa.select(ReportRun).where(ReportRun.id == run_id).execution_options(populate_existing=True)
+    ).scalar_one()
     if run.job_id is None:
         run.job_id = job.id
         db.session.commit()
