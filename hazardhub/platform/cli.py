@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 import sqlalchemy as sa
-from flask import Flask, current_app, g
+from flask import Flask, g
 from flask.cli import AppGroup
 
 from hazardhub import ROOT
@@ -97,8 +97,13 @@ def demo(logins_json: Path | None, serve: bool, port: int) -> None:
         logins_json.write_text(json.dumps(logins, ensure_ascii=False, indent=2), encoding="utf-8")
         click.echo(f"\n已写入 {logins_json}")
     if serve:
+        # A fresh process: the server must not inherit this command's app context and session.
+        import os
+
         click.echo(f"\n服务器启动：http://127.0.0.1:{port}/  （Ctrl+C 停止）")
-        current_app.run(host="127.0.0.1", port=port, debug=False, use_reloader=False)
+        sys.stdout.flush()
+        os.execvp(sys.executable, [sys.executable, "-m", "flask", "--app", "wsgi", "run",
+                                   "--host", "127.0.0.1", "--port", str(port), "--no-reload"])
 
 
 @click.command("worker")
