@@ -9,6 +9,9 @@ from hazardhub.accounts.models import LoginAttempt, Membership, User  # noqa: F4
 from hazardhub.audit import AuditChainHead, AuditChainLink  # noqa: F401
 from hazardhub.orgs.models import OrgUnit, Tenant  # noqa: F401
 from hazardhub.runs.models import ReportRun  # noqa: F401
+from hazardhub.standards.models import RuleGroup, Standard, StandardItem  # noqa: F401
+from hazardhub.hazards.models import Hazard, HazardCitation, HazardCounter  # noqa: F401
+from hazardhub.evidence.models import Attachment  # noqa: F401
 
 sa.orm.configure_mappers()
 

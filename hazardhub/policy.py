@@ -108,12 +108,19 @@ def _units_of_user(target) -> list:
 def _unit_of(obj):
     """The unit an object hangs on (for subtree checks), or ``None``."""
     from hazardhub.accounts.models import Membership
+    from hazardhub.evidence.models import Attachment
+    from hazardhub.hazards.models import Hazard
     from hazardhub.orgs.models import OrgUnit
 
     if isinstance(obj, OrgUnit):
         return obj
     if isinstance(obj, Membership):
         return obj.unit
+    if isinstance(obj, Hazard):
+        return obj.school
+    if isinstance(obj, Attachment):
+        hazard = db.session.execute(sa.select(Hazard).where(Hazard.id == obj.hazard_id)).scalar_one_or_none()
+        return hazard.school if hazard is not None else None
     unit_id = getattr(obj, "unit_id", None)
     if unit_id is not None:
         return db.session.get(OrgUnit, unit_id)
@@ -183,6 +190,61 @@ def _writes_here(m, obj) -> bool:
     return tenant_id is None or tenant_id == m.tenant_id
 
 
+def _hazard_of(obj):
+    from hazardhub.evidence.models import Attachment
+    from hazardhub.hazards.models import Hazard
+
+    if isinstance(obj, Attachment):
+        return db.session.execute(sa.select(Hazard).where(Hazard.id == obj.hazard_id)).scalar_one_or_none()
+    return obj
+
+
+def _works_on_hazard(m, obj, school_roles: set[str]) -> bool:
+    """School roles on their own school; supervisors and the bureau admin on units below them."""
+    if obj is None:
+        return m.role in school_roles | {"township_supervisor", "bureau_admin", "bureau_leader"}
+    if not _writes_here(m, obj):
+        return False
+    unit = _unit_of(obj)
+    if unit is None:
+        return False
+    if m.role in school_roles:
+        return _in_subtree(m, unit)
+    if m.role == "township_supervisor":
+        return _in_subtree(m, unit)
+    return m.role in {"bureau_admin", "bureau_leader"} and _in_subtree(m, unit)
+
+
+def _supervises(m, obj) -> bool:
+    """The level above the hazard's school: its township supervisor, or the bureau."""
+    if obj is None:
+        return m.role in {"township_supervisor", "bureau_admin", "bureau_leader"}
+    if not _writes_here(m, obj):
+        return False
+    unit = _unit_of(obj)
+    if unit is None:
+        return False
+    if m.role == "township_supervisor":
+        return _strictly_below(m, unit)
+    return m.role in {"bureau_admin", "bureau_leader"} and _in_subtree(m, unit)
+
+
+def _accepts(m, obj) -> bool:
+    """验收: a major hazard at the supervising level; a general one also by the principal."""
+    hazard = _hazard_of(obj)
+    if hazard is not None and hazard.level == "general" and m.role == "principal":
+        return _writes_here(m, hazard) and _in_subtree(m, _unit_of(hazard))
+    return _supervises(m, hazard)
+
+
+def _edits_catalogue(m, obj) -> bool:
+    if m.role == "city_admin":
+        return obj is None or obj.tenant_id == m.tenant_id
+    if m.role == "bureau_admin":
+        return obj is None or (obj.tenant_id == m.tenant_id and getattr(obj, "is_local", True))
+    return False
+
+
 # ---------------------------------------------------------------------------------------------
 # the rules
 
@@ -217,6 +279,24 @@ RULES: dict[str, Rule] = {
     "run.retry": lambda m, o: o is not None
     and o.tenant_id == m.tenant_id
     and (o.requested_by_id == m.user_id or m.role == "bureau_admin"),
+    # the hazard ledger
+    "hazard.view": lambda m, o: _reads(m, o, ALL_ROLES),
+    "hazard.history": lambda m, o: _reads(m, o, ALL_ROLES),
+    "hazard.create": lambda m, o: _works_on_hazard(m, o, {"principal", "safety_officer", "staff"}),
+    "hazard.edit": lambda m, o: _works_on_hazard(m, o, {"principal", "safety_officer"}),
+    "hazard.rectify": lambda m, o: _works_on_hazard(m, o, {"principal", "safety_officer"}),
+    "hazard.accept": lambda m, o: _accepts(m, o),
+    "hazard.void": lambda m, o: _works_on_hazard(m, o, {"principal"}),
+    "hazard.downgrade_request": lambda m, o: _works_on_hazard(m, o, {"principal", "safety_officer"}),
+    "hazard.downgrade_approve": lambda m, o: _supervises(m, o),
+    "hazard.listed": lambda m, o: m.role in (CITY_ROLES | BUREAU_ROLES | {"township_supervisor"}),
+    "hazard.export": lambda m, o: _reads(m, o, READER_ROLES),
+    "hazard.import": lambda m, o: _works_on_hazard(m, o, {"principal", "safety_officer"}),
+    "evidence.view": lambda m, o: _reads(m, _hazard_of(o), ALL_ROLES),
+    "evidence.upload": lambda m, o: _works_on_hazard(m, _hazard_of(o), {"principal", "safety_officer"}),
+    # the standards catalogue
+    "standards.view": lambda m, o: True,
+    "standards.edit": lambda m, o: _edits_catalogue(m, o),
     # audit and tenant overview
     "audit.view": lambda m, o: _reads(m, o, CITY_ROLES | BUREAU_ROLES),
     "tenant.view": lambda m, o: _reads(m, o, CITY_ROLES | BUREAU_ROLES),
@@ -297,7 +377,8 @@ def load_or_404(model, object_id: Any, action: str):
 
 
 _VIEW_ACTION = {"OrgUnit": "unit.view", "User": "user.view", "ReportRun": "run.view",
-                "Membership": "unit.view", "Tenant": "tenant.view"}
+                "Membership": "unit.view", "Tenant": "tenant.view", "Hazard": "hazard.view",
+                "Attachment": "evidence.view"}
 
 _TEMPLATE_CAN = re.compile(r"""\bcan\(\s*['"]([a-z_.]+)['"]""")
 

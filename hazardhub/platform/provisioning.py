@@ -113,6 +113,10 @@ def apply_tenant(spec: TenantSpec, log) -> list[tuple[str, str, str]]:
                 if getattr(root, key) != value:
                     setattr(root, key, value)
                     log(f"  更新本级单位 {key}")
+        if spec.kind == "city":
+            from hazardhub.standards.operations import load_shipped
+
+            load_shipped(tenant.id, log=log)
         units_csv = spec.folder / "units.csv"
         if units_csv.exists():
             with units_csv.open("rb") as fh:

@@ -1,0 +1,49 @@
+"""Evidence files: photos and PDFs attached to a hazard (before, after, documents).
+
+Files live under ``HAZARDHUB_STORAGE_PATH/evidence/<tenant>/`` with random names; the database
+row says what the file is (sniffed, never trusted from the upload's name) and who may see it. A
+wrong upload is withdrawn (``is_active`` False), never deleted: evidence is part of the record.
+"""
+from __future__ import annotations
+
+import hazardhub.audit  # noqa: F401 - make_versioned must run before versioned models
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hazardhub.audit import VERSIONED
+from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
+
+STAGES = {"before": "整改前照片", "after": "整改后照片", "document": "文件资料"}
+KINDS = {"image": "照片", "pdf": "PDF 文件"}
+
+
+class Attachment(TenantScoped, TimestampMixin, Base):
+    __tablename__ = "attachments"
+    __versioned__ = VERSIONED
+    __table_args__ = (
+        tenant_fk("hazard_id", "hazards"),
+        tenant_fk("uploaded_by_id", "users"),
+        sa.CheckConstraint("stage IN ('before','after','document')", name="stage"),
+        sa.CheckConstraint("kind IN ('image','pdf')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hazard_id: Mapped[int] = mapped_column(index=True, nullable=False)
+    #: before / after / document
+    stage: Mapped[str] = mapped_column(sa.String(10), nullable=False)
+    #: image or pdf, from the file's content
+    kind: Mapped[str] = mapped_column(sa.String(10), nullable=False)
+    content_type: Mapped[str] = mapped_column(sa.String(40), nullable=False)
+    #: the name the uploader's device gave (shown, never used as a path)
+    original_name: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    #: random file name under the storage path
+    stored_name: Mapped[str] = mapped_column(sa.String(80), unique=True, nullable=False)
+    thumb_name: Mapped[str | None] = mapped_column(sa.String(80))
+    size: Mapped[int] = mapped_column(nullable=False)
+    sha256: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    width: Mapped[int | None] = mapped_column()
+    height: Mapped[int | None] = mapped_column()
+    caption: Mapped[str | None] = mapped_column(sa.String(200))
+    uploaded_by_id: Mapped[int] = mapped_column(nullable=False)
+    is_active: Mapped[bool] = mapped_column(default=True, nullable=False)
+    withdraw_reason: Mapped[str | None] = mapped_column(sa.String(200))
