@@ -40,6 +40,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from hazardhub.accounts.auth import init_auth
     from hazardhub.accounts.views import bp as accounts_bp
     from hazardhub.auditlog.views import bp as audit_bp
+    from hazardhub.hazards.excel_views import bp as ledger_excel_bp
+    from hazardhub.evidence.views import bp as evidence_bp
+    from hazardhub.hazards.views import bp as hazards_bp
+    from hazardhub.standards.views import bp as standards_bp
     from hazardhub.orgs.views import bp as orgs_bp
     from hazardhub.platform.cli import register_cli
     from hazardhub.policy import check_template_actions
@@ -51,6 +55,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(orgs_bp)
     app.register_blueprint(runs_bp)
     app.register_blueprint(audit_bp)
+    app.register_blueprint(ledger_excel_bp)
+    app.register_blueprint(evidence_bp)
+    app.register_blueprint(hazards_bp)
+    app.register_blueprint(standards_bp)
     register_cli(app)
     check_template_actions(TEMPLATES)
     return app

@@ -228,8 +228,8 @@ def _seal_transaction(session: Session) -> None:
     session.flush()
     uow = _uow_for(session)
     tx = uow.current_transaction if uow is not None else None
-    if tx is None:
-        return
+    if tx is None or getattr(uow, "hazardhub_sealed", None) == tx.id:
+        return  # nothing versioned, or already sealed by an earlier commit of this unit of work
     from hazardhub.tenancy import CrossTenantWrite, current_scope
 
     tenant_id = current_scope().write_tenant_id
@@ -274,6 +274,7 @@ def _seal_transaction(session: Session) -> None:
     head.seq = head.seq + 1
     head.head_hash = new_hash
     head.updated_at = utcnow()
+    uow.hazardhub_sealed = tx.id
 
 
 def _operator() -> str:

@@ -70,7 +70,8 @@ SECURITY_HEADERS = {
 
 def init_web(app: Flask) -> None:
     app.register_blueprint(bp)
-    app.jinja_env.globals.update(can=template_can, role_label=role_label, ROLES=ROLES, is_city_user=is_city_user)
+    app.jinja_env.globals.update(can=template_can, role_label=role_label, ROLES=ROLES, is_city_user=is_city_user,
+                                 endpoints=app.view_functions)
     app.jinja_env.filters.update(local_time=local_time, yes_no=yes_no)
 
     @app.after_request

@@ -215,13 +215,15 @@ def update(hazard: Hazard, *, actor, data: dict[str, Any], item_ids: list[int], 
     _check_version(hazard, version_id)
     items = _items(hazard.tenant_id, item_ids)
     _apply_fields(hazard, data)
+    fields_changed = db.session.is_modified(hazard)  # before any autoflush hides it
     citations_changed = _sync_citations(hazard, items)
     if citations_changed and hazard.downgrade_status == "approved":
         hazard.downgrade_status = None  # new citations: the approved downgrade no longer applies
     db.session.flush()  # the new citations count in composite groups
     _decide(hazard, items, level)
     _require_plan(hazard)
-    if not db.session.is_modified(hazard) and not citations_changed:
+    if not (fields_changed or citations_changed or db.session.is_modified(hazard)):
+        db.session.rollback()
         return False
     tx_meta(reason=reason or "修改隐患信息")
     _commit()

@@ -148,11 +148,20 @@ def apply_unit_rows(rows: list[UnitRow], scope_root: OrgUnit, *, is_demo: bool =
         db.session.execute(sa.select(OrgUnit.code).where(OrgUnit.tenant_id == scope_root.tenant_id)).scalars()
     )
     errors: list[tuple[int, str]] = []
+    kept: list[UnitRow] = []
     for row in rows:
+        if row.code == scope_root.code:
+            # an exported file starts with its root: skipped when unchanged, refused otherwise
+            if not _is_unchanged_root(row, scope_root):
+                errors.append((row.line, "不能修改导入范围的根单位本身。"))
+            continue
+        if row.kind == "bureau":
+            errors.append((row.line, "教育局本级单位由系统创建，不能导入。"))
+            continue
         if row.code in all_codes and row.code not in existing:
             errors.append((row.line, f"单位代码“{row.code}”已被管辖范围外的单位使用。"))
-        if row.code == scope_root.code:
-            errors.append((row.line, "不能修改导入范围的根单位本身。"))
+        kept.append(row)
+    rows = kept
     ordered, parent_errors = order_by_parents(rows, set(existing))
     errors.extend(parent_errors)
     if errors:
@@ -196,6 +205,19 @@ def apply_unit_rows(rows: list[UnitRow], scope_root: OrgUnit, *, is_demo: bool =
     return ApplyResult(created, updated, [])
 
 
+def _is_unchanged_root(row: UnitRow, root: OrgUnit) -> bool:
+    """Does ``row`` describe ``root`` exactly as it is (same parent, name, kind and fields)?"""
+    parent_code = ""
+    if root.parent_id is not None:
+        parent_code = db.session.execute(sa.select(OrgUnit.code).where(OrgUnit.id == root.parent_id)).scalar_one()
+    return (
+        row.parent_code == parent_code
+        and row.name == root.name
+        and row.kind == root.kind
+        and all(getattr(row, k) == getattr(root, k) for k in EDITABLE_FIELDS)
+    )
+
+
 def home_cards(user) -> list[dict]:
     """Links for the home page, by what the user's roles allow."""
     from flask import url_for
@@ -209,6 +231,15 @@ def home_cards(user) -> list[dict]:
             "text": f"{unit.kind_label}：查看单位与下属学校",
             "url": url_for("orgs.show", unit_id=unit.id),
         })
+    if can(user, "hazard.view"):
+        cards.insert(0, {"title": "隐患排查治理台账", "text": "登记、整改、验收销号；按单位、状态、等级筛选，导出 Excel",
+                         "url": url_for("hazards.index")})
+    if can(user, "hazard.create"):
+        cards.insert(1, {"title": "登记隐患", "text": "排查发现的隐患入账；引用判定条目自动判定重大隐患",
+                         "url": url_for("hazards.create")})
+    if can(user, "hazard.listed"):
+        cards.insert(2, {"title": "重大隐患挂牌督办", "text": "未销号的重大事故隐患清单，逾期标红",
+                         "url": url_for("hazards.listed")})
     if can(user, "user.view"):
         cards.append({"title": "账号与角色", "text": "管理本级及下属单位的账号、角色和密码重置",
                       "url": url_for("accounts.users")})
@@ -225,6 +256,8 @@ def home_cards(user) -> list[dict]:
         if any(m.role in CITY_ROLES for m in user.active_memberships):
             cards.append({"title": "所辖县（市、区）", "text": "查看各县区教育局的单位与账号（只读）",
                           "url": url_for("orgs.districts")})
+    cards.append({"title": "判定标准目录", "text": "《教育系统重大事故隐患判定指南》等判定条目与阈值",
+                  "url": url_for("standards.index")})
     cards.append({"title": "修改密码", "text": "定期修改登录密码", "url": url_for("accounts.change_password")})
     return cards
 

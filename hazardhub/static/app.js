@@ -20,3 +20,16 @@
   }
   if (box.getAttribute('data-done') !== '1') { window.setTimeout(poll, 1000); }
 })();
+// Hazard form: citing a direct-determination item makes the hazard major; say so at once.
+(function () {
+  var notice = document.getElementById('major-notice');
+  if (!notice) { return; }
+  function update() {
+    var major = document.querySelector('input.cite[data-kind="direct"]:checked') !== null;
+    notice.classList.toggle('d-none', !major);
+    var level = document.getElementById('level');
+    if (level && major) { level.value = 'major'; }
+  }
+  document.querySelectorAll('input.cite').forEach(function (box) { box.addEventListener('change', update); });
+  update();
+})();

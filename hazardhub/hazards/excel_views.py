@@ -1,0 +1,361 @@
+"""The ledger as Excel: download the filtered ledger, import a school's existing ledger.
+
+Endpoints (blueprint ``ledger_excel``):
+
+- ``ledger_excel.export`` GET ``/hazards/export.xlsx`` with the ledger page's query string
+  (unit_id, status, level, category, source, overdue, listed, date_from, date_to, q). Up to
+  :data:`excel.SYNC_EXPORT_LIMIT` rows the file is written at once; beyond, a page offers a
+  background export of the whole unit (POST ``ledger_excel.export_run``), so no GET writes.
+- ``ledger_excel.import_upload`` GET/POST ``/hazards/import``: upload an .xlsx, pick the school.
+- ``ledger_excel.import_map`` GET/POST ``/hazards/import/map``: map columns, check, import.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import secrets
+import time
+from datetime import date
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import (Blueprint, abort, current_app, flash, redirect, render_template, render_template_string, request,
+                   send_file, session, url_for)
+from flask_login import current_user, login_required
+from flask_wtf.file import FileField, FileRequired
+from wtforms import HiddenField, SelectField
+from wtforms.validators import DataRequired, Regexp
+
+from hazardhub.extensions import db
+from hazardhub.forms import HazardForm, choices
+from hazardhub.hazards import excel
+from hazardhub.hazards import operations as hazard_ops
+from hazardhub.hazards.models import CATEGORIES, LEVELS, SOURCES, STATUSES, Hazard
+from hazardhub.orgs.models import OrgUnit
+from hazardhub.orgs.operations import subtree_query, user_roots
+from hazardhub.policy import can, load_or_404
+
+bp = Blueprint("ledger_excel", __name__, url_prefix="/hazards")
+
+_SESSION_KEY = "ledger_import"
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+_STALE_SECONDS = 24 * 3600
+_TRUE = {"1", "true", "on", "yes", "y"}
+_STATUS_FILTERS = set(STATUSES) | {"open", "overdue"}
+
+
+# ---------------------------------------------------------------------------------------------
+# export
+
+
+def filters_from_args(args) -> hazard_ops.LedgerFilters:
+    """The ledger page's query string as filters; anything malformed is ignored, never a 500."""
+
+    def one(name: str) -> str:
+        return (args.get(name) or "").strip()
+
+    def as_date(name: str) -> date | None:
+        try:
+            return date.fromisoformat(one(name)[:10]) if one(name) else None
+        except ValueError:
+            return None
+
+    unit_id = one("unit_id")
+    status = one("status")
+    return hazard_ops.LedgerFilters(
+        unit_id=int(unit_id) if unit_id.isdigit() and 0 < int(unit_id) < 2**63 else None,
+        status=status if status in _STATUS_FILTERS else None,
+        level=one("level") if one("level") in LEVELS else None,
+        category=one("category") if one("category") in CATEGORIES else None,
+        source=one("source") if one("source") in SOURCES else None,
+        overdue=one("overdue").lower() in _TRUE,
+        listed=one("listed").lower() in _TRUE,
+        date_from=as_date("date_from"),
+        date_to=as_date("date_to"),
+        q=one("q")[:50] or None,
+    )
+
+
+def describe_filters(filters: hazard_ops.LedgerFilters, unit: OrgUnit | None) -> str:
+    parts = []
+    if unit is not None:
+        parts.append(f"单位：{unit.name}")
+    if filters.status:
+        parts.append("状态：" + {"open": "未销号", "overdue": "已超期"}.get(filters.status, STATUSES.get(filters.status, "")))
+    if filters.overdue and filters.status != "overdue":
+        parts.append("仅超期")
+    if filters.listed:
+        parts.append("仅挂牌督办")
+    if filters.level:
+        parts.append(f"等级：{LEVELS[filters.level]}")
+    if filters.category:
+        parts.append(f"类别：{filters.category}")
+    if filters.source:
+        parts.append(f"检查类型：{SOURCES[filters.source]}")
+    if filters.date_from or filters.date_to:
+        parts.append(f"排查日期：{filters.date_from or '不限'} 至 {filters.date_to or '不限'}")
+    if filters.q:
+        parts.append(f"关键词：{filters.q}")
+    return "；".join(parts) or "无（全部未作废隐患）"
+
+
+def _export_roots() -> list[OrgUnit]:
+    roots = [r for r in user_roots(current_user) if can(current_user, "hazard.export", r)]
+    if not roots:
+        abort(403)
+    return roots
+
+
+class ExportRunForm(HazardForm):
+    unit_id = HiddenField(validators=[DataRequired("表单已失效，请刷新。"), Regexp(r"^\d{1,18}$", message="表单已失效，请刷新。")])
+
+
+_LARGE_EXPORT = """{% extends "base.html" %}
+{% block title %}导出隐患台账{% endblock %}
+{% block content %}
+<h1 class="h5">导出隐患台账（Excel）</h1>
+<div class="alert alert-info">符合条件的隐患共 {{ count }} 条，超过 {{ limit }} 条，不能立即生成。
+可以提交后台任务，导出“{{ unit.name }}”范围内全部未作废的隐患（后台导出不应用其他筛选条件），生成后在“后台任务”中下载。</div>
+<p class="small text-muted">当前筛选条件：{{ filters }}</p>
+<form method="post" action="{{ url_for('ledger_excel.export_run') }}">
+  {{ form.csrf_token }}{{ form.unit_id() }}
+  <button class="btn btn-primary" type="submit">提交后台导出</button>
+  <a class="btn btn-link" href="javascript:history.back()">返回</a>
+</form>
+{% endblock %}"""
+
+
+@bp.route("/export.xlsx")
+@login_required
+def export():
+    """The filtered ledger as .xlsx (scope: the user's units)."""
+    roots = _export_roots()
+    filters = filters_from_args(request.args)
+    unit = None
+    if filters.unit_id:
+        unit = db.session.execute(sa.select(OrgUnit).where(OrgUnit.id == filters.unit_id)).scalar_one_or_none()
+        if unit is None or not any(r.contains(unit) for r in roots):
+            abort(404)
+    stmt = hazard_ops.ledger_query(roots, filters)
+    count = db.session.execute(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
+    scope_unit = unit or roots[0]
+    if count > excel.SYNC_EXPORT_LIMIT:
+        form = ExportRunForm(data={"unit_id": str(scope_unit.id)})
+        return render_template_string(_LARGE_EXPORT, count=count, limit=excel.SYNC_EXPORT_LIMIT, unit=scope_unit,
+                                      filters=describe_filters(filters, unit), form=form)
+    hazards = db.session.execute(stmt.order_by(Hazard.found_on, Hazard.number)).scalars().all()
+    scope = unit.name if unit else "、".join(r.name for r in roots)
+    title = f"{scope}隐患排查治理台账"
+    data = excel.write_ledger(hazards, title, tenant_id=current_user.tenant_id, scope=scope,
+                              filters=describe_filters(filters, unit))
+    name = f"{scope_unit.name}-隐患台账-{hazard_ops.today():%Y%m%d}.xlsx"
+    response = send_file(io.BytesIO(data), mimetype=excel.XLSX_MIME, as_attachment=True, download_name=name)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/export-run", methods=["POST"])
+@login_required
+def export_run():
+    """Background export of every non-voided hazard under one unit (kind ``ledger_xlsx``)."""
+    from hazardhub.runs import operations as run_ops
+
+    form = ExportRunForm()
+    if not form.validate_on_submit():
+        abort(400)
+    unit = load_or_404(OrgUnit, form.unit_id.data, "hazard.export")
+    if unit.tenant_id != current_user.tenant_id:
+        abort(403)
+    try:
+        run = run_ops.request_run("ledger_xlsx", user=current_user, unit=unit)
+    except run_ops.QueueUnavailable as exc:
+        flash(str(exc), "danger")
+        return redirect(url_for("runs.index"))
+    flash("已提交后台导出任务，完成后可在本页下载。", "success")
+    return redirect(url_for("runs.show", run_id=run.id))
+
+
+# ---------------------------------------------------------------------------------------------
+# import
+
+
+def importable_units() -> list[tuple[OrgUnit, str]]:
+    """Active units (schools, affiliated schools, townships) the user may import hazards into."""
+    units: dict[int, OrgUnit] = {}
+    for root in user_roots(current_user):
+        for unit in db.session.execute(subtree_query(root).order_by(OrgUnit.path)).scalars():
+            units[unit.id] = unit
+    names = {u.id: u for u in units.values()}
+    out = []
+    for unit in sorted(units.values(), key=lambda u: u.path):
+        if unit.kind == "bureau" or not unit.is_active or not can(current_user, "hazard.import", unit):
+            continue
+        parent = names.get(unit.parent_id)
+        label = f"{parent.name} / {unit.name}" if parent is not None and parent.kind == "township_center" else unit.name
+        out.append((unit, label))
+    return out
+
+
+class UploadForm(HazardForm):
+    school_id = SelectField("导入到单位", validate_choice=True)
+    file = FileField("隐患台账文件（.xlsx）", validators=[FileRequired("请选择要导入的 .xlsx 文件。")])
+
+
+def _folder() -> Path:
+    from hazardhub.runs.operations import storage_root
+
+    return storage_root() / "imports" / str(current_user.tenant_id)
+
+
+def _pending_path(pending: dict) -> Path | None:
+    token = str(pending.get("token") or "")
+    if not _TOKEN_RE.match(token):
+        return None
+    return _folder() / f"{token}.xlsx"
+
+
+def _drop_pending() -> None:
+    pending = session.pop(_SESSION_KEY, None)
+    if isinstance(pending, dict):
+        path = _pending_path(pending)
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+
+def _sweep(folder: Path) -> None:
+    """Remove uploads nobody finished within a day."""
+    cutoff = time.time() - _STALE_SECONDS
+    for path in folder.glob("*.xlsx"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@login_required
+def import_upload():
+    """Step 1: upload the .xlsx and choose the school."""
+    units = importable_units()
+    if not units:
+        abort(403)
+    form = UploadForm()
+    form.school_id.choices = choices([(str(u.id), label) for u, label in units])
+    upload_errors: list[str] = []
+    if form.validate_on_submit():
+        school = load_or_404(OrgUnit, form.school_id.data, "hazard.import")
+        upload = form.file.data
+        data = upload.read()
+        if not (upload.filename or "").lower().endswith(".xlsx"):
+            upload_errors.append("只支持 .xlsx 格式的 Excel 文件（旧版 .xls 请先在 Excel 中另存为 .xlsx）。")
+        else:
+            try:
+                sheet = excel.read_ledger_xlsx(data, current_app.config["HAZARDHUB_MAX_IMPORT_ROWS"])
+            except excel.UnreadableFile as exc:
+                upload_errors.append(str(exc))
+            else:
+                if not sheet.rows:
+                    upload_errors.append("文件只有表头，没有数据行。")
+        if not upload_errors:
+            _drop_pending()
+            folder = _folder()
+            folder.mkdir(parents=True, exist_ok=True)
+            _sweep(folder)
+            token = secrets.token_urlsafe(24)
+            (folder / f"{token}.xlsx").write_bytes(data)
+            session[_SESSION_KEY] = {
+                "token": token, "school_id": school.id, "sha256": hashlib.sha256(data).hexdigest(),
+                "file_name": Path(upload.filename or "ledger.xlsx").name[:200],
+            }
+            return redirect(url_for("ledger_excel.import_map"))
+        flash("文件未能读取，请检查后重新上传。", "danger")
+    elif request.method == "POST":
+        flash("请检查表单中标出的问题。", "danger")
+    return render_template("hazards/import.html", step=1, form=form, upload_errors=upload_errors,
+                           columns=excel.LEDGER_COLUMNS)
+
+
+def mapping_form(sheet: excel.Sheet, *, guesses: dict[int, str]):
+    """One select per spreadsheet column (which field it is), plus the default check type."""
+    field_choices = choices([("", "（不导入此列）")] + list(excel.FIELD_LABELS.items()))
+
+    class MappingForm(HazardForm):
+        default_source = SelectField("未填检查类型的行按", choices=choices(SOURCES.items()), validate_choice=True)
+
+    for i, header in enumerate(sheet.headers):
+        setattr(MappingForm, f"col_{i}", SelectField(header, choices=field_choices, validate_choice=True))
+    data = {f"col_{i}": guesses.get(i, "") for i in range(len(sheet.headers))}
+    data["default_source"] = "self"
+    return MappingForm(data=data)
+
+
+def _mapping_errors(form, sheet: excel.Sheet) -> tuple[dict[int, str], list[str]]:
+    column_map: dict[int, str] = {}
+    seen: dict[str, str] = {}
+    problems = []
+    for i, header in enumerate(sheet.headers):
+        key = getattr(form, f"col_{i}").data or ""
+        if not key:
+            continue
+        if key in seen:
+            problems.append(f"字段“{excel.FIELD_LABELS[key]}”同时对应了“{seen[key]}”和“{header}”两列，请只选一列。")
+            continue
+        seen[key] = header
+        column_map[i] = key
+    missing = [excel.FIELD_LABELS[k] for k in excel.REQUIRED_FIELDS if k not in seen]
+    if missing:
+        problems.append(f"请为必填字段选择对应的列：{'、'.join(missing)}。")
+    return column_map, problems
+
+
+@bp.route("/import/map", methods=["GET", "POST"])
+@login_required
+def import_map():
+    """Step 2 and 3: map the columns; check every row; import all of them or none."""
+    pending = session.get(_SESSION_KEY)
+    path = _pending_path(pending) if isinstance(pending, dict) else None
+    if path is None or not path.is_file():
+        session.pop(_SESSION_KEY, None)
+        flash("请先上传要导入的台账文件（上次上传的文件已失效）。", "warning")
+        return redirect(url_for("ledger_excel.import_upload"))
+    school = load_or_404(OrgUnit, pending.get("school_id"), "hazard.import")
+    data = path.read_bytes()
+    sha256 = hashlib.sha256(data).hexdigest()
+    if sha256 != pending.get("sha256"):
+        _drop_pending()
+        flash("上传的文件已变化，请重新上传。", "danger")
+        return redirect(url_for("ledger_excel.import_upload"))
+    try:
+        sheet = excel.read_ledger_xlsx(data, current_app.config["HAZARDHUB_MAX_IMPORT_ROWS"])
+    except excel.UnreadableFile as exc:
+        _drop_pending()
+        flash(str(exc), "danger")
+        return redirect(url_for("ledger_excel.import_upload"))
+    form = mapping_form(sheet, guesses=excel.guess_mapping(sheet.headers))
+    mapping_problems: list[str] = []
+    errors: list[tuple[int, str, str]] = []
+    if form.validate_on_submit():
+        column_map, mapping_problems = _mapping_errors(form, sheet)
+        if not mapping_problems:
+            parsed = excel.parse_ledger(sheet, column_map, tenant_id=school.tenant_id,
+                                        default_source=form.default_source.data)
+            errors = parsed.errors
+            if not errors:
+                result = excel.import_rows(school, current_user, parsed.rows, sha256,
+                                           file_name=pending.get("file_name"))
+                errors = result.errors
+                if not errors:
+                    _drop_pending()
+                    flash(f"导入完成：已登记 {len(result.numbers)} 条隐患。", "success")
+                    return render_template("hazards/import_done.html", school=school, numbers=result.numbers,
+                                           sha256=sha256, file_name=pending.get("file_name"))
+        if mapping_problems or errors:
+            flash("未导入任何数据：请修改下列问题后重新上传或调整列对应关系。", "danger")
+    elif request.method == "POST":
+        flash("表单已失效，请重新提交。", "danger")
+    columns = [(i, header, getattr(form, f"col_{i}"), sheet.samples(i)) for i, header in enumerate(sheet.headers)]
+    return render_template("hazards/import.html", step=2, form=form, school=school, columns=columns,
+                           row_count=len(sheet.rows), file_name=pending.get("file_name"), sha256=sha256,
+                           mapping_problems=mapping_problems, errors=errors)

@@ -1,0 +1,436 @@
+"""Pages of the hazard ledger: the ledger, 挂牌督办, register, show, edit, lifecycle, history."""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy_continuum import version_class, versioning_manager
+
+from hazardhub.accounts.models import User
+from hazardhub.audit import history
+from hazardhub.extensions import db
+from hazardhub.forms import choices
+from hazardhub.hazards import operations as ops
+from hazardhub.hazards.forms import (
+    AcceptForm, DecisionForm, HazardCreateForm, HazardEditForm, ReasonForm, ReportForm, VersionForm,
+)
+from hazardhub.hazards.models import (
+    CATEGORIES, HAZARD_LABELS, LEVELS, OPEN_STATUSES, SOURCES, STATUSES, Hazard, HazardCitation,
+)
+from hazardhub.orgs.models import OrgUnit
+from hazardhub.orgs.operations import user_roots
+from hazardhub.pagination import paginate
+from hazardhub.policy import authorize, can, load_or_404, requires
+from hazardhub.standards import operations as catalogue
+from hazardhub.web import SHANGHAI
+
+bp = Blueprint("hazards", __name__, url_prefix="/hazards")
+
+SORTS = {
+    "found": (Hazard.found_on.desc(), Hazard.id.desc()),
+    "deadline": (Hazard.deadline.asc().nulls_last(), Hazard.id),
+    "number": (Hazard.number.desc(),),
+    "level": (Hazard.level.desc(), Hazard.found_on.desc()),
+}
+
+
+def _date_arg(name: str) -> date | None:
+    try:
+        return date.fromisoformat(request.args.get(name, ""))
+    except ValueError:
+        return None
+
+
+def filters_from_request() -> ops.LedgerFilters:
+    args = request.args
+    unit_id = args.get("unit_id", "")
+    return ops.LedgerFilters(
+        unit_id=int(unit_id) if unit_id.isdigit() and len(unit_id) < 10 else None,
+        status=args.get("status") if args.get("status") in (*STATUSES, "open", "overdue") else None,
+        level=args.get("level") if args.get("level") in LEVELS else None,
+        category=args.get("category") if args.get("category") in CATEGORIES else None,
+        source=args.get("source") if args.get("source") in SOURCES else None,
+        overdue=args.get("overdue") == "1",
+        listed=args.get("listed") == "1",
+        date_from=_date_arg("date_from"),
+        date_to=_date_arg("date_to"),
+        q=(args.get("q") or "").strip()[:50] or None,
+    )
+
+
+def _roots():
+    roots = user_roots(current_user)
+    if not roots:
+        abort(403)
+    return roots
+
+
+def _filter_units(roots) -> list[OrgUnit]:
+    return list(db.session.execute(
+        sa.select(OrgUnit).where(sa.or_(*[OrgUnit.path.startswith(r.path, autoescape=True) for r in roots]),
+                                 OrgUnit.kind != "school").order_by(OrgUnit.path)
+    ).scalars()) + list(db.session.execute(
+        sa.select(OrgUnit).where(sa.or_(*[OrgUnit.path.startswith(r.path, autoescape=True) for r in roots]),
+                                 OrgUnit.kind == "school").order_by(OrgUnit.name).limit(300)
+    ).scalars())
+
+
+def _counts(stmt) -> tuple[dict, dict, int]:
+    sub = stmt.order_by(None).subquery()
+    by_status = dict(db.session.execute(sa.select(sub.c.status, sa.func.count()).group_by(sub.c.status)).all())
+    by_level = dict(db.session.execute(
+        sa.select(sub.c.level, sa.func.count()).where(sub.c.status.in_(OPEN_STATUSES)).group_by(sub.c.level)).all())
+    overdue = db.session.execute(
+        sa.select(sa.func.count()).select_from(sub).where(sub.c.status.in_(OPEN_STATUSES), sub.c.deadline < ops.today())
+    ).scalar_one()
+    return by_status, by_level, overdue
+
+
+@bp.route("/")
+@login_required
+@requires("hazard.view")
+def index():
+    """The ledger of the user's scope, filtered, sorted, paginated; or as of a past date."""
+    roots = _roots()
+    filters = filters_from_request()
+    as_of = _date_arg("as_of")
+    if as_of is not None:
+        return _ledger_as_of(roots, filters, as_of)
+    sort = request.args.get("sort", "found")
+    base = ops.ledger_query(roots, filters)
+    page = paginate(base.order_by(*SORTS.get(sort, SORTS["found"])), per_page=50)
+    by_status, by_level, overdue = _counts(ops.ledger_query(roots, ops.LedgerFilters(
+        unit_id=filters.unit_id, include_voided=True)))
+    return render_template("hazards/index.html", page=page, filters=filters, sort=sort, today=ops.today(),
+                           units=_filter_units(roots), by_status=by_status, by_level=by_level, overdue=overdue,
+                           STATUSES=STATUSES, LEVELS=LEVELS, SOURCES=SOURCES, CATEGORIES=CATEGORIES, as_of=None)
+
+
+def _ledger_as_of(roots, filters: ops.LedgerFilters, as_of: date):
+    """The ledger as it stood at the end of ``as_of`` (Beijing time), rebuilt from versions."""
+    vcls = version_class(Hazard)
+    tx = versioning_manager.transaction_cls
+    cutoff = datetime.combine(as_of + timedelta(days=1), time(0), SHANGHAI).astimezone(timezone.utc).replace(tzinfo=None)
+    latest = (
+        sa.select(vcls.id, sa.func.max(vcls.transaction_id).label("tx_id"))
+        .join(tx, tx.id == vcls.transaction_id)
+        .where(tx.issued_at < cutoff)
+        .group_by(vcls.id)
+        .subquery()
+    )
+    stmt = sa.select(vcls).join(latest, (latest.c.id == vcls.id) & (latest.c.tx_id == vcls.transaction_id)).where(
+        vcls.operation_type != 2,
+        sa.or_(*[(vcls.tenant_id == r.tenant_id) & vcls.school_path.startswith(r.path, autoescape=True) for r in roots]),
+    )
+    if filters.status in STATUSES:
+        stmt = stmt.where(vcls.status == filters.status)
+    elif filters.status == "open":
+        stmt = stmt.where(vcls.status.in_(OPEN_STATUSES))
+    else:
+        stmt = stmt.where(vcls.status != "voided")
+    if filters.level:
+        stmt = stmt.where(vcls.level == filters.level)
+    if filters.category:
+        stmt = stmt.where(vcls.category == filters.category)
+    if filters.source:
+        stmt = stmt.where(vcls.source == filters.source)
+    page = paginate(stmt.order_by(vcls.found_on.desc(), vcls.id.desc()), per_page=50)
+    schools = {u.id: u for u in db.session.execute(
+        sa.select(OrgUnit).where(OrgUnit.id.in_({v.school_id for v in page.items}))).scalars()} if page.items else {}
+    return render_template("hazards/index.html", page=page, filters=filters, sort="found", today=as_of,
+                           units=_filter_units(roots), by_status={}, by_level={}, overdue=0, schools=schools,
+                           STATUSES=STATUSES, LEVELS=LEVELS, SOURCES=SOURCES, CATEGORIES=CATEGORIES, as_of=as_of)
+
+
+@bp.route("/listed")
+@login_required
+@requires("hazard.listed")
+def listed():
+    """挂牌督办: every open major hazard of the scope, overdue first."""
+    roots = _roots()
+    stmt = ops.ledger_query(roots, ops.LedgerFilters(status="open", listed=True))
+    page = paginate(stmt.order_by(Hazard.deadline.asc().nulls_last(), Hazard.id), per_page=50)
+    return render_template("hazards/listed.html", page=page, today=ops.today())
+
+
+def _catalogue_groups(tenant_id: int, school: OrgUnit | None = None):
+    """Citable items grouped for the form: [(group, standard title, [items])]."""
+    items = catalogue.items_for(tenant_id)
+    grouped: dict[int, list] = {}
+    for item in items:
+        if school is not None and school.school_type != "幼儿园" and item.tag_list == ["幼儿园"]:
+            continue
+        grouped.setdefault(item.group_id, []).append(item)
+    from hazardhub.standards.models import Standard
+
+    standards = {s.id: s for s in catalogue.standards_for(tenant_id)}
+    result = []
+    for group_items in grouped.values():
+        group = group_items[0].group
+        standard = standards.get(group.standard_id) or db.session.get(Standard, group.standard_id)
+        result.append((group, standard.title if standard else "", group_items))
+    return result
+
+
+def _creatable_units() -> list[OrgUnit]:
+    roots = _roots()
+    units = db.session.execute(
+        sa.select(OrgUnit).where(sa.or_(*[OrgUnit.path.startswith(r.path, autoescape=True) for r in roots]),
+                                 OrgUnit.is_active.is_(True), OrgUnit.kind != "bureau").order_by(OrgUnit.path)
+    ).scalars().all()
+    return [u for u in units if can(current_user, "hazard.create", u)]
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+@requires("hazard.create")
+def create():
+    units = _creatable_units()
+    if not units:
+        abort(403)
+    form = HazardCreateForm()
+    form.school_id.choices = choices((u.id, ("　" * max(0, u.depth - 1)) + u.name) for u in units)
+    groups = _catalogue_groups(current_user.tenant_id)
+    form.items.choices = choices((i.id, i.number) for _, _, items in groups for i in items)
+    if request.method == "GET":
+        form.found_on.data = ops.today()
+        form.found_by_name.data = current_user.display_name
+        preset = request.args.get("unit_id", "")
+        if preset.isdigit():
+            form.school_id.data = int(preset)
+        if len(units) == 1:
+            form.school_id.data = units[0].id
+        roles = {m.role for m in current_user.active_memberships}
+        form.source.data = ("self" if roles & {"principal", "safety_officer", "staff"} else
+                            "township" if "township_supervisor" in roles else "bureau")
+    if form.validate_on_submit():
+        school = next(u for u in units if u.id == form.school_id.data)
+        try:
+            hazard = ops.register(school=school, actor=current_user, data=form.data_dict(),
+                                  item_ids=form.items.data or [], level=form.level.data)
+        except ops.PlanIncomplete as exc:
+            flash(str(exc), "danger")
+            _mark_plan_errors(form, exc.missing)
+        except ops.HazardError as exc:
+            flash(str(exc), "danger")
+        else:
+            flash(f"已登记隐患 {hazard.number}（{hazard.level_label}）。", "success")
+            if hazard.level == "major":
+                flash("该隐患为重大事故隐患，已列入挂牌督办。", "warning")
+            return redirect(url_for("hazards.show", hazard_id=hazard.id))
+    elif request.method == "POST":
+        flash("请更正表单中的错误。", "danger")
+    return render_template("hazards/form.html", form=form, groups=groups, hazard=None)
+
+
+def _mark_plan_errors(form, missing: list[str]) -> None:
+    fields = {"责任": form.responsible_person, "措施": form.measures, "资金": form.funds, "时限": form.deadline,
+              "预案": form.contingency_plan}
+    for name in missing:
+        field = fields.get(name[:2])
+        if field is not None:
+            field.errors = list(field.errors) + ["重大事故隐患必须填写此项。"]
+    if any(m.startswith("预案") for m in missing):
+        form.interim_controls.errors = list(form.interim_controls.errors) + ["重大事故隐患必须填写临时管控措施。"]
+
+
+def _people(hazard: Hazard) -> dict[int, str]:
+    ids = {hazard.found_by_id, hazard.rectified_by_id, hazard.accepted_by_id, hazard.downgrade_requested_by_id,
+           hazard.downgrade_decided_by_id} - {None}
+    if not ids:
+        return {}
+    return dict(db.session.execute(sa.select(User.id, User.display_name).where(User.id.in_(ids))).all())
+
+
+@bp.route("/<int:hazard_id>")
+@login_required
+def show(hazard_id: int):
+    hazard = load_or_404(Hazard, hazard_id, "hazard.view")
+    citations = db.session.execute(
+        sa.select(HazardCitation).where(HazardCitation.hazard_id == hazard.id, HazardCitation.is_active.is_(True))
+        .order_by(HazardCitation.id)
+    ).scalars().all()
+    attachments = []
+    try:
+        from hazardhub.evidence.models import Attachment
+
+        attachments = db.session.execute(
+            sa.select(Attachment).where(Attachment.hazard_id == hazard.id, Attachment.is_active.is_(True))
+            .order_by(Attachment.stage, Attachment.id)
+        ).scalars().all()
+    except ImportError:  # pragma: no cover
+        pass
+    v = str(hazard.version_id)
+    return render_template(
+        "hazards/show.html", hazard=hazard, citations=citations, attachments=attachments, people=_people(hazard),
+        today=ops.today(), version_form=VersionForm(version_id=v), report_form=ReportForm(version_id=v, rectified_on=ops.today()),
+        accept_form=AcceptForm(version_id=v, accepted_on=ops.today()), reason_form=ReasonForm(version_id=v),
+        decision_form=DecisionForm(version_id=v),
+    )
+
+
+@bp.route("/<int:hazard_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(hazard_id: int):
+    hazard = load_or_404(Hazard, hazard_id, "hazard.edit")
+    if hazard.status in ("closed", "voided"):
+        flash("已销号或已作废的隐患不能修改。", "warning")
+        return redirect(url_for("hazards.show", hazard_id=hazard.id))
+    form = HazardEditForm(obj=hazard)
+    groups = _catalogue_groups(hazard.tenant_id)
+    cited = db.session.execute(
+        sa.select(HazardCitation.item_id).where(HazardCitation.hazard_id == hazard.id, HazardCitation.is_active.is_(True))
+    ).scalars().all()
+    form.items.choices = choices((i.id, i.number) for _, _, items in groups for i in items)
+    if request.method == "GET":
+        form.items.data = list(cited)
+        form.version_id.data = str(hazard.version_id)
+    conflict = None
+    if form.validate_on_submit():
+        try:
+            changed = ops.update(hazard, actor=current_user, data=form.data_dict(), item_ids=form.items.data or [],
+                                 level=form.level.data, version_id=int(form.version_id.data), reason=form.reason.data)
+        except ops.StaleHazard as exc:
+            conflict = exc.changes
+            flash(str(exc), "danger")
+        except ops.PlanIncomplete as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+            _mark_plan_errors(form, exc.missing)
+        except ops.HazardError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+        else:
+            flash("已保存。" if changed else "没有需要保存的修改。", "success" if changed else "info")
+            return redirect(url_for("hazards.show", hazard_id=hazard.id))
+    elif request.method == "POST":
+        flash("请更正表单中的错误。", "danger")
+    return render_template("hazards/form.html", form=form, groups=groups, hazard=hazard, conflict=conflict)
+
+
+def _transition(hazard_id: int, action: str, form_cls, apply, done: str):
+    hazard = load_or_404(Hazard, hazard_id, action)
+    form = form_cls()
+    if not form.validate_on_submit():
+        errors = [e for field in form for e in field.errors]
+        flash("操作未执行：" + ("；".join(errors) if errors else "表单无效，请刷新后重试。"), "danger")
+        return redirect(url_for("hazards.show", hazard_id=hazard.id))
+    try:
+        apply(hazard, form)
+    except ops.StaleHazard as exc:
+        flash(str(exc) + " " + "；".join(f"{label}：{old} → {new}" for label, old, new in exc.changes[:8]), "danger")
+    except ops.HazardError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+    else:
+        flash(done, "success")
+    return redirect(url_for("hazards.show", hazard_id=hazard_id))
+
+
+@bp.route("/<int:hazard_id>/start", methods=["POST"])
+@login_required
+def start(hazard_id: int):
+    return _transition(hazard_id, "hazard.rectify", VersionForm, lambda h, f: ops.start_rectification(
+        h, actor=current_user, version_id=int(f.version_id.data)), "已开始整改。")
+
+
+@bp.route("/<int:hazard_id>/report", methods=["POST"])
+@login_required
+def report(hazard_id: int):
+    return _transition(hazard_id, "hazard.rectify", ReportForm, lambda h, f: ops.report_rectification(
+        h, actor=current_user, rectified_on=f.rectified_on.data, note=f.note.data, version_id=int(f.version_id.data)),
+        "已报告整改完成，等待验收。")
+
+
+@bp.route("/<int:hazard_id>/accept", methods=["POST"])
+@login_required
+def accept(hazard_id: int):
+    return _transition(hazard_id, "hazard.accept", AcceptForm, lambda h, f: ops.accept(
+        h, actor=current_user, accepted_on=f.accepted_on.data, note=f.note.data, version_id=int(f.version_id.data)),
+        "验收合格，已销号。")
+
+
+@bp.route("/<int:hazard_id>/reject", methods=["POST"])
+@login_required
+def reject(hazard_id: int):
+    return _transition(hazard_id, "hazard.accept", ReasonForm, lambda h, f: ops.reject(
+        h, actor=current_user, reason=f.reason.data, version_id=int(f.version_id.data)),
+        "验收不通过，已退回整改。")
+
+
+@bp.route("/<int:hazard_id>/void", methods=["POST"])
+@login_required
+def void(hazard_id: int):
+    return _transition(hazard_id, "hazard.void", ReasonForm, lambda h, f: ops.void(
+        h, actor=current_user, reason=f.reason.data, version_id=int(f.version_id.data)),
+        "已作废（保留在台账中）。")
+
+
+@bp.route("/<int:hazard_id>/downgrade", methods=["POST"])
+@login_required
+def downgrade(hazard_id: int):
+    return _transition(hazard_id, "hazard.downgrade_request", ReasonForm, lambda h, f: ops.request_downgrade(
+        h, actor=current_user, reason=f.reason.data, version_id=int(f.version_id.data)),
+        "降级申请已提交，等待上级审批。")
+
+
+@bp.route("/<int:hazard_id>/downgrade/decide", methods=["POST"])
+@login_required
+def decide_downgrade(hazard_id: int):
+    return _transition(hazard_id, "hazard.downgrade_approve", DecisionForm, lambda h, f: ops.decide_downgrade(
+        h, actor=current_user, approve=f.decision.data == "approve", note=f.note.data,
+        version_id=int(f.version_id.data)), "审批结果已记录。")
+
+
+@bp.route("/<int:hazard_id>/history")
+@login_required
+def hazard_history(hazard_id: int):
+    hazard = load_or_404(Hazard, hazard_id, "hazard.history")
+    people = dict(db.session.execute(sa.select(User.id, User.display_name)).all())
+    labels = dict(HAZARD_LABELS)
+    entries = history(hazard, labels=labels, hidden=("school_path", "updated_at", "year", "version_id"))
+    for entry in entries:
+        entry.changes = [_humanize(label, old, new, people) for label, old, new in entry.changes]
+    citation_entries = []
+    for citation in db.session.execute(sa.select(HazardCitation).where(HazardCitation.hazard_id == hazard.id)).scalars():
+        for e in history(citation, hidden=("hazard_id", "item_id", "group_id", "item_text", "group_kind",
+                                           "standard_title", "created_at", "item_version", "group_label")):
+            e.changes = [("判定依据条目", None, f"{citation.item_number}（{citation.group_label}）")
+                         if k == "item_number" else ("引用有效", old, new) for k, old, new in e.changes
+                         if k in ("item_number", "is_active")]
+            citation_entries.append(e)
+    try:
+        from hazardhub.evidence.models import Attachment
+
+        for attachment in db.session.execute(sa.select(Attachment).where(Attachment.hazard_id == hazard.id)).scalars():
+            for e in history(attachment, hidden=("hazard_id", "stored_name", "thumb_name", "sha256", "width",
+                                                 "height", "uploaded_by_id", "content_type", "created_at", "size")):
+                e.changes = [(f"证据：{attachment.original_name}", old, new) if k == "is_active" else (k, old, new)
+                             for k, old, new in e.changes if k in ("is_active", "stage", "caption", "withdraw_reason")]
+                citation_entries.append(e)
+    except ImportError:  # pragma: no cover
+        pass
+    merged: dict[int, object] = {e.transaction_id: e for e in entries}
+    for e in citation_entries:
+        if e.transaction_id in merged:
+            merged[e.transaction_id].changes.extend(e.changes)
+        else:
+            merged[e.transaction_id] = e
+    timeline = sorted(merged.values(), key=lambda e: e.transaction_id, reverse=True)
+    return render_template("history.html", title=f"隐患 {hazard.number} 的全部记录", entries=timeline,
+                           back_url=url_for("hazards.show", hazard_id=hazard.id))
+
+
+def _humanize(label, old, new, people):
+    if label in ("status",) or label == HAZARD_LABELS["status"]:
+        return label, STATUSES.get(old, old), STATUSES.get(new, new)
+    if label == HAZARD_LABELS["level"]:
+        return label, LEVELS.get(old, old), LEVELS.get(new, new)
+    if label == HAZARD_LABELS["source"]:
+        return label, SOURCES.get(old, old), SOURCES.get(new, new)
+    if label in (HAZARD_LABELS["rectified_by_id"], HAZARD_LABELS["accepted_by_id"], HAZARD_LABELS["found_by_id"],
+                 HAZARD_LABELS["downgrade_requested_by_id"], HAZARD_LABELS["downgrade_decided_by_id"]):
+        return label, people.get(old, old), people.get(new, new)
+    return label, old, new
