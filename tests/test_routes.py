@@ -34,20 +34,57 @@ def _run_for(db, user, unit):
         return run
 
 
+def _foreign_catalogue(db) -> dict[str, int]:
+    """A catalogue owned by another city: invisible to every user of the world's city."""
+    from hazardhub.standards.models import RuleGroup, StandardItem
+    from hazardhub.standards.operations import load_shipped
+    from tests.fixtures.factories import make_tenant
+
+    other_city = make_tenant(db, "othercity", kind="city")
+    with tenant_bound(other_city.id):
+        load_shipped(other_city.id, log=lambda m: None)
+        db.session.commit()
+        item = db.session.execute(sa.select(StandardItem).where(StandardItem.tenant_id == other_city.id)).scalars().first()
+        group = db.session.execute(sa.select(RuleGroup).where(RuleGroup.tenant_id == other_city.id)).scalars().first()
+        return {"group_id": group.id, "item_id": item.id}
+
+
+def _attachment_for(db, hazard, user):
+    from hazardhub.evidence.models import Attachment
+
+    with tenant_bound(hazard.tenant_id):
+        attachment = Attachment(tenant_id=hazard.tenant_id, hazard_id=hazard.id, stage="before", kind="image",
+                                content_type="image/png", original_name="x.png", stored_name=f"t{hazard.id}x.png",
+                                size=1, sha256="0" * 64, uploaded_by_id=user.id)
+        db.session.add(attachment)
+        db.session.commit()
+        return attachment.id
+
+
 def _ids(db, world, target: str) -> dict[str, int]:
     """Ids for each route argument: objects of tenant B ('other') or outside s1 ('outside')."""
+    from tests.fixtures.factories import make_hazard
+
     if target == "other":
+        hazard = make_hazard(db, world.sb, world.b_principal, items=["3.1.6"])
         return {
             "unit_id": world.sb.id,
             "user_id": world.b_principal.id,
             "membership_id": _membership_of(db, world.b_principal).id,
             "run_id": _run_for(db, world.b_admin, world.sb).id,
+            "hazard_id": hazard.id,
+            "attachment_id": _attachment_for(db, hazard, world.b_principal),
+            **_foreign_catalogue(db),
         }
+    hazard = make_hazard(db, world.s2, world.users["bureau_admin"], items=["3.1.6"])
     return {
         "unit_id": world.s2.id,
         "user_id": world.s2_staff.id,
         "membership_id": _membership_of(db, world.s2_staff).id,
         "run_id": _run_for(db, world.users["bureau_admin"], world.s2).id,
+        "hazard_id": hazard.id,
+        "attachment_id": _attachment_for(db, hazard, world.users["bureau_admin"]),
+        **_foreign_catalogue(db),
     }
 
 
@@ -101,7 +138,7 @@ def test_allow_listed_endpoints_answer_anonymous(client):
 def test_other_tenants_ids_answer_404_on_every_route(app, db, client, world, role):
     ids = _ids(db, world, "other")
     login(client, world.users[role])
-    secrets = ("乙镇小学", "乙区教育局", world.b_principal.username)
+    secrets = ("乙镇小学", "乙区教育局", world.b_principal.username, "教学楼一楼东侧楼梯间")
     checked = 0
     for rule, method in _routes(app):
         if not rule.arguments:
@@ -129,11 +166,17 @@ def test_outside_the_subtree_is_403_or_404(app, db, client, world):
 
 @pytest.mark.parametrize("role", ["city_admin", "city_viewer"])
 def test_city_users_cannot_change_district_data(app, db, client, world, role):
+    from tests.fixtures.factories import make_hazard
+
+    hazard = make_hazard(db, world.s1, world.users["principal"], items=["3.1.6"])
     ids = {
         "unit_id": world.s1.id,
         "user_id": world.users["principal"].id,
         "membership_id": _membership_of(db, world.users["principal"]).id,
         "run_id": _run_for(db, world.users["bureau_admin"], world.s1).id,
+        "hazard_id": hazard.id,
+        "attachment_id": _attachment_for(db, hazard, world.users["principal"]),
+        **_foreign_catalogue(db),
     }
     login(client, world.users[role])
     from sqlalchemy_continuum import version_class
