@@ -179,6 +179,149 @@ def _seed_export(log) -> None:
         log("建安区：生成演示导出任务")
 
 
+#: demo hazards of 建安区: (school code, reporter, days ago found, source, category, location, description,
+#: cited items, final stage, days until deadline from found) — stages: registered, rectifying,
+#: awaiting, rejected, closed, voided
+DEMO_HAZARDS = [
+    ("JA-D01", "demo_ja_principal", 230, "self", "校园消防", "学生宿舍楼一楼楼梯间",
+     "楼梯间停放电动自行车 3 辆，并从宿管室私拉电线飞线充电。", ["3.1.6"], "closed", 10),
+    ("JA-D01", "demo_ja_safety", 40, "self", "校门口", "学校南大门",
+     "上下学时段校门口护栏缺失一段，家长车辆临时停放占用通道。", [], "rectifying", 20),
+    ("JA-D01", "demo_ja_safety", 12, "self", "设备设施", "教学楼二楼东侧走廊",
+     "两处疏散指示标志不亮，应急照明灯蓄电池失效。", [], "registered", 15),
+    ("JA-D01", "demo_ja_principal", 60, "self", "食品安全", "学校食堂后厨",
+     "食品留样冰箱温度记录缺失 5 天，留样标签不全。", [], "awaiting", 14),
+    ("JA-D02", "demo_ja_township", 95, "township", "校园消防", "男生宿舍楼三楼",
+     "宿舍外窗加装铁栅栏封闭，影响逃生和灭火救援。", ["3.1.9"], "rectifying", 30),
+    ("JA-D02", "demo_ja_principal2", 150, "self", "校内施工", "校内新建风雨操场工地",
+     "电焊作业未办理动火审批，现场无专人监护和灭火器材。", ["3.1.5"], "closed", 5),
+    ("JA-D02", "demo_ja_principal2", 20, "self", "周边环境", "学校西侧围墙外",
+     "围墙外堆放大量废旧木料，距宿舍楼不足 10 米。", [], "registered", 10),
+    ("JA-D03", "demo_ja_leader", 75, "unannounced", "校园消防", "幼儿园综合楼四楼",
+     "大班活动室设在四层，属儿童用房设置在四层及以上。", ["3.1.2"], "rectifying", 30),
+    ("JA-D03", "demo_ja_principal3", 35, "self", "设备设施", "幼儿园户外活动场地",
+     "滑梯扶手一处螺丝松动，攀爬网绳索磨损。", [], "closed", 7),
+    ("JA-D04", "demo_ja_township", 50, "township", "校园消防", "教学楼一楼配电室",
+     "配电室堆放杂物，灭火器压力不足。", [], "awaiting", 10),
+    ("JA-D05", "demo_ja_principal5", 110, "self", "校舍安全", "北侧平房教室",
+     "屋面防水层破损漏雨，墙体有裂缝，待鉴定。", [], "rectifying", 40),
+    ("JA-D05", "demo_ja_township6", 28, "township", "校门口", "学校东门",
+     "校门口未设置减速带和警示标志，紧邻县道。", [], "registered", 30),
+    ("JA-D06", "demo_ja_leader", 18, "unannounced", "校园消防", "学生宿舍楼各层",
+     "宿舍未安装火灾自动报警系统，也未安装联网独立式火灾探测报警器。", ["3.1.4"], "registered", 25),
+    ("JA-D06", "demo_ja_township6", 70, "joint", "校车校园交通", "校车停车场",
+     "联合交警检查：一辆校车灭火器过期，安全锤缺失。", [], "closed", 3),
+    ("JA-D07", "demo_ja_township6", 45, "township", "食品安全", "幼儿园厨房",
+     "燃气管道软管老化，未安装燃气泄漏报警装置。", [], "rejected", 10),
+    ("JA-D08", "demo_ja_admin", 200, "bureau", "实验实训", "化学实验室药品柜",
+     "危险化学品未双人双锁管理，台账与实物不符。", [], "closed", 15),
+    ("JA-D08", "demo_ja_admin", 8, "bureau", "预防拥挤踩踏", "教学楼西侧楼梯",
+     "课间操上下楼未错峰，楼梯口无教师值守。", [], "registered", 7),
+    ("JA-D09", "demo_ja_township", 25, "report", "周边环境", "学校门前道路",
+     "群众举报：校门口流动摊贩占道经营，学生放学拥堵。", [], "voided", 10),
+    ("JA-D10", "demo_ja_admin", 130, "bureau", "校园消防", "幼儿园午休室",
+     "午休室使用电暖器，插线板串接使用。", [], "closed", 5),
+    ("JA-D11", "demo_ja_admin", 33, "bureau", "校园消防", "多功能报告厅",
+     "报告厅安全出口两处上锁，另一处被演出器材堵塞。", ["3.1.8"], "awaiting", 10),
+    ("JA-D12", "demo_ja_principal12", 16, "self", "特种设备使用", "实验楼电梯",
+     "电梯年检合格标志过期 20 天，仍在使用。", [], "rectifying", 10),
+    ("JA-D12", "demo_ja_principal12", 300, "self", "水电气热运行", "锅炉房",
+     "锅炉房未配备持证司炉工，安全阀校验过期。", [], "closed", 20),
+]
+
+
+#: who reports the rectification at each demo school, and who accepts it (one level up)
+RECTIFIERS = {"JA-D01": "demo_ja_safety", "JA-D02": "demo_ja_principal2", "JA-D03": "demo_ja_principal3",
+              "JA-D04": "demo_ja_township", "JA-D05": "demo_ja_principal5", "JA-D06": "demo_ja_township6",
+              "JA-D07": "demo_ja_township6", "JA-D12": "demo_ja_principal12"}
+ACCEPTERS = {"JA-D01": "demo_ja_township", "JA-D02": "demo_ja_township", "JA-D03": "demo_ja_township",
+             "JA-D04": "demo_ja_admin", "JA-D05": "demo_ja_township6", "JA-D06": "demo_ja_admin",
+             "JA-D07": "demo_ja_admin"}
+
+
+def _seed_hazards(log) -> None:
+    """Hazards at every stage of the lifecycle, found and handled by the demo people."""
+    from datetime import timedelta
+
+    from hazardhub.hazards import operations as hazard_ops
+    from hazardhub.hazards.models import Hazard
+    from hazardhub.standards.operations import items_for
+
+    jianan = _tenant("jianan")
+    with tenant_bound(jianan.id):
+        if db.session.execute(sa.select(Hazard.id).limit(1)).first():
+            return
+        users = {u.username: u for u in db.session.execute(sa.select(User)).scalars()}
+        items = {i.number: i.id for i in items_for(jianan.id)}
+        today = hazard_ops.today()
+        for code, reporter, ago, source, category, location, description, cited, stage, days in DEMO_HAZARDS:
+            school = db.session.execute(sa.select(OrgUnit).where(OrgUnit.code == code)).scalar_one()
+            actor = users[reporter]
+            found_on = today - timedelta(days=ago)
+            data = {
+                "found_on": found_on, "found_by_name": actor.display_name.split("·")[-1], "source": source,
+                "category": category, "location": location, "description": description,
+                "responsible_person": "分管副校长", "responsible_dept": "总务处",
+                "measures": "制定整改方案，限期整改到位；整改前落实临时管控。", "funds": 2000 + 500 * len(location),
+                "deadline": found_on + timedelta(days=days), "interim_controls": "设置警示标志，专人值守，每日巡查。",
+                "contingency_plan": "按学校突发事件应急预案处置，发现险情立即疏散并报告。",
+            }
+            g.actor_id = actor.id
+            hazard = hazard_ops.register(school=school, actor=actor, data=data,
+                                         item_ids=[items[n] for n in cited], level="general")
+            rectifier = users[RECTIFIERS.get(code, "demo_ja_admin")]
+            accepter = users[ACCEPTERS.get(code, "demo_ja_admin")]
+            if accepter.id == rectifier.id:
+                accepter = users["demo_ja_leader"]
+            if stage == "registered":
+                continue
+            g.actor_id = rectifier.id
+            if stage == "voided":
+                hazard_ops.void(hazard, actor=rectifier, reason="与 JA 镇综治办登记重复，且不属校内隐患", version_id=hazard.version_id)
+                continue
+            hazard_ops.start_rectification(hazard, actor=rectifier, version_id=hazard.version_id)
+            if stage == "rectifying":
+                continue
+            done = min(today, found_on + timedelta(days=max(1, days - 2)))
+            hazard_ops.report_rectification(hazard, actor=rectifier, rectified_on=done,
+                                            note="已按方案完成整改，整改前后照片留档。", version_id=hazard.version_id)
+            if stage == "awaiting":
+                continue
+            g.actor_id = accepter.id
+            if stage == "rejected":
+                hazard_ops.reject(hazard, actor=accepter, reason="复查发现报警装置仍未安装，整改不到位，继续挂账。",
+                                  version_id=hazard.version_id)
+                continue
+            hazard_ops.accept(hazard, actor=accepter, accepted_on=min(today, done + timedelta(days=2)),
+                              note="现场复查合格，同意销号。", version_id=hazard.version_id)
+        g.actor_id = None
+        log(f"建安区：登记演示隐患 {len(DEMO_HAZARDS)} 条（各个整改阶段）")
+    for slug in OTHER_DISTRICTS:
+        tenant = _tenant(slug)
+        with tenant_bound(tenant.id):
+            if db.session.execute(sa.select(Hazard.id).limit(1)).first():
+                continue
+            admin = db.session.execute(sa.select(User).where(User.username == f"{slug}_admin")).scalar_one()
+            items = {i.number: i.id for i in items_for(tenant.id)}
+            schools = db.session.execute(sa.select(OrgUnit).where(OrgUnit.is_demo.is_(True),
+                                                                  OrgUnit.kind != "township_center")).scalars().all()
+            g.actor_id = admin.id
+            for n, school in enumerate(schools):
+                found_on = hazard_ops.today() - timedelta(days=20 + 15 * n)
+                hazard = hazard_ops.register(
+                    school=school, actor=admin, level="general",
+                    item_ids=[items["3.1.6"]] if n == 0 else [],
+                    data={"found_on": found_on, "found_by_name": "县区督导组", "source": "bureau",
+                          "category": "校园消防" if n == 0 else "设备设施", "location": "教学楼楼梯间" if n == 0 else "操场看台",
+                          "description": "电动车楼内充电" if n == 0 else "看台栏杆锈蚀松动",
+                          "responsible_person": "校长", "measures": "限期整改", "funds": 1000,
+                          "deadline": found_on + timedelta(days=20), "interim_controls": "禁止使用",
+                          "contingency_plan": "按应急预案处置"})
+                if n == 1:
+                    hazard_ops.start_rectification(hazard, actor=admin, version_id=hazard.version_id)
+            g.actor_id = None
+
+
 def seed_demo(log=print) -> list[dict]:
     """Provision tenants/, add demo units, accounts and history; return the printed logins."""
     created = apply_all(ROOT / "tenants", log=log)
@@ -189,5 +332,6 @@ def seed_demo(log=print) -> list[dict]:
     for spec in EXTRA_ACCOUNTS:
         _ensure_account(*spec)
     _seed_history(log)
+    _seed_hazards(log)
     _seed_export(log)
     return logins
