@@ -81,3 +81,30 @@ def export_unit_tree(run_id: int) -> str:
     except Exception as exc:
         runs.mark_failed(run_id, f"{type(exc).__name__}: {exc}")
         raise
+
+
+def export_ledger(run_id: int) -> str:
+    """Every non-voided hazard under the run's unit as the ledger .xlsx (columns of the web export)."""
+    from hazardhub.hazards import excel
+    from hazardhub.hazards.models import Hazard
+    from hazardhub.hazards.operations import LedgerFilters, ledger_query
+
+    run = _load_run(run_id)
+    try:
+        runs.mark_running(run)
+        root = db.session.execute(sa.select(OrgUnit).where(OrgUnit.id == run.unit_id)).scalar_one()
+        root_name, tenant_id = root.name, run.tenant_id
+        hazards = db.session.execute(
+            ledger_query([root], LedgerFilters()).order_by(Hazard.found_on, Hazard.number)
+        ).scalars().all()
+        head = chain_head(tenant_id)
+        data = excel.write_ledger(
+            hazards, f"{root_name}隐患排查治理台账", tenant_id=tenant_id, scope=root_name,
+            filters="后台导出：范围内全部未作废隐患", heads={tenant_id: head},
+            progress=lambda percent: runs.set_progress(run, 5 + 90 * percent // 100),
+        )
+        runs.store_file(run, data, f"{root_name}-隐患台账.xlsx", excel.format_head(head))
+        return run.sha256
+    except Exception as exc:
+        runs.mark_failed(run_id, f"{type(exc).__name__}: {exc}")
+        raise

@@ -64,6 +64,8 @@ def login():
             flash("该账号已停用，请联系管理员。", "danger")
         else:
             record_attempt(username, user, True, None)
+            # the commit expired ``user`` and no tenant is bound yet: reload it unscoped
+            user = find_login_user(username)
             session.clear()
             user.active_memberships = load_memberships(user)
             login_user(user)
@@ -214,6 +216,9 @@ def edit_user(user_id: int):
     form = UserEditForm(obj=user)
     if request.method == "GET":
         form.version_id.data = str(user.version_id)
+    else:
+        # never the row's current version (see orgs.views.edit): a missing field must fail
+        form.version_id.data = request.form.get("version_id", "")
     if form.validate_on_submit():
         if user.id == current_user.id and not form.is_active.data:
             flash("不能停用自己的账号。", "danger")
@@ -228,7 +233,7 @@ def edit_user(user_id: int):
                 flash("已保存。", "success")
                 return redirect(url_for("accounts.show_user", user_id=user.id))
     elif request.method == "POST":
-        flash("请更正表单中的错误。", "danger")
+        flash(form.version_id.errors[0] if form.version_id.errors else "请更正表单中的错误。", "danger")
     return render_template("accounts/user_edit.html", user=user, form=form)
 
 

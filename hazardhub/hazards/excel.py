@@ -579,6 +579,8 @@ def parse_ledger(sheet: Sheet, column_map: dict[int, str], *, tenant_id: int, de
         for key in ("accepted_on", "closed_on"):
             if dates[key] and found_on and dates[key] < found_on:
                 err(key, f"“{FIELD_LABELS[key]}”不能早于排查日期。")
+        if dates["accepted_on"] and dates["closed_on"] and dates["accepted_on"] > dates["closed_on"]:
+            err("accepted_on", "验收日期不能晚于销号日期。")
 
         category = texts["category"]
         if category and category not in CATEGORIES:

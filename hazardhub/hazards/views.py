@@ -11,6 +11,8 @@ from sqlalchemy_continuum import version_class, versioning_manager
 from hazardhub.accounts.models import User
 from hazardhub.audit import history
 from hazardhub.extensions import db
+from hazardhub.evidence import operations as evidence_ops
+from hazardhub.evidence.models import STAGES, Attachment
 from hazardhub.forms import choices
 from hazardhub.hazards import operations as ops
 from hazardhub.hazards.forms import (
@@ -27,6 +29,8 @@ from hazardhub.standards import operations as catalogue
 from hazardhub.web import SHANGHAI
 
 bp = Blueprint("hazards", __name__, url_prefix="/hazards")
+
+EVIDENCE_FIELD_LABELS = {"stage": "证据类别", "is_active": "证据有效", "caption": "证据说明", "withdraw_reason": "撤回原因"}
 
 SORTS = {
     "found": (Hazard.found_on.desc(), Hazard.id.desc()),
@@ -252,19 +256,10 @@ def show(hazard_id: int):
         sa.select(HazardCitation).where(HazardCitation.hazard_id == hazard.id, HazardCitation.is_active.is_(True))
         .order_by(HazardCitation.id)
     ).scalars().all()
-    attachments = []
-    try:
-        from hazardhub.evidence.models import Attachment
-
-        attachments = db.session.execute(
-            sa.select(Attachment).where(Attachment.hazard_id == hazard.id, Attachment.is_active.is_(True))
-            .order_by(Attachment.stage, Attachment.id)
-        ).scalars().all()
-    except ImportError:  # pragma: no cover
-        pass
     v = str(hazard.version_id)
     return render_template(
-        "hazards/show.html", hazard=hazard, citations=citations, attachments=attachments, people=_people(hazard),
+        "hazards/show.html", hazard=hazard, citations=citations, people=_people(hazard),
+        **evidence_ops.panel_context(hazard),
         today=ops.today(), version_form=VersionForm(version_id=v), report_form=ReportForm(version_id=v, rectified_on=ops.today()),
         accept_form=AcceptForm(version_id=v, accepted_on=ops.today()), reason_form=ReasonForm(version_id=v),
         decision_form=DecisionForm(version_id=v),
@@ -401,17 +396,12 @@ def hazard_history(hazard_id: int):
                          if k == "item_number" else ("引用有效", old, new) for k, old, new in e.changes
                          if k in ("item_number", "is_active")]
             citation_entries.append(e)
-    try:
-        from hazardhub.evidence.models import Attachment
-
-        for attachment in db.session.execute(sa.select(Attachment).where(Attachment.hazard_id == hazard.id)).scalars():
-            for e in history(attachment, hidden=("hazard_id", "stored_name", "thumb_name", "sha256", "width",
-                                                 "height", "uploaded_by_id", "content_type", "created_at", "size")):
-                e.changes = [(f"证据：{attachment.original_name}", old, new) if k == "is_active" else (k, old, new)
-                             for k, old, new in e.changes if k in ("is_active", "stage", "caption", "withdraw_reason")]
-                citation_entries.append(e)
-    except ImportError:  # pragma: no cover
-        pass
+    for attachment in db.session.execute(sa.select(Attachment).where(Attachment.hazard_id == hazard.id)).scalars():
+        for e in history(attachment, hidden=("hazard_id", "stored_name", "thumb_name", "sha256", "width",
+                                             "height", "uploaded_by_id", "content_type", "created_at", "size")):
+            e.changes = [(EVIDENCE_FIELD_LABELS.get(k, k) + f"（{attachment.original_name}）", old, new)
+                         for k, old, new in e.changes if k in EVIDENCE_FIELD_LABELS]
+            citation_entries.append(e)
     merged: dict[int, object] = {e.transaction_id: e for e in entries}
     for e in citation_entries:
         if e.transaction_id in merged:

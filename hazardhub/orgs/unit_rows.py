@@ -103,7 +103,10 @@ def read_table(filename: str, stream: IO[bytes], max_rows: int) -> list[list[str
             raise UnreadableFile("无法识别 CSV 文件的编码（请使用 UTF-8 或 GBK）。")
         if "\x00" in text:
             raise UnreadableFile("CSV 文件包含非法字符，可能不是文本文件。")
-        rows = list(csv.reader(io.StringIO(text)))
+        try:
+            rows = list(csv.reader(io.StringIO(text)))
+        except csv.Error as exc:  # e.g. a cell longer than the csv module's field limit
+            raise UnreadableFile("CSV 文件格式有误（单元格过长或引号不配对），请检查后重新上传。") from exc
         if len(rows) > max_rows + 1:
             raise UnreadableFile(f"行数超过上限 {max_rows} 行。")
         return rows
@@ -138,16 +141,19 @@ def parse_unit_rows(table: list[list[str]]) -> ParseResult:
         cell = lambda k: (raw[index[k]].strip() if k in index and index[k] < len(raw) else "")  # noqa: E731
         errors_before = len(result.errors)
         values = {k: cell(k) for k in COLUMNS}
+        kind = _KIND_BY_LABEL.get(values["kind"], values["kind"])
+        # a bureau row without a parent is the tree's root, as an export writes it; it is
+        # accepted here and skipped by apply_unit_rows when it matches the importer's root
+        is_root_row = kind == "bureau" and not values["parent_code"]
         for key in REQUIRED:
-            if not values[key]:
+            if not values[key] and not (key == "parent_code" and is_root_row):
                 result.error(line, f"“{HEADER_LABELS[key]}”不能为空。")
         for key, limit in _LIMITS.items():
             if len(values[key]) > limit:
                 result.error(line, f"“{HEADER_LABELS[key]}”超过 {limit} 个字符。")
-        kind = _KIND_BY_LABEL.get(values["kind"], values["kind"])
         if values["kind"] and kind not in UNIT_KINDS:
             result.error(line, f"类别“{values['kind']}”无效，应为：乡镇中心学校、局属学校、学校/幼儿园。")
-        if kind == "bureau":
+        if kind == "bureau" and not is_root_row:
             result.error(line, "教育局本级单位由系统创建，不能导入。")
         school_type = values["school_type"] or None
         if school_type and school_type not in SCHOOL_TYPES:

@@ -98,6 +98,10 @@ def edit(unit_id: int):
         form.school_type.data = unit.school_type or ""
         form.ownership.data = unit.ownership or ""
         form.version_id.data = str(unit.version_id)
+    else:
+        # the version comes from the page the user saw, never from the row (obj=unit would fill a
+        # missing field with the current version and silently defeat the optimistic lock)
+        form.version_id.data = request.form.get("version_id", "")
     if form.validate_on_submit():
         try:
             changed = ops.update_unit(unit, form.values(), version_id=int(form.version_id.data),
@@ -108,7 +112,7 @@ def edit(unit_id: int):
             flash("已保存。" if changed else "没有需要保存的修改。", "success" if changed else "info")
             return redirect(url_for("orgs.show", unit_id=unit.id))
     elif request.method == "POST":
-        flash("请更正表单中的错误。", "danger")
+        flash(form.version_id.errors[0] if form.version_id.errors else "请更正表单中的错误。", "danger")
     return render_template("orgs/edit.html", unit=unit, form=form)
 
 
@@ -146,7 +150,12 @@ def toggle_active(unit_id: int):
     unit = load_or_404(OrgUnit, unit_id, "unit.edit")
     form = ActiveForm()
     if not form.validate_on_submit():
-        flash("停用或启用须填写原因。", "danger")
+        if form.version_id.errors:
+            flash(form.version_id.errors[0], "danger")
+        elif form.reason.data and form.reason.errors:
+            flash(form.reason.errors[0], "danger")
+        else:
+            flash("停用或启用须填写原因。", "danger")
         return redirect(url_for("orgs.show", unit_id=unit.id))
     try:
         ops.set_active(unit, not unit.is_active, version_id=int(form.version_id.data), reason=form.reason.data)

@@ -22,6 +22,7 @@ from hazardhub.runs.models import ReportRun
 #: kind -> (dotted job name, Chinese title, file suffix)
 RUN_KINDS = {
     "unit_tree_xlsx": ("worker.jobs.export_unit_tree", "单位名录（Excel）", ".xlsx"),
+    "ledger_xlsx": ("worker.jobs.export_ledger", "隐患排查治理台账（Excel）", ".xlsx"),
 }
 
 JOB_CLASS = "worker.context.FlaskJob"
