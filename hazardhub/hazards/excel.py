@@ -701,24 +701,14 @@ def import_rows(school: OrgUnit, actor, rows: list[LedgerRow], file_sha256: str,
     try:
         for row in rows:
             try:
-                items = hazard_ops._items(school.tenant_id, row.item_ids)
-                hazard = Hazard(tenant_id=school.tenant_id, school_id=school.id, school_path=school.path,
-                                found_by_id=actor.id if actor else None, year=row.data["found_on"].year,
-                                number="", status="registered")
-                hazard_ops._apply_fields(hazard, row.data)
-                hazard.found_by_name = hazard.found_by_name or (actor.display_name if actor else "")
-                hazard_ops._decide(hazard, items, row.level)
-                hazard_ops._require_plan(hazard)
+                hazard = hazard_ops.build_registration(school=school, actor=actor, data=row.data,
+                                                       item_ids=row.item_ids, level=row.level)
                 if row.status == "closed":
                     hazard.status = "closed"
                     hazard.accepted_on = row.accepted_on
                     hazard.closed_on = row.closed_on
                     if row.accepted_by_name:
                         hazard.acceptance_note = ACCEPTOR_NOTE + row.accepted_by_name
-                _seq, hazard.number = hazard_ops._next_number(school.tenant_id, hazard.year)
-                db.session.add(hazard)
-                db.session.flush()
-                hazard_ops._sync_citations(hazard, items)
                 result.numbers.append(hazard.number)
             except hazard_ops.HazardError as exc:
                 result.errors.append((row.line, "", str(exc)))
@@ -728,7 +718,7 @@ def import_rows(school: OrgUnit, actor, rows: list[LedgerRow], file_sha256: str,
             return result
         tx_meta(reason=f"导入台账（{len(rows)} 条）", file_sha256=file_sha256,
                 file_name=(file_name or "")[:200] or None)
-        hazard_ops._commit()
+        hazard_ops.commit()
     except hazard_ops.HazardError as exc:
         db.session.rollback()
         return ImportResult(errors=[(0, "", str(exc))])

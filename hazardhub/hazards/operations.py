@@ -163,6 +163,16 @@ def _require_plan(hazard: Hazard) -> None:
 
 def register(*, school: OrgUnit, actor, data: dict[str, Any], item_ids: list[int], level: str = "general") -> Hazard:
     """Enter a new hazard in the ledger; citing a direct item makes it major on its own."""
+    hazard = build_registration(school=school, actor=actor, data=data, item_ids=item_ids, level=level)
+    tx_meta(reason=f"登记隐患 {hazard.number}")
+    commit()
+    return hazard
+
+
+def build_registration(*, school: OrgUnit, actor, data: dict[str, Any], item_ids: list[int],
+                       level: str = "general") -> Hazard:
+    """Everything :func:`register` does except the commit, so an import can register many rows
+    in one transaction (all or nothing)."""
     if not school.is_active:
         raise HazardError("该单位已停用，不能登记隐患。")
     items = _items(school.tenant_id, item_ids)
@@ -177,8 +187,6 @@ def register(*, school: OrgUnit, actor, data: dict[str, Any], item_ids: list[int
     db.session.add(hazard)
     db.session.flush()
     _sync_citations(hazard, items)
-    tx_meta(reason=f"登记隐患 {hazard.number}")
-    _commit()
     return hazard
 
 
@@ -226,7 +234,7 @@ def update(hazard: Hazard, *, actor, data: dict[str, Any], item_ids: list[int], 
         db.session.rollback()
         return False
     tx_meta(reason=reason or "修改隐患信息")
-    _commit()
+    commit()
     return True
 
 
@@ -237,7 +245,7 @@ def start_rectification(hazard: Hazard, *, actor, version_id: int) -> None:
     _require_plan(hazard)
     hazard.status = "rectifying"
     tx_meta(reason="开始整改")
-    _commit()
+    commit()
 
 
 def report_rectification(hazard: Hazard, *, actor, rectified_on: date, note: str, version_id: int) -> None:
@@ -255,7 +263,7 @@ def report_rectification(hazard: Hazard, *, actor, rectified_on: date, note: str
     hazard.rectification_note = note.strip()
     hazard.rectified_by_id = actor.id
     tx_meta(reason="报告整改完成，申请验收")
-    _commit()
+    commit()
 
 
 def accept(hazard: Hazard, *, actor, accepted_on: date, note: str, version_id: int) -> None:
@@ -273,7 +281,7 @@ def accept(hazard: Hazard, *, actor, accepted_on: date, note: str, version_id: i
     hazard.acceptance_note = note.strip()
     hazard.closed_on = accepted_on
     tx_meta(reason="验收合格，销号")
-    _commit()
+    commit()
 
 
 def reject(hazard: Hazard, *, actor, reason: str, version_id: int) -> None:
@@ -286,7 +294,7 @@ def reject(hazard: Hazard, *, actor, reason: str, version_id: int) -> None:
     hazard.status = "rectifying"
     hazard.reject_reason = reason.strip()
     tx_meta(reason=f"验收不通过：{reason.strip()}")
-    _commit()
+    commit()
 
 
 def void(hazard: Hazard, *, actor, reason: str, version_id: int) -> None:
@@ -298,7 +306,7 @@ def void(hazard: Hazard, *, actor, reason: str, version_id: int) -> None:
     hazard.void_reason = reason.strip()
     hazard.is_listed = False
     tx_meta(reason=f"作废：{reason.strip()}")
-    _commit()
+    commit()
 
 
 def request_downgrade(hazard: Hazard, *, actor, reason: str, version_id: int) -> None:
@@ -313,7 +321,7 @@ def request_downgrade(hazard: Hazard, *, actor, reason: str, version_id: int) ->
     hazard.downgrade_decided_by_id = None
     hazard.downgrade_decision_note = None
     tx_meta(reason=f"申请降级为一般隐患：{reason.strip()}")
-    _commit()
+    commit()
 
 
 def decide_downgrade(hazard: Hazard, *, actor, approve: bool, note: str, version_id: int) -> None:
@@ -335,10 +343,11 @@ def decide_downgrade(hazard: Hazard, *, actor, approve: bool, note: str, version
     else:
         hazard.downgrade_status = "refused"
         tx_meta(reason=f"不同意降级：{note.strip()}")
-    _commit()
+    commit()
 
 
-def _commit() -> None:
+def commit() -> None:
+    """Commit, turning a lost optimistic lock or a constraint into a Chinese HazardError."""
     try:
         db.session.commit()
     except StaleDataError as exc:
