@@ -16,7 +16,7 @@ import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import Page, expect
 
-from tests.fixtures.browser import DESKTOP, PHONE, demo_login
+from tests.fixtures.browser import DESKTOP, PHONE, assert_fits_width, demo_login, login, nav, open_nav
 
 pytestmark = pytest.mark.browser
 
@@ -29,37 +29,8 @@ BAD_CSV = (
 ).encode("utf-8")
 
 
-def login(page: Page, account: dict) -> str:
-    """Log in through the real form, land on the home page; return the greeted display name."""
-    page.goto("/login")
-    page.get_by_label("用户名").fill(account["username"])
-    page.get_by_label("密码").fill(account["password"])
-    page.get_by_role("button", name="登录").click()
-    greeting = page.get_by_role("heading", name=re.compile("^您好"))
-    expect(greeting).to_be_visible()
-    return greeting.inner_text().removeprefix("您好，").strip()
-
-
 def account(live_demo, role: str, tenant: str | None = None) -> dict:
     return demo_login(live_demo[1], role, tenant)
-
-
-def open_nav(page: Page) -> None:
-    """On a narrow screen the menu is collapsed behind the toggler."""
-    toggler = page.locator(".navbar-toggler")
-    if toggler.is_visible() and toggler.get_attribute("aria-expanded") != "true":
-        toggler.click()
-        expect(page.locator("#mainnav")).to_have_class(re.compile(r"\bshow\b"))
-
-
-def nav(page: Page, name: str) -> None:
-    """Click a menu entry; admin pages sit in the 管理 menu and 修改密码 in the name menu."""
-    open_nav(page)
-    link = page.locator("#mainnav").get_by_role("link", name=name, exact=True)
-    if not link.is_visible():
-        entry = page.locator("a.dropdown-item", has_text=re.compile(f"^{re.escape(name)}$"))
-        page.locator("#mainnav .dropdown").filter(has=entry).locator(".dropdown-toggle").click()
-    link.click()
 
 
 def detail(page: Page, term: str):
@@ -225,21 +196,6 @@ def test_bureau_admin_exports_unit_tree(page, live_demo, tmp_path):
 # ---------------------------------------------------------------------------------------------
 # every page type, desktop and phone: renders, no console/CSP errors, nothing wider than the
 # phone; screenshots kept when HAZARDHUB_SHOTS_DIR is set
-
-
-WIDEST = """() => {
-  const width = document.documentElement.clientWidth;
-  const wide = [...document.querySelectorAll('body *')]
-    .filter(e => e.getBoundingClientRect().right > width + 0.5 && !e.closest('.table-responsive *'))
-    .map(e => e.tagName.toLowerCase() + (e.className && typeof e.className === 'string' ? '.' + e.className.trim().replace(/\\s+/g, '.') : ''));
-  return [document.documentElement.scrollWidth - width, wide.slice(0, 8)];
-}"""
-
-
-def assert_fits_width(page: Page) -> None:
-    """Nothing but a scrolling table may be wider than the screen."""
-    overflow, culprits = page.evaluate(WIDEST)
-    assert overflow <= 0, f"{page.url} is {overflow}px wider than the screen: {culprits}"
 
 
 class Tour:

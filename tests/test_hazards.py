@@ -319,3 +319,61 @@ def test_ledger_page_of_50_hazards_has_no_n_plus_one(app, db, client, world):
     assert response.get_data(as_text=True).count("/hazards/") >= 50
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert len(selects) <= 14, f"{len(selects)} SELECTs for one ledger page"
+
+
+def test_concurrent_registrations_get_gapless_unique_numbers(app, committed_db):
+    """Numbering takes a row lock on the tenant-year counter; on PostgreSQL the threads really race."""
+    import threading
+
+    from hazardhub.standards.operations import load_shipped
+    from tests.fixtures.factories import make_tenant, make_unit, make_user
+
+    db, created = committed_db
+    city = make_tenant(db, "num-city", kind="city")
+    district = make_tenant(db, "num-district", parent=city)
+    created.extend([district.id, city.id])
+    city_id, district_id, short_name = city.id, district.id, district.short_name
+    with tenant_bound(city_id):
+        load_shipped(city_id, log=lambda m: None)
+        db.session.commit()
+    with tenant_bound(district_id):
+        from hazardhub.orgs.operations import root_unit
+
+        root = root_unit(district_id)
+        school = make_unit(db, root, name="并发小学")
+        admin = make_user(db, root, "bureau_admin")
+        school_id, admin_id = school.id, admin.id
+    db.session.remove()
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(6)
+
+    def worker(n: int) -> None:
+        try:
+            with app.app_context():
+                from hazardhub.accounts.models import User
+                from hazardhub.orgs.models import OrgUnit
+
+                with tenant_bound(district_id):
+                    barrier.wait(timeout=30)  # before any query: a SQLite writer holds its lock
+                    unit = db.session.execute(sa.select(OrgUnit).where(OrgUnit.id == school_id)).scalar_one()
+                    actor = db.session.execute(sa.select(User).where(User.id == admin_id)).scalar_one()
+                    for i in range(3):
+                        ops.register(school=unit, actor=actor, item_ids=[], data={
+                            "found_on": date.today(), "found_by_name": "并发", "source": "self",
+                            "category": "其他", "location": f"位置{n}-{i}", "description": "并发登记"})
+                db.session.remove()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    with tenant_bound(district_id):
+        numbers = sorted(db.session.execute(sa.select(Hazard.number)).scalars())
+        report = verify_chain(db.session.connection(), district_id)
+    year = date.today().year
+    assert numbers == [f"{short_name}-{year}-{n:06d}" for n in range(1, 19)]
+    assert report.ok, report.problems

@@ -212,6 +212,7 @@ BAD_ROW_CASES = {
     "empty_code": (lambda r: r[4].__setitem__(0, ""), "6", "“单位代码”不能为空"),
     "long_name": (lambda r: r[1].__setitem__(2, "长" * 101), "3", "“单位名称”超过 100 个字符"),
     "own_parent": (lambda r: r[3].__setitem__(1, "AFF9"), "5", "上级单位不能是自己"),
+    "bad_code": (lambda r: r[3].__setitem__(0, "区 九中"), "5", "只能包含字母、数字、下划线和连字符"),
     "bureau_row": (lambda r: r[3].__setitem__(3, "教育局（安全股）"), "5", "教育局本级单位由系统创建"),
     "under_a_school": (lambda r: r[4].__setitem__(1, "N9-S1"), "6", "是学校，不能再设下级单位"),
     "other_district_parent": (None, "6", "不存在"),
