@@ -19,7 +19,9 @@ class HazardFormBase(HazardForm):
                                                Length(max=200, message="不超过 200 字。")])
     description = TextAreaField("隐患描述", validators=[DataRequired("请描述隐患情况。"), Length(max=4000, message="不超过 4000 字。")])
     level = SelectField("隐患等级（人工判定）", choices=choices(LEVELS.items()), validate_choice=True)
-    items = SelectMultipleField("判定依据条目", coerce=int, validate_choice=True)
+    items = SelectMultipleField("判定依据条目", coerce=int, validate_choice=True,
+                                invalid_value_message="所选判定条目无效，请刷新页面后重新选择。",
+                                invalid_choice_message="所选判定条目（%(value)s）不是有效的选择，请刷新页面后重新选择。")
     responsible_person = StringField("整改责任人", validators=[Optional(), Length(max=60, message="不超过 60 字。")])
     responsible_dept = StringField("责任部门", validators=[Optional(), Length(max=60, message="不超过 60 字。")])
     measures = TextAreaField("整改措施", validators=[Optional(), Length(max=4000, message="不超过 4000 字。")])
