@@ -377,3 +377,13 @@ def test_concurrent_registrations_get_gapless_unique_numbers(app, committed_db):
     year = date.today().year
     assert numbers == [f"{short_name}-{year}-{n:06d}" for n in range(1, 19)]
     assert report.ok, report.problems
+
+
+def test_city_users_read_every_district_ledger(db, client, world):
+    make_hazard(db, world.s1, world.users["principal"], location="甲区一镇的隐患")
+    make_hazard(db, world.sb, world.b_principal, location="乙区乙镇的隐患", items=["3.1.6"])
+    login(client, world.users["city_viewer"])
+    ledger = client.get("/hazards/").get_data(as_text=True)
+    assert "甲区一镇的隐患" in ledger and "乙区乙镇的隐患" in ledger
+    assert "乙区乙镇的隐患" in client.get("/hazards/listed").get_data(as_text=True)
+    assert "登记隐患" not in ledger

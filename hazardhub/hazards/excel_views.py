@@ -33,7 +33,7 @@ from hazardhub.hazards import excel
 from hazardhub.hazards import operations as hazard_ops
 from hazardhub.hazards.models import CATEGORIES, LEVELS, SOURCES, STATUSES, Hazard
 from hazardhub.orgs.models import OrgUnit
-from hazardhub.orgs.operations import subtree_query, user_roots
+from hazardhub.orgs.operations import reading_roots, subtree_query, user_roots
 from hazardhub.policy import can, load_or_404
 
 bp = Blueprint("ledger_excel", __name__, url_prefix="/hazards")
@@ -101,7 +101,7 @@ def describe_filters(filters: hazard_ops.LedgerFilters, unit: OrgUnit | None) ->
 
 
 def _export_roots() -> list[OrgUnit]:
-    roots = [r for r in user_roots(current_user) if can(current_user, "hazard.export", r)]
+    roots = [r for r in reading_roots(current_user) if can(current_user, "hazard.export", r)]
     if not roots:
         abort(403)
     return roots

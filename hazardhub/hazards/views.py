@@ -22,7 +22,7 @@ from hazardhub.hazards.models import (
     CATEGORIES, HAZARD_LABELS, LEVELS, OPEN_STATUSES, SOURCES, STATUSES, Hazard, HazardCitation,
 )
 from hazardhub.orgs.models import OrgUnit
-from hazardhub.orgs.operations import user_roots
+from hazardhub.orgs.operations import reading_roots
 from hazardhub.pagination import paginate
 from hazardhub.policy import authorize, can, load_or_404, requires
 from hazardhub.standards import operations as catalogue
@@ -65,7 +65,7 @@ def filters_from_request() -> ops.LedgerFilters:
 
 
 def _roots():
-    roots = user_roots(current_user)
+    roots = reading_roots(current_user)
     if not roots:
         abort(403)
     return roots

@@ -56,6 +56,21 @@ def user_roots(user) -> list[OrgUnit]:
     return roots
 
 
+def reading_roots(user) -> list[OrgUnit]:
+    """The roots whose subtrees the user reads: their own, plus each district's bureau for a city
+    role (the city reads its districts; policy still refuses every write there)."""
+    from hazardhub.policy import CITY_ROLES, _district_ids
+
+    roots = user_roots(user)
+    if any(m.role in CITY_ROLES for m in user.active_memberships):
+        district_ids = _district_ids(user.tenant_id)
+        if district_ids:
+            roots += list(db.session.execute(
+                sa.select(OrgUnit).where(OrgUnit.tenant_id.in_(district_ids), OrgUnit.parent_id.is_(None))
+                .order_by(OrgUnit.tenant_id)).scalars())
+    return roots
+
+
 def _set_path(unit: OrgUnit, parent: OrgUnit | None) -> None:
     unit.path = f"{parent.path if parent else '/'}{unit.id}/"
     unit.depth = (parent.depth + 1) if parent else 0
