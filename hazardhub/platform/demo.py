@@ -239,6 +239,45 @@ ACCEPTERS = {"JA-D01": "demo_ja_township", "JA-D02": "demo_ja_township", "JA-D03
              "JA-D07": "demo_ja_admin"}
 
 
+def _demo_photo(label: str, after: bool):
+    """A generated stand-in for a phone photo (the demo ships no real pictures of schools)."""
+    import io
+    from pathlib import Path
+
+    from PIL import Image, ImageDraw, ImageFont
+    from werkzeug.datastructures import FileStorage
+
+    image = Image.new("RGB", (960, 640), (196, 205, 214) if after else (176, 162, 150))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 430, 960, 640), fill=(120, 120, 118))               # floor
+    draw.rectangle((80, 80, 420, 430), fill=(230, 230, 225), outline=(90, 90, 90), width=4)  # wall / door
+    if after:
+        draw.rectangle((560, 300, 880, 430), fill=(200, 40, 40))           # extinguisher cabinet
+        draw.text((580, 340), "OK", fill=(255, 255, 255))
+    else:
+        for x in (480, 620, 760):                                          # parked e-bikes and a flying lead
+            draw.ellipse((x, 360, x + 70, 430), outline=(30, 30, 30), width=6)
+        draw.line((100, 120, 900, 380), fill=(20, 20, 20), width=5)
+    font_path = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+    text = f"{'整改后' if after else '整改前'} · {label}（演示图片）"
+    try:
+        font = ImageFont.truetype(str(font_path), 34) if font_path.exists() else ImageFont.load_default()
+    except OSError:
+        font = ImageFont.load_default()
+    if not font_path.exists():
+        text = "after (demo)" if after else "before (demo)"
+    draw.rectangle((0, 560, 960, 640), fill=(0, 0, 0))
+    draw.text((24, 578), text, fill=(255, 255, 255), font=font)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85)
+    buffer.seek(0)
+    return FileStorage(stream=buffer, filename=f"{'after' if after else 'before'}.jpg", content_type="image/jpeg")
+
+
+#: demo hazards that get photos (school codes whose first hazard is photographed)
+PHOTOGRAPHED = {"JA-D01", "JA-D02", "JA-D03", "JA-D06", "JA-D11"}
+
+
 def _seed_hazards(log) -> None:
     """Hazards at every stage of the lifecycle, found and handled by the demo people."""
     from datetime import timedelta
@@ -269,6 +308,11 @@ def _seed_hazards(log) -> None:
             g.actor_id = actor.id
             hazard = hazard_ops.register(school=school, actor=actor, data=data,
                                          item_ids=[items[n] for n in cited], level="general")
+            photographed = code in PHOTOGRAPHED and cited
+            if photographed:
+                from hazardhub.evidence.operations import add_attachment
+
+                add_attachment(hazard, actor, _demo_photo(location, after=False), "before", caption="排查时拍摄")
             rectifier = users[RECTIFIERS.get(code, "demo_ja_admin")]
             accepter = users[ACCEPTERS.get(code, "demo_ja_admin")]
             if accepter.id == rectifier.id:
@@ -283,6 +327,11 @@ def _seed_hazards(log) -> None:
             if stage == "rectifying":
                 continue
             done = min(today, found_on + timedelta(days=max(1, days - 2)))
+            if photographed:
+                from hazardhub.evidence.operations import add_attachment
+
+                g.actor_id = rectifier.id
+                add_attachment(hazard, rectifier, _demo_photo(location, after=True), "after", caption="整改完成后拍摄")
             hazard_ops.report_rectification(hazard, actor=rectifier, rectified_on=done,
                                             note="已按方案完成整改，整改前后照片留档。", version_id=hazard.version_id)
             if stage == "awaiting":
