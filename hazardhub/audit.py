@@ -60,6 +60,30 @@ def _remote_addr() -> str | None:
     return None
 
 
+def _keep_insert_when_updated(original):
+    """A row inserted and then updated in the same transaction is a creation, not a change.
+
+    Continuum would turn the INSERT into an UPDATE when a second flush touches the new row (a
+    unit gets its materialised path only after its id exists), and history would say 修改
+    instead of 创建. The operation stays an INSERT; the version row takes the final values.
+    """
+    from sqlalchemy_continuum.operation import Operation
+
+    def add_update(self, target):
+        current = self.objects.get(self.format_key(target))
+        if current is not None and current.type == Operation.INSERT:
+            if sa.inspect(target).committed_state:
+                self.add(Operation(target, Operation.INSERT))
+            return
+        original(self, target)
+
+    return add_update
+
+
+from sqlalchemy_continuum.operation import Operations  # noqa: E402
+
+Operations.add_update = _keep_insert_when_updated(Operations.add_update)
+
 make_versioned(
     user_cls="User",
     plugins=[

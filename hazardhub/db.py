@@ -81,3 +81,24 @@ def configure_engine(engine: sa.Engine) -> None:
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn):  # pragma: no cover - trivial
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def commit_or_raise(stale: Exception, conflict: Exception) -> None:
+    """Commit the request's session; on a lost optimistic lock (someone saved first) or a
+    constraint violation, roll back and raise the caller's Chinese domain error instead.
+
+    One place for what every ``operations`` module needs after a state change.
+    """
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from hazardhub.extensions import db
+
+    try:
+        db.session.commit()
+    except StaleDataError as exc:
+        db.session.rollback()
+        raise stale from exc
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise conflict from exc

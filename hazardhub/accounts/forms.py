@@ -1,7 +1,7 @@
 """Forms of the accounts area; every message is Chinese and every field bounded."""
 from __future__ import annotations
 
-from hazardhub.forms import HazardForm, choices
+from hazardhub.forms import HazardForm
 from wtforms import BooleanField, HiddenField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 

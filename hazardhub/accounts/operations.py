@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from hazardhub.accounts.models import ROLE_UNIT_KINDS, ROLES, Membership, User
 from hazardhub.accounts.passwords import one_time_password, password_problem
 from hazardhub.audit import tx_meta
+from hazardhub.db import commit_or_raise
 from hazardhub.extensions import db
 from hazardhub.orgs.models import OrgUnit
 
@@ -137,13 +138,4 @@ def revoke_membership(membership: Membership, reason: str | None = None) -> None
 
 
 def _commit_or_conflict() -> None:
-    from sqlalchemy.orm.exc import StaleDataError
-
-    try:
-        db.session.commit()
-    except StaleDataError as exc:
-        db.session.rollback()
-        raise StaleEdit("该记录已被他人修改，请刷新后重试。") from exc
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise AccountError("数据冲突，操作未生效。") from exc
+    commit_or_raise(StaleEdit("该记录已被他人修改，请刷新后重试。"), AccountError("数据冲突，操作未生效。"))

@@ -12,10 +12,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy_continuum import version_class
 
 from hazardhub.audit import tx_meta
+from hazardhub.db import commit_or_raise
 from hazardhub.extensions import db
 from hazardhub.hazards.determination import determine
 from hazardhub.hazards.models import HAZARD_LABELS, OPEN_STATUSES, Hazard, HazardCitation, HazardCounter
@@ -348,14 +348,8 @@ def decide_downgrade(hazard: Hazard, *, actor, approve: bool, note: str, version
 
 def commit() -> None:
     """Commit, turning a lost optimistic lock or a constraint into a Chinese HazardError."""
-    try:
-        db.session.commit()
-    except StaleDataError as exc:
-        db.session.rollback()
-        raise HazardError("保存失败：该隐患已被他人修改，请刷新后重试。") from exc
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise HazardError("数据冲突，操作未生效，请刷新后重试。") from exc
+    commit_or_raise(HazardError("保存失败：该隐患已被他人修改，请刷新后重试。"),
+                    HazardError("数据冲突，操作未生效，请刷新后重试。"))
 
 
 @dataclass

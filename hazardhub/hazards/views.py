@@ -12,7 +12,7 @@ from hazardhub.accounts.models import User
 from hazardhub.audit import history
 from hazardhub.extensions import db
 from hazardhub.evidence import operations as evidence_ops
-from hazardhub.evidence.models import STAGES, Attachment
+from hazardhub.evidence.models import Attachment
 from hazardhub.forms import choices
 from hazardhub.hazards import operations as ops
 from hazardhub.hazards.forms import (
@@ -24,7 +24,7 @@ from hazardhub.hazards.models import (
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.operations import reading_roots
 from hazardhub.pagination import paginate
-from hazardhub.policy import authorize, can, load_or_404, requires
+from hazardhub.policy import can, load_or_404, requires
 from hazardhub.standards import operations as catalogue
 from hazardhub.web import SHANGHAI
 

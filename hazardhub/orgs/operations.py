@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.exc import StaleDataError
 
 from hazardhub.audit import tx_meta
+from hazardhub.db import commit_or_raise
 from hazardhub.extensions import db
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.unit_rows import UnitRow, order_by_parents
@@ -278,11 +277,5 @@ def home_cards(user) -> list[dict]:
 
 
 def _commit() -> None:
-    try:
-        db.session.commit()
-    except StaleDataError as exc:
-        db.session.rollback()
-        raise StaleUnit("该单位已被他人修改，请刷新页面后重新编辑。") from exc
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise UnitError("单位代码重复或上级单位无效，操作未生效。") from exc
+    commit_or_raise(StaleUnit("该单位已被他人修改，请刷新页面后重新编辑。"),
+                    UnitError("单位代码重复或上级单位无效，操作未生效。"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from typing import IO, Iterable
 
@@ -38,6 +39,8 @@ _KIND_BY_LABEL.update({"学校": "school", "幼儿园": "school", "乡镇中心�
 _OWNERSHIP_BY_LABEL = {label: key for key, label in OWNERSHIPS.items()}
 _TRUE = {"是", "y", "yes", "true", "1", "寄宿"}
 _FALSE = {"否", "n", "no", "false", "0", "", "走读"}
+#: the same rule as the unit form's code field
+_CODE_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
 _LIMITS = {"code": 40, "name": 100, "address": 200, "contact_name": 40, "contact_phone": 30}
 
 
@@ -176,6 +179,8 @@ def parse_unit_rows(table: list[list[str]]) -> ParseResult:
             numbers[key] = int(text) if text.isdigit() and int(text) <= 100000 else None
         code = values["code"]
         if code:
+            if not _CODE_RE.match(code):
+                result.error(line, f"单位代码“{code}”无效：只能包含字母、数字、下划线和连字符。")
             if code in seen_codes:
                 result.error(line, f"单位代码“{code}”与第 {seen_codes[code]} 行重复。")
             seen_codes.setdefault(code, line)

@@ -10,7 +10,7 @@ from hazardhub.forms import HazardForm as FlaskForm
 
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.pagination import paginate
-from hazardhub.policy import can, load_or_404
+from hazardhub.policy import load_or_404
 from hazardhub.runs import operations as ops
 from hazardhub.runs.models import ReportRun
 

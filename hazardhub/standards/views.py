@@ -11,7 +11,7 @@ from hazardhub.extensions import db
 from hazardhub.policy import authorize, can, requires
 from hazardhub.standards import operations as ops
 from hazardhub.standards.forms import GroupForm, ItemEditForm, ItemForm, OverlayForm, normalise_tags
-from hazardhub.standards.models import GROUP_LABELS, ITEM_LABELS, RuleGroup, Standard, StandardItem
+from hazardhub.standards.models import GROUP_LABELS, ITEM_LABELS, RuleGroup, StandardItem
 from hazardhub.tenancy import current_scope
 
 bp = Blueprint("standards", __name__, url_prefix="/standards")

@@ -33,3 +33,18 @@
   document.querySelectorAll('input.cite').forEach(function (box) { box.addEventListener('change', update); });
   update();
 })();
+// Hazard form: the catalogue box scrolls, so list the ticked item numbers under it.
+(function () {
+  var summary = document.getElementById('cite-summary');
+  if (!summary) { return; }
+  function update() {
+    var numbers = [];
+    document.querySelectorAll('input.cite:checked').forEach(function (box) {
+      var label = document.querySelector('label[for="' + box.id + '"] strong');
+      numbers.push(label ? label.textContent.trim() : box.value);
+    });
+    summary.textContent = '已勾选：' + (numbers.length ? numbers.join('、') : '无');
+  }
+  document.querySelectorAll('input.cite').forEach(function (box) { box.addEventListener('change', update); });
+  update();
+})();
