@@ -387,3 +387,23 @@ def test_city_users_read_every_district_ledger(db, client, world):
     assert "甲区一镇的隐患" in ledger and "乙区乙镇的隐患" in ledger
     assert "乙区乙镇的隐患" in client.get("/hazards/listed").get_data(as_text=True)
     assert "登记隐患" not in ledger
+
+
+def test_another_schools_principal_and_another_district_get_404_for_hazard_photos_history(db, client, world, factories):
+    from hazardhub.evidence.models import Attachment
+
+    hazard = make_hazard(db, world.s1, world.users["principal"], items=["3.1.6"])
+    with tenant_bound(world.a.id):
+        attachment = Attachment(tenant_id=world.a.id, hazard_id=hazard.id, stage="before", kind="image",
+                                content_type="image/png", original_name="p.png", stored_name="0" * 32 + ".png",
+                                size=1, sha256="0" * 64, uploaded_by_id=world.users["principal"].id)
+        db.session.add(attachment)
+        db.session.commit()
+        attachment_id = attachment.id
+    other_principal = factories.user(world.s2, "principal")
+    urls = [f"/hazards/{hazard.id}", f"/hazards/{hazard.id}/history", f"/attachments/{attachment_id}",
+            f"/attachments/{attachment_id}/thumb"]
+    for user in (other_principal, world.b_admin, world.b_principal):
+        login(client, user)
+        for url in urls:
+            assert client.get(url).status_code == 404, (user.username, url)

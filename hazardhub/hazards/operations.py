@@ -280,6 +280,7 @@ def accept(hazard: Hazard, *, actor, accepted_on: date, note: str, version_id: i
     hazard.accepted_on = accepted_on
     hazard.acceptance_note = note.strip()
     hazard.closed_on = accepted_on
+    hazard.is_listed = False  # 销号 lifts the listed supervision (the history keeps that it was listed)
     tx_meta(reason="验收合格，销号")
     commit()
 
