@@ -30,6 +30,9 @@ from hazardhub.web import SHANGHAI
 
 bp = Blueprint("hazards", __name__, url_prefix="/hazards")
 
+#: hazard columns that hold a user id (shown as the person's name in history)
+PERSON_FIELDS = ("found_by_id", "rectified_by_id", "accepted_by_id", "downgrade_requested_by_id",
+                 "downgrade_decided_by_id")
 EVIDENCE_FIELD_LABELS = {"stage": "证据类别", "is_active": "证据有效", "caption": "证据说明", "withdraw_reason": "撤回原因"}
 
 SORTS = {
@@ -383,9 +386,11 @@ def decide_downgrade(hazard_id: int):
 @login_required
 def hazard_history(hazard_id: int):
     hazard = load_or_404(Hazard, hazard_id, "hazard.history")
-    people = dict(db.session.execute(sa.select(User.id, User.display_name)).all())
     labels = dict(HAZARD_LABELS)
     entries = history(hazard, labels=labels, hidden=("school_path", "updated_at", "year", "version_id"))
+    person_labels = {HAZARD_LABELS[k] for k in PERSON_FIELDS}
+    ids = {v for e in entries for label, old, new in e.changes if label in person_labels for v in (old, new) if v}
+    people = dict(db.session.execute(sa.select(User.id, User.display_name).where(User.id.in_(ids))).all()) if ids else {}
     for entry in entries:
         entry.changes = [_humanize(label, old, new, people) for label, old, new in entry.changes]
     citation_entries = []
@@ -420,7 +425,6 @@ def _humanize(label, old, new, people):
         return label, LEVELS.get(old, old), LEVELS.get(new, new)
     if label == HAZARD_LABELS["source"]:
         return label, SOURCES.get(old, old), SOURCES.get(new, new)
-    if label in (HAZARD_LABELS["rectified_by_id"], HAZARD_LABELS["accepted_by_id"], HAZARD_LABELS["found_by_id"],
-                 HAZARD_LABELS["downgrade_requested_by_id"], HAZARD_LABELS["downgrade_decided_by_id"]):
+    if label in {HAZARD_LABELS[k] for k in PERSON_FIELDS}:
         return label, people.get(old, old), people.get(new, new)
     return label, old, new
