@@ -245,6 +245,30 @@ def _edits_catalogue(m, obj) -> bool:
     return False
 
 
+def _learning_levels(m, unit) -> set[str]:
+    """三学 levels a membership may record on ``unit``: only on its own unit, by unit kind."""
+    if unit is None or unit.tenant_id != m.tenant_id or unit.id != m.unit_id:
+        return set()
+    if m.role == "bureau_admin" and unit.kind == "bureau":
+        return {"bureau_staff", "principals"}
+    if m.role == "township_supervisor" and unit.kind == "township_center":
+        return {"principals"}
+    if m.role in {"principal", "safety_officer"} and unit.kind in ("school", "affiliated_school"):
+        return {"all_staff"}
+    return set()
+
+
+def _organises_learning(m, obj) -> bool:
+    """Record or edit a learning session: ``obj`` is None, the organising unit, or the session."""
+    if obj is None:
+        return m.role in {"bureau_admin", "township_supervisor", "principal", "safety_officer"}
+    if not _writes_here(m, obj):
+        return False
+    levels = _learning_levels(m, _unit_of(obj))
+    level = getattr(obj, "level", None) if getattr(obj, "unit_id", None) is not None else None
+    return level in levels if level else bool(levels)
+
+
 # ---------------------------------------------------------------------------------------------
 # the rules
 
@@ -294,6 +318,10 @@ RULES: dict[str, Rule] = {
     "hazard.import": lambda m, o: _works_on_hazard(m, o, {"principal", "safety_officer"}),
     "evidence.view": lambda m, o: _reads(m, _hazard_of(o), ALL_ROLES),
     "evidence.upload": lambda m, o: _works_on_hazard(m, _hazard_of(o), {"principal", "safety_officer"}),
+    # 三学 learning records
+    "learning.view": lambda m, o: _reads(m, o, READER_ROLES | {"safety_officer"}),
+    "learning.create": lambda m, o: _organises_learning(m, o),
+    "learning.edit": lambda m, o: o is not None and _organises_learning(m, o),
     # the standards catalogue
     "standards.view": lambda m, o: True,
     "standards.edit": lambda m, o: _edits_catalogue(m, o),

@@ -61,6 +61,17 @@ def _attachment_for(db, hazard, user):
         return attachment.id
 
 
+def _learning_for(db, unit, user) -> int:
+    from datetime import date
+
+    from hazardhub.learning import operations as learning_ops
+
+    with tenant_bound(unit.tenant_id):
+        return learning_ops.record(unit=unit, actor=user, membership_ids=[], standard_ids=[], data={
+            "level": "all_staff", "form": "video", "held_on": date.today(), "title": "消防安全全员学习",
+            "hours": 1, "headcount": 10}).id
+
+
 def _ids(db, world, target: str) -> dict[str, int]:
     """Ids for each route argument: objects of tenant B ('other') or outside s1 ('outside')."""
     from tests.fixtures.factories import make_hazard
@@ -74,6 +85,7 @@ def _ids(db, world, target: str) -> dict[str, int]:
             "run_id": _run_for(db, world.b_admin, world.sb).id,
             "hazard_id": hazard.id,
             "attachment_id": _attachment_for(db, hazard, world.b_principal),
+            "session_id": _learning_for(db, world.sb, world.b_principal),
             **_foreign_catalogue(db),
         }
     hazard = make_hazard(db, world.s2, world.users["bureau_admin"], items=["3.1.6"])
@@ -84,6 +96,7 @@ def _ids(db, world, target: str) -> dict[str, int]:
         "run_id": _run_for(db, world.users["bureau_admin"], world.s2).id,
         "hazard_id": hazard.id,
         "attachment_id": _attachment_for(db, hazard, world.users["bureau_admin"]),
+        "session_id": _learning_for(db, world.s2, world.s2_staff),
         **_foreign_catalogue(db),
     }
 
@@ -176,6 +189,7 @@ def test_city_users_cannot_change_district_data(app, db, client, world, role):
         "run_id": _run_for(db, world.users["bureau_admin"], world.s1).id,
         "hazard_id": hazard.id,
         "attachment_id": _attachment_for(db, hazard, world.users["principal"]),
+        "session_id": _learning_for(db, world.s1, world.users["principal"]),
         **_foreign_catalogue(db),
     }
     login(client, world.users[role])

@@ -242,7 +242,7 @@ def home_cards(user) -> list[dict]:
     for unit in user_roots(user):
         cards.append({
             "title": unit.name,
-            "text": f"{unit.kind_label}：查看单位与下属学校",
+            "text": f"{unit.kind_label}：" + ("查看本校信息与人员" if unit.is_school else "查看单位与下属学校"),
             "url": url_for("orgs.show", unit_id=unit.id),
         })
     if can(user, "hazard.view"):
@@ -254,6 +254,9 @@ def home_cards(user) -> list[dict]:
     if can(user, "hazard.listed"):
         cards.insert(2, {"title": "重大隐患挂牌督办", "text": "未销号的重大事故隐患清单，逾期标红",
                          "url": url_for("hazards.listed")})
+    if can(user, "learning.view"):
+        cards.append({"title": "三学学习记录", "text": "监管人员、学校主要负责人、全体教职工每月学习的登记与按月落实情况",
+                      "url": url_for("learning.index")})
     if can(user, "user.view"):
         cards.append({"title": "账号与角色", "text": "管理本级及下属单位的账号、角色和密码重置",
                       "url": url_for("accounts.users")})
