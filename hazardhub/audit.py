@@ -503,7 +503,7 @@ def history(obj, labels: dict[str, str] | None = None, hidden: Iterable[str] = (
             .execution_options(all_tenants=True)  # the actor may be a city user; names only
         ).all()
     ) if user_ids else {}
-    hidden_set = {"tenant_id", *hidden}
+    hidden_set = {"tenant_id", pk, "created_at", *hidden}
     columns = [
         c.name
         for c in vcls.__table__.columns

@@ -303,6 +303,8 @@ def void(hazard: Hazard, *, actor, reason: str, version_id: int) -> None:
     _check_version(hazard, version_id)
     if hazard.status == "voided":
         raise HazardError("该隐患已作废。")
+    if hazard.status == "closed":
+        raise HazardError("已验收销号的隐患不能作废。")
     hazard.status = "voided"
     hazard.void_reason = reason.strip()
     hazard.is_listed = False

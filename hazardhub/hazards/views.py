@@ -12,14 +12,14 @@ from hazardhub.accounts.models import User
 from hazardhub.audit import history
 from hazardhub.extensions import db
 from hazardhub.evidence import operations as evidence_ops
-from hazardhub.evidence.models import Attachment
+from hazardhub.evidence.models import STAGES, Attachment
 from hazardhub.forms import choices
 from hazardhub.hazards import operations as ops
 from hazardhub.hazards.forms import (
     AcceptForm, DecisionForm, HazardCreateForm, HazardEditForm, ReasonForm, ReportForm, VersionForm,
 )
 from hazardhub.hazards.models import (
-    CATEGORIES, HAZARD_LABELS, LEVELS, OPEN_STATUSES, SOURCES, STATUSES, Hazard, HazardCitation,
+    CATEGORIES, DETERMINATIONS, HAZARD_LABELS, LEVELS, OPEN_STATUSES, SOURCES, STATUSES, Hazard, HazardCitation,
 )
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.operations import reading_roots
@@ -178,7 +178,8 @@ def _catalogue_groups(tenant_id: int, school: OrgUnit | None = None):
         group = group_items[0].group
         standard = standards.get(group.standard_id) or db.session.get(Standard, group.standard_id)
         result.append((group, standard.title if standard else "", group_items))
-    return result
+    order = {"direct": 0, "composite": 1, "pending": 2, "reference": 3}
+    return sorted(result, key=lambda g: order.get(g[0].kind, 9))  # the rules that decide come first
 
 
 def _creatable_units() -> list[OrgUnit]:
@@ -391,8 +392,12 @@ def hazard_history(hazard_id: int):
     person_labels = {HAZARD_LABELS[k] for k in PERSON_FIELDS}
     ids = {v for e in entries for label, old, new in e.changes if label in person_labels for v in (old, new) if v}
     people = dict(db.session.execute(sa.select(User.id, User.display_name).where(User.id.in_(ids))).all()) if ids else {}
+    school_ids = {v for e in entries for label, old, new in e.changes if label == HAZARD_LABELS["school_id"]
+                  for v in (old, new) if v}
+    schools = dict(db.session.execute(sa.select(OrgUnit.id, OrgUnit.name).where(OrgUnit.id.in_(school_ids))).all()) \
+        if school_ids else {}
     for entry in entries:
-        entry.changes = [_humanize(label, old, new, people) for label, old, new in entry.changes]
+        entry.changes = [_humanize(label, old, new, people, schools) for label, old, new in entry.changes]
     citation_entries = []
     for citation in db.session.execute(sa.select(HazardCitation).where(HazardCitation.hazard_id == hazard.id)).scalars():
         for e in history(citation, hidden=("hazard_id", "item_id", "group_id", "item_text", "group_kind",
@@ -404,7 +409,8 @@ def hazard_history(hazard_id: int):
     for attachment in db.session.execute(sa.select(Attachment).where(Attachment.hazard_id == hazard.id)).scalars():
         for e in history(attachment, hidden=("hazard_id", "stored_name", "thumb_name", "sha256", "width",
                                              "height", "uploaded_by_id", "content_type", "created_at", "size")):
-            e.changes = [(EVIDENCE_FIELD_LABELS.get(k, k) + f"（{attachment.original_name}）", old, new)
+            e.changes = [(EVIDENCE_FIELD_LABELS.get(k, k) + f"（{attachment.original_name}）",
+                          STAGES.get(old, old) if k == "stage" else old, STAGES.get(new, new) if k == "stage" else new)
                          for k, old, new in e.changes if k in EVIDENCE_FIELD_LABELS]
             citation_entries.append(e)
     merged: dict[int, object] = {e.transaction_id: e for e in entries}
@@ -418,13 +424,23 @@ def hazard_history(hazard_id: int):
                            back_url=url_for("hazards.show", hazard_id=hazard.id))
 
 
-def _humanize(label, old, new, people):
-    if label in ("status",) or label == HAZARD_LABELS["status"]:
-        return label, STATUSES.get(old, old), STATUSES.get(new, new)
-    if label == HAZARD_LABELS["level"]:
-        return label, LEVELS.get(old, old), LEVELS.get(new, new)
-    if label == HAZARD_LABELS["source"]:
-        return label, SOURCES.get(old, old), SOURCES.get(new, new)
+DOWNGRADE_STATUSES = {"pending": "待审批", "approved": "已批准", "refused": "未批准"}
+#: column label -> code → Chinese, for history rows
+CODE_LABELS = {
+    HAZARD_LABELS["status"]: STATUSES,
+    HAZARD_LABELS["level"]: LEVELS,
+    HAZARD_LABELS["source"]: SOURCES,
+    HAZARD_LABELS["determination"]: DETERMINATIONS,
+    HAZARD_LABELS["downgrade_status"]: DOWNGRADE_STATUSES,
+}
+
+
+def _humanize(label, old, new, people, schools=None):
+    if label in CODE_LABELS:
+        codes = CODE_LABELS[label]
+        return label, codes.get(old, old), codes.get(new, new)
+    if label == HAZARD_LABELS["school_id"] and schools is not None:
+        return label, schools.get(old, old), schools.get(new, new)
     if label in {HAZARD_LABELS[k] for k in PERSON_FIELDS}:
         return label, people.get(old, old), people.get(new, new)
     return label, old, new

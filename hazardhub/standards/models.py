@@ -138,5 +138,5 @@ class StandardItem(TimestampMixin, Base):
 
 ITEM_LABELS = {"number": "条目编号", "text": "条文", "tags": "适用范围", "source_status": "核实状态",
                "is_active": "启用", "sort": "排序"}
-GROUP_LABELS = {"label": "款项", "kind": "判定方式", "threshold": "综合判定阈值", "window_days": "统计时段（天）",
+GROUP_LABELS = {"article_no": "条号", "label": "款项", "kind": "判定方式", "threshold": "综合判定阈值", "window_days": "统计时段（天）",
                 "note": "说明", "source_status": "核实状态", "article_title": "条文标题", "domain": "领域"}
