@@ -12,6 +12,7 @@ from hazardhub.runs.models import ReportRun  # noqa: F401
 from hazardhub.standards.models import RuleGroup, Standard, StandardItem  # noqa: F401
 from hazardhub.hazards.models import Hazard, HazardCitation, HazardCounter  # noqa: F401
 from hazardhub.evidence.models import Attachment  # noqa: F401
+from hazardhub.inspections.models import Inspection, InspectionItem, LeaderAssignment, SignOff  # noqa: F401
 from hazardhub.learning.models import LearningAttendee, LearningSession, LearningStandard  # noqa: F401
 
 sa.orm.configure_mappers()

@@ -269,6 +269,51 @@ def _organises_learning(m, obj) -> bool:
     return level in levels if level else bool(levels)
 
 
+def _inspection_visible(m, obj) -> bool:
+    """Readers in reach; an unannounced visit still in draft is the leader's and the bureau's only."""
+    if not _reads(m, obj, ALL_ROLES):
+        return False
+    if getattr(obj, "kind", None) == "unannounced" and getattr(obj, "status", None) == "draft":
+        return m.role in BUREAU_ROLES | CITY_ROLES or obj.recorded_by_id == m.user_id
+    return True
+
+
+def _starts_inspection(m, request) -> bool:
+    """``request`` is an InspectionStart(unit, kind); who may inspect which school how."""
+    if request is None:
+        return m.role in {"principal", "safety_officer", "township_supervisor", "bureau_admin", "bureau_leader"}
+    unit, kind = request.unit, request.kind
+    if not _writes_here(m, unit) or not unit.is_school:
+        return False
+    if kind == "self":
+        return m.role in {"principal", "safety_officer"} and _in_subtree(m, unit)
+    if kind == "township":
+        return m.role == "township_supervisor" and _strictly_below(m, unit)
+    if kind == "unannounced":
+        from hazardhub.inspections.operations import is_assigned
+
+        return m.role == "bureau_leader" and _in_subtree(m, unit) and is_assigned(m.user_id, unit)
+    return m.role in {"township_supervisor", "bureau_admin", "bureau_leader"} and (
+        _strictly_below(m, unit) if m.role == "township_supervisor" else _in_subtree(m, unit))
+
+
+def _edits_inspection(m, obj) -> bool:
+    if obj is None or not _writes_here(m, obj) or obj.status == "signed":
+        return False
+    unit = _unit_of(obj)
+    if obj.kind == "self":
+        return m.role in {"principal", "safety_officer"} and _in_subtree(m, unit)
+    return obj.recorded_by_id == m.user_id
+
+
+@dataclass(frozen=True)
+class InspectionStart:
+    """An inspection about to be started (the object of ``inspection.start``)."""
+
+    unit: Any
+    kind: str
+
+
 # ---------------------------------------------------------------------------------------------
 # the rules
 
@@ -322,6 +367,15 @@ RULES: dict[str, Rule] = {
     "learning.view": lambda m, o: _reads(m, o, READER_ROLES | {"safety_officer"}),
     "learning.create": lambda m, o: _organises_learning(m, o),
     "learning.edit": lambda m, o: o is not None and _organises_learning(m, o),
+    # inspections (三查) and the principal's sign-off
+    "inspection.view": lambda m, o: _inspection_visible(m, o) if o is not None else m.role in ALL_ROLES,
+    "inspection.start": lambda m, o: _starts_inspection(m, o),
+    "inspection.edit": lambda m, o: _edits_inspection(m, o),
+    "inspection.sign": lambda m, o: o is not None and o.kind == "self" and m.role == "principal"
+    and _writes_here(m, o) and _in_subtree(m, _unit_of(o)),
+    "inspection.amend": lambda m, o: o is not None and o.kind == "self" and o.status == "signed"
+    and m.role in {"principal", "safety_officer"} and _writes_here(m, o) and _in_subtree(m, _unit_of(o)),
+    "inspection.assign": lambda m, o: m.role == "bureau_admin" and (o is None or _writes_here(m, o)),
     # the standards catalogue
     "standards.view": lambda m, o: True,
     "standards.edit": lambda m, o: _edits_catalogue(m, o),
@@ -406,7 +460,7 @@ def load_or_404(model, object_id: Any, action: str):
 
 _VIEW_ACTION = {"OrgUnit": "unit.view", "User": "user.view", "ReportRun": "run.view",
                 "Membership": "unit.view", "Tenant": "tenant.view", "Hazard": "hazard.view",
-                "Attachment": "evidence.view"}
+                "Attachment": "evidence.view", "Inspection": "inspection.view"}
 
 _TEMPLATE_CAN = re.compile(r"""\bcan\(\s*['"]([a-z_.]+)['"]""")
 

@@ -136,6 +136,25 @@ def test_principal_on_phone_sees_own_school_and_no_admin_links(new_page, live_de
 
 
 # ---------------------------------------------------------------------------------------------
+# the navbar with the most entries (bureau admin) stays one line or collapses, at every width
+
+
+def test_navbar_fits_at_common_widths(page, live_demo):
+    login(page, account(live_demo, "bureau_admin", JIANAN))
+    navbar = page.locator("nav.navbar")
+    toggler = page.locator(".navbar-toggler")
+    for width in (1920, 1366, 1280, 1200, 1024, 768, 390, 320):
+        page.set_viewport_size({"width": width, "height": 800})
+        if width >= 1200:
+            expect(toggler).to_be_hidden()
+            height = navbar.bounding_box()["height"]
+            assert height < 70, f"navbar wraps at {width}px ({height}px high)"
+        else:
+            expect(toggler).to_be_visible()
+        assert_fits_width(page)
+
+
+# ---------------------------------------------------------------------------------------------
 # city admin reads a district, read-only
 
 

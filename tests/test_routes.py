@@ -72,6 +72,23 @@ def _learning_for(db, unit, user) -> int:
             "hours": 1, "headcount": 10}).id
 
 
+def _inspection_ids(db, unit, actor, leader_home) -> dict[str, int]:
+    """An inspection at ``unit`` and a 分包 assignment in the same tenant."""
+    from datetime import date
+
+    from hazardhub.inspections import operations as inspection_ops
+    from tests.fixtures.factories import make_user
+
+    with tenant_bound(unit.tenant_id):
+        inspection = inspection_ops.start(unit=unit, kind="self", actor=actor, inspected_on=date.today(),
+                                          inspectors="检查组")
+        inspection_id = inspection.id
+    leader = make_user(db, leader_home, "bureau_leader")
+    with tenant_bound(unit.tenant_id):
+        assignment = inspection_ops.assign_leader(leader=leader, unit=unit, actor=actor)
+        return {"inspection_id": inspection_id, "assignment_id": assignment.id}
+
+
 def _ids(db, world, target: str) -> dict[str, int]:
     """Ids for each route argument: objects of tenant B ('other') or outside s1 ('outside')."""
     from tests.fixtures.factories import make_hazard
@@ -86,6 +103,7 @@ def _ids(db, world, target: str) -> dict[str, int]:
             "hazard_id": hazard.id,
             "attachment_id": _attachment_for(db, hazard, world.b_principal),
             "session_id": _learning_for(db, world.sb, world.b_principal),
+            **_inspection_ids(db, world.sb, world.b_principal, world.b_root),
             **_foreign_catalogue(db),
         }
     hazard = make_hazard(db, world.s2, world.users["bureau_admin"], items=["3.1.6"])
@@ -97,6 +115,7 @@ def _ids(db, world, target: str) -> dict[str, int]:
         "hazard_id": hazard.id,
         "attachment_id": _attachment_for(db, hazard, world.users["bureau_admin"]),
         "session_id": _learning_for(db, world.s2, world.s2_staff),
+        **_inspection_ids(db, world.s2, world.s2_staff, world.a_root),
         **_foreign_catalogue(db),
     }
 
@@ -190,6 +209,7 @@ def test_city_users_cannot_change_district_data(app, db, client, world, role):
         "hazard_id": hazard.id,
         "attachment_id": _attachment_for(db, hazard, world.users["principal"]),
         "session_id": _learning_for(db, world.s1, world.users["principal"]),
+        **_inspection_ids(db, world.s1, world.users["principal"], world.a_root),
         **_foreign_catalogue(db),
     }
     login(client, world.users[role])

@@ -170,9 +170,13 @@ def register(*, school: OrgUnit, actor, data: dict[str, Any], item_ids: list[int
 
 
 def build_registration(*, school: OrgUnit, actor, data: dict[str, Any], item_ids: list[int],
-                       level: str = "general") -> Hazard:
+                       level: str = "general", require_plan: bool = True, inspection_id: int | None = None) -> Hazard:
     """Everything :func:`register` does except the commit, so an import can register many rows
-    in one transaction (all or nothing)."""
+    in one transaction (all or nothing).
+
+    :param require_plan: False for a finding recorded on an inspection checklist: the hazard is
+        entered at once and its page demands the five plan fields before rectification starts.
+    """
     if not school.is_active:
         raise HazardError("该单位已停用，不能登记隐患。")
     items = _items(school.tenant_id, item_ids)
@@ -182,7 +186,9 @@ def build_registration(*, school: OrgUnit, actor, data: dict[str, Any], item_ids
     _apply_fields(hazard, {**data, "found_on": found_on})
     hazard.found_by_name = hazard.found_by_name or (actor.display_name if actor else "")
     _decide(hazard, items, level)
-    _require_plan(hazard)
+    if require_plan:
+        _require_plan(hazard)
+    hazard.inspection_id = inspection_id
     _seq, hazard.number = _next_number(school.tenant_id, hazard.year)
     db.session.add(hazard)
     db.session.flush()

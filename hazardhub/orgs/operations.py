@@ -257,6 +257,13 @@ def home_cards(user) -> list[dict]:
     if can(user, "learning.view"):
         cards.append({"title": "三学学习记录", "text": "监管人员、学校主要负责人、全体教职工每月学习的登记与按月落实情况",
                       "url": url_for("learning.index")})
+    if can(user, "inspection.start"):
+        cards.insert(3 if len(cards) >= 3 else len(cards), {
+            "title": "检查（三查）", "text": "校长带队月度自查并签字、乡镇检查、分包领导暗访暗查",
+            "url": url_for("inspections.index")})
+    elif can(user, "inspection.view"):
+        cards.append({"title": "检查记录", "text": "各校月度自查、乡镇检查、暗访暗查记录（只读）",
+                      "url": url_for("inspections.index")})
     if can(user, "user.view"):
         cards.append({"title": "账号与角色", "text": "管理本级及下属单位的账号、角色和密码重置",
                       "url": url_for("accounts.users")})

@@ -371,6 +371,100 @@ def _seed_hazards(log) -> None:
             g.actor_id = None
 
 
+#: 三学 titles by level, used in turn
+LEARNING_TITLES = {
+    "bureau_staff": ["学习《教育系统重大事故隐患判定指南》", "重大事故隐患排查治理工作规范专题学习",
+                     "安全生产法及校园安全监管职责学习", "暗访暗查方法与典型问题通报"],
+    "principals": ["学校主要负责人安全生产第一责任人职责学习", "重大事故隐患直接判定情形逐条解读",
+                   "典型校园安全事故案例警示教育", "“学标准 促提升”活动部署与隐患整改要求"],
+    "all_staff": ["校园消防安全与电动车充电管理", "学生宿舍、食堂重大事故隐患判定标准学习",
+                  "校车与上下学交通安全知识学习", "实验室危险化学品管理规定学习",
+                  "防溺水、防踩踏应急疏散演练要点", "安全知识竞赛（全体教职工）"],
+}
+LEARNING_FORMS = {
+    "bureau_staff": ["expert_lecture", "case_study", "group_discussion", "video"],
+    "principals": ["expert_lecture", "case_study", "video", "group_discussion"],
+    "all_staff": ["video", "case_study", "self_study", "group_discussion", "knowledge_contest", "speech_contest",
+                  "expert_lecture"],
+}
+#: schools that record all-staff learning, with the account that records it
+LEARNING_SCHOOLS = [("JA-D01", "demo_ja_safety"), ("JA-D02", "demo_ja_principal2"), ("JA-D03", "demo_ja_principal3"),
+                    ("JA-D04", "demo_ja_township"), ("JA-D05", "demo_ja_principal5"), ("JA-D06", "demo_ja_township6"),
+                    ("JA-D11", "demo_ja_admin"), ("JA-D12", "demo_ja_principal12")]
+
+
+def _seed_learning(log) -> None:
+    """三学 sessions for 建安区 from 2025-03 to 2026-11, with gaps so the coverage page shows them."""
+    from datetime import date
+
+    from hazardhub.learning import operations as learning_ops
+    from hazardhub.learning.models import LearningSession
+    from hazardhub.standards.operations import standards_for
+
+    jianan = _tenant("jianan")
+    with tenant_bound(jianan.id):
+        if db.session.execute(sa.select(LearningSession.id).limit(1)).first():
+            return
+        users = {u.username: u for u in db.session.execute(sa.select(User)).scalars()}
+        units = {u.code: u for u in db.session.execute(sa.select(OrgUnit)).scalars()}
+        memberships = {(m.user_id, m.unit_id): m.id for m in db.session.execute(
+            sa.select(Membership).where(Membership.is_active.is_(True))).scalars()}
+        standards = [s.id for s in standards_for(jianan.id)]
+        today = learning_ops.today()
+        counter = {"n": 0}
+
+        def member(username, code):
+            return memberships[(users[username].id, units[code].id)]
+
+        def add(code, organiser, level, held_on, attendees=(), headcount=None, speaker=None):
+            if held_on > today:
+                return
+            n = counter["n"]
+            titles, forms = LEARNING_TITLES[level], LEARNING_FORMS[level]
+            g.actor_id = users[organiser].id
+            learning_ops.record(
+                unit=units[code], actor=users[organiser], membership_ids=list(attendees),
+                standard_ids=[standards[n % len(standards)]] if standards else [],
+                data={"level": level, "form": forms[n % len(forms)], "held_on": held_on,
+                      "title": titles[n % len(titles)], "hours": 2 if level != "all_staff" else 1.5,
+                      "speaker": speaker, "headcount": headcount,
+                      "summary": "对照判定标准逐条学习，结合本单位实际查找问题，形成学习记录。",
+                      "materials_note": "学习课件及签到表存档于安全办公室"})
+            counter["n"] += 1
+
+        months = [(2025, m) for m in range(3, 13)] + [(2026, m) for m in range(1, 12)]
+        bureau_staff = [member(u, "JA") for u in ("demo_ja_admin", "demo_ja_leader", "demo_ja_viewer")]
+        bureau_staff += [member("demo_ja_township", "JA-T05"), member("demo_ja_township6", "JA-T06")]
+        t05_principals = [member("demo_ja_principal", "JA-D01"), member("demo_ja_principal2", "JA-D02"),
+                          member("demo_ja_principal3", "JA-D03")]
+        t06_principals = [member("demo_ja_principal5", "JA-D05")]
+        d01_people = [member("demo_ja_principal", "JA-D01"), member("demo_ja_safety", "JA-D01"),
+                      member("demo_ja_staff", "JA-D01")]
+        for i, (year, month) in enumerate(months):
+            if month in (3, 6, 9) or (month == 12 and year == 2025) or (year, month) == (2026, 11):
+                add("JA", "demo_ja_admin", "bureau_staff", date(year, month, 6), bureau_staff, speaker="区教体局安全股")
+            if month in (5, 11):
+                add("JA", "demo_ja_admin", "principals", date(year, month, 12),
+                    t05_principals + t06_principals + [member("demo_ja_principal12", "JA-D12")],
+                    speaker="区应急管理局专家")
+            if month not in (2, 7, 8) and (year, month) != (2025, 10):
+                add("JA-T05", "demo_ja_township", "principals", date(year, month, 15), t05_principals,
+                    speaker="将官池镇中心学校")
+            if month % 2 == 1 and month != 7:
+                add("JA-T06", "demo_ja_township6", "principals", date(year, month, 16), t06_principals,
+                    speaker="五女店镇中心学校")
+            if month in (2, 8):
+                continue  # winter and summer holidays
+            for j, (code, organiser) in enumerate(LEARNING_SCHOOLS):
+                if (i * 3 + j) % 7 == 0:
+                    continue  # a missed month: the coverage page shows the gap
+                staff = units[code].staff_count or 20
+                add(code, organiser, "all_staff", date(year, month, 20 + j % 8),
+                    d01_people if code == "JA-D01" else (), headcount=staff - (i + j) % 4)
+        g.actor_id = None
+        log(f"建安区：登记三学学习记录 {counter['n']} 条（2025年3月至2026年11月）")
+
+
 def seed_demo(log=print) -> list[dict]:
     """Provision tenants/, add demo units, accounts and history; return the printed logins."""
     created = apply_all(ROOT / "tenants", log=log)
@@ -382,5 +476,9 @@ def seed_demo(log=print) -> list[dict]:
         _ensure_account(*spec)
     _seed_history(log)
     _seed_hazards(log)
+    from hazardhub.platform.demo_checks import seed_inspections
+
+    seed_inspections(log)
+    _seed_learning(log)
     _seed_export(log)
     return logins

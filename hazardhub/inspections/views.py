@@ -1,0 +1,297 @@
+"""Pages of the 三查: the list, starting an inspection, the checklist, the sign-off, 分包 assignments."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from wtforms import DateField, HiddenField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
+
+from hazardhub.accounts.models import Membership, User
+from hazardhub.audit import history
+from hazardhub.extensions import db
+from hazardhub.forms import HazardForm, choices
+from hazardhub.hazards import operations as hazard_ops
+from hazardhub.hazards.models import Hazard
+from hazardhub.inspections import operations as ops
+from hazardhub.inspections.models import (
+    INSPECTION_LABELS, KINDS, RESULTS, STATUSES, Inspection, LeaderAssignment, SignOff,
+)
+from hazardhub.orgs.models import OrgUnit
+from hazardhub.orgs.operations import reading_roots
+from hazardhub.pagination import paginate
+from hazardhub.policy import BUREAU_ROLES, CITY_ROLES, InspectionStart, can, load_or_404, requires
+
+bp = Blueprint("inspections", __name__, url_prefix="/inspections")
+
+VERSION = [DataRequired("表单已失效，请刷新。"), Regexp(r"^\d{1,9}$", message="表单已失效，请刷新。")]
+
+
+class StartForm(HazardForm):
+    unit_id = SelectField("学校", coerce=int, validators=[InputRequired("请选择学校。")], validate_choice=True)
+    kind = SelectField("检查类型", validate_choice=True)
+    inspected_on = DateField("检查日期", validators=[InputRequired("请填写检查日期。")])
+    inspectors = StringField("检查人员", validators=[DataRequired("请填写检查人员。"), Length(max=300, message="不超过 300 字。")])
+    agencies = StringField("参加部门（联合检查）", validators=[Optional(), Length(max=200, message="不超过 200 字。")])
+
+
+class FinishForm(HazardForm):
+    summary = TextAreaField("检查小结", validators=[Optional(), Length(max=4000, message="不超过 4000 字。")])
+    version_id = HiddenField(validators=VERSION)
+
+
+class SignForm(HazardForm):
+    password = PasswordField("请再次输入登录密码以签字", validators=[DataRequired("请输入密码。"), Length(max=128)])
+    version_id = HiddenField(validators=VERSION)
+
+
+class AssignForm(HazardForm):
+    leader_id = SelectField("分包领导", coerce=int, validate_choice=True)
+    unit_id = SelectField("分包单位", coerce=int, validate_choice=True)
+
+
+def _visible_stmt():
+    roots = reading_roots(current_user)
+    if not roots:
+        abort(403)
+    stmt = sa.select(Inspection).where(sa.or_(*[
+        (Inspection.tenant_id == r.tenant_id) & Inspection.unit_path.startswith(r.path, autoescape=True)
+        for r in roots]))
+    roles = {m.role for m in current_user.active_memberships}
+    if not roles & (BUREAU_ROLES | CITY_ROLES):
+        stmt = stmt.where(sa.or_(Inspection.kind != "unannounced", Inspection.status != "draft",
+                                 Inspection.recorded_by_id == current_user.id))
+    return stmt
+
+
+@bp.route("/")
+@login_required
+@requires("inspection.view")
+def index():
+    stmt = _visible_stmt()
+    month = (request.args.get("month") or "").strip()
+    kind = request.args.get("kind") or ""
+    if len(month) == 7 and month[4] == "-" and month.replace("-", "").isdigit():
+        stmt = stmt.where(Inspection.month == month)
+    else:
+        month = ""
+    if kind in KINDS:
+        stmt = stmt.where(Inspection.kind == kind)
+    page = paginate(stmt.order_by(Inspection.inspected_on.desc(), Inspection.id.desc()), per_page=30)
+    signoffs = {}
+    if page.items:
+        signoffs = {s.inspection_id: s for s in db.session.execute(
+            sa.select(SignOff).where(SignOff.inspection_id.in_([i.id for i in page.items]))).scalars()}
+    return render_template("inspections/index.html", page=page, month=month, kind=kind, KINDS=KINDS,
+                           STATUSES=STATUSES, signoffs=signoffs)
+
+
+def _startable() -> list[tuple[OrgUnit, list[str]]]:
+    roots = reading_roots(current_user)
+    units = db.session.execute(
+        sa.select(OrgUnit).where(sa.or_(*[OrgUnit.path.startswith(r.path, autoescape=True) for r in roots]),
+                                 OrgUnit.kind.in_(("school", "affiliated_school")), OrgUnit.is_active.is_(True))
+        .order_by(OrgUnit.path)).scalars().all()
+    result = []
+    for unit in units:
+        kinds = [k for k in KINDS if can(current_user, "inspection.start", InspectionStart(unit, k))]
+        if kinds:
+            result.append((unit, kinds))
+    return result
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+@requires("inspection.start")
+def start():
+    startable = _startable()
+    if not startable:
+        flash("您目前没有可以检查的学校（分包领导须先由安全股分配分包单位）。", "warning")
+        return redirect(url_for("inspections.index"))
+    form = StartForm()
+    form.unit_id.choices = choices((u.id, u.name) for u, _ in startable)
+    all_kinds = sorted({k for _, kinds in startable for k in kinds}, key=list(KINDS).index)
+    form.kind.choices = choices((k, KINDS[k]) for k in all_kinds)
+    if request.method == "GET":
+        form.inspected_on.data = hazard_ops.today()
+        form.inspectors.data = current_user.display_name.split("·")[-1]
+        if request.args.get("unit_id", "").isdigit():
+            form.unit_id.data = int(request.args["unit_id"])
+        if request.args.get("kind") in all_kinds:
+            form.kind.data = request.args["kind"]
+    if form.validate_on_submit():
+        unit, kinds = next((u, k) for u, k in startable if u.id == form.unit_id.data)
+        if form.kind.data not in kinds:
+            flash(f"您不能对“{unit.name}”开展{KINDS[form.kind.data]}。", "danger")
+        else:
+            try:
+                inspection = ops.start(unit=unit, kind=form.kind.data, actor=current_user,
+                                       inspected_on=form.inspected_on.data, inspectors=form.inspectors.data,
+                                       agencies=form.agencies.data)
+            except ops.InspectionError as exc:
+                db.session.rollback()
+                flash(str(exc), "danger")
+            else:
+                return redirect(url_for("inspections.show", inspection_id=inspection.id))
+    elif request.method == "POST":
+        flash("请更正表单中的错误。", "danger")
+    return render_template("inspections/start.html", form=form)
+
+
+@bp.route("/<int:inspection_id>", methods=["GET", "POST"])
+@login_required
+def show(inspection_id: int):
+    inspection = load_or_404(Inspection, inspection_id, "inspection.view")
+    editable = can(current_user, "inspection.edit", inspection)
+    if request.method == "POST":
+        if not editable:
+            abort(403)
+        form = HazardForm()
+        if not form.validate_on_submit():
+            abort(400)
+        results, findings = {}, {}
+        for line in ops.lines_of(inspection):
+            value = request.form.get(f"result-{line.id}")
+            if value is None:
+                continue
+            results[line.id] = (value, request.form.get(f"note-{line.id}", "")[:500])
+            findings[line.id] = (request.form.get(f"location-{line.id}", "")[:200],
+                                 request.form.get(f"description-{line.id}", "")[:4000])
+        version = request.form.get("version_id", "")
+        try:
+            created = ops.record_results(inspection, actor=current_user, results=results, findings=findings,
+                                         version_id=int(version) if version.isdigit() else -1)
+        except ops.InspectionError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+        else:
+            flash("检查表已保存。" + (f"新登记隐患 {len(created)} 项：" + "、".join(h.number for h in created)
+                                    if created else ""), "success")
+        return redirect(url_for("inspections.show", inspection_id=inspection_id))
+    lines = ops.lines_of(inspection)
+    hazards = {h.id: h for h in db.session.execute(
+        sa.select(Hazard).where(Hazard.id.in_([ln.hazard_id for ln in lines if ln.hazard_id]))).scalars()} \
+        if any(ln.hazard_id for ln in lines) else {}
+    signoff = db.session.execute(sa.select(SignOff).where(SignOff.inspection_id == inspection.id)).scalar_one_or_none()
+    check = ops.verify_signoff(signoff, inspection) if signoff else None
+    signer = db.session.get(User, signoff.signed_by_id) if signoff else None
+    amendments = db.session.execute(sa.select(Inspection).where(Inspection.amends_id == inspection.id)).scalars().all()
+    return render_template("inspections/show.html", inspection=inspection, lines=lines, hazards=hazards,
+                           editable=editable, RESULTS=RESULTS, signoff=signoff, check=check, signer=signer,
+                           finish_form=FinishForm(version_id=inspection.version_id), form=HazardForm(),
+                           amendments=amendments, STATUSES=STATUSES)
+
+
+@bp.route("/<int:inspection_id>/finish", methods=["POST"])
+@login_required
+def finish(inspection_id: int):
+    inspection = load_or_404(Inspection, inspection_id, "inspection.edit")
+    form = FinishForm()
+    if not form.validate_on_submit():
+        flash("表单已失效，请刷新。", "danger")
+    else:
+        try:
+            ops.finish(inspection, actor=current_user, summary=form.summary.data or "",
+                       version_id=int(form.version_id.data))
+        except ops.InspectionError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+        else:
+            flash("检查已完成。" + ("请校长签字。" if inspection.kind == "self" else ""), "success")
+    return redirect(url_for("inspections.show", inspection_id=inspection_id))
+
+
+@bp.route("/<int:inspection_id>/sign", methods=["GET", "POST"])
+@login_required
+def sign(inspection_id: int):
+    inspection = load_or_404(Inspection, inspection_id, "inspection.sign")
+    form = SignForm()
+    if request.method == "GET":
+        form.version_id.data = str(inspection.version_id)
+    summary = ops.snapshot(inspection)
+    if form.validate_on_submit():
+        try:
+            ops.sign(inspection, actor=current_user, password=form.password.data,
+                     version_id=int(form.version_id.data))
+        except ops.InspectionError as exc:
+            db.session.rollback()
+            form.password.errors = list(form.password.errors) + [str(exc)]
+        else:
+            flash("已签字。本次自查已封存，如需更正请发起更正记录。", "success")
+            return redirect(url_for("inspections.show", inspection_id=inspection_id))
+    elif request.method == "POST":
+        flash("请输入密码后签字。", "danger")
+    return render_template("inspections/sign.html", inspection=inspection, form=form, summary=summary)
+
+
+@bp.route("/<int:inspection_id>/amend", methods=["POST"])
+@login_required
+def amend(inspection_id: int):
+    inspection = load_or_404(Inspection, inspection_id, "inspection.amend")
+    if not HazardForm().validate_on_submit():
+        abort(400)
+    unit = db.session.execute(sa.select(OrgUnit).where(OrgUnit.id == inspection.unit_id)).scalar_one()
+    try:
+        correction = ops.start(unit=unit, kind="self", actor=current_user, inspected_on=hazard_ops.today(),
+                               inspectors=inspection.inspectors, amends=inspection)
+    except ops.InspectionError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return redirect(url_for("inspections.show", inspection_id=inspection_id))
+    flash("已发起更正记录：修改后须重新签字。原签字记录保持不变。", "info")
+    return redirect(url_for("inspections.show", inspection_id=correction.id))
+
+
+@bp.route("/<int:inspection_id>/history")
+@login_required
+def inspection_history(inspection_id: int):
+    inspection = load_or_404(Inspection, inspection_id, "inspection.view")
+    entries = history(inspection, labels=INSPECTION_LABELS, hidden=("unit_path", "version_id"))
+    return render_template("history.html", title=f"{inspection.kind_label}（{inspection.month}）的记录",
+                           entries=entries, back_url=url_for("inspections.show", inspection_id=inspection_id))
+
+
+@bp.route("/assignments", methods=["GET", "POST"])
+@login_required
+@requires("inspection.assign")
+def assignments():
+    tenant_id = current_user.tenant_id
+    leaders = db.session.execute(
+        sa.select(User).join(Membership, Membership.user_id == User.id)
+        .where(Membership.role == "bureau_leader", Membership.is_active.is_(True)).order_by(User.display_name)
+    ).unique().scalars().all()
+    units = db.session.execute(
+        sa.select(OrgUnit).where(OrgUnit.tenant_id == tenant_id, OrgUnit.parent_id.is_not(None),
+                                 OrgUnit.is_active.is_(True)).order_by(OrgUnit.path)).scalars().all()
+    form = AssignForm()
+    form.leader_id.choices = choices((u.id, u.display_name) for u in leaders)
+    form.unit_id.choices = choices((u.id, ("　" * max(0, u.depth - 1)) + u.name) for u in units)
+    if form.validate_on_submit():
+        leader = next(u for u in leaders if u.id == form.leader_id.data)
+        unit = next(u for u in units if u.id == form.unit_id.data)
+        try:
+            ops.assign_leader(leader=leader, unit=unit, actor=current_user)
+        except ops.InspectionError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+        else:
+            flash(f"已分包：{leader.display_name} → {unit.name}", "success")
+        return redirect(url_for("inspections.assignments"))
+    elif request.method == "POST":
+        flash("请选择分包领导和单位。", "danger")
+    rows = db.session.execute(
+        sa.select(LeaderAssignment, User, OrgUnit).join(User, User.id == LeaderAssignment.leader_id)
+        .join(OrgUnit, OrgUnit.id == LeaderAssignment.unit_id).where(LeaderAssignment.is_active.is_(True))
+        .order_by(User.display_name, OrgUnit.path)).all()
+    return render_template("inspections/assignments.html", form=form, rows=rows)
+
+
+@bp.route("/assignments/<int:assignment_id>/end", methods=["POST"])
+@login_required
+def end_assignment(assignment_id: int):
+    assignment = load_or_404(LeaderAssignment, assignment_id, "inspection.assign")
+    if not HazardForm().validate_on_submit():
+        abort(400)
+    ops.end_assignment(assignment, actor=current_user)
+    flash("已取消分包。", "success")
+    return redirect(url_for("inspections.assignments"))

@@ -1,0 +1,96 @@
+"""Demo 三查 records for 建安区: monthly self-inspections with signatures (some late, some
+missing), township checks and the leaders' unannounced visits, June–November 2026."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from flask import g
+
+from hazardhub.accounts.models import User
+from hazardhub.extensions import db
+from hazardhub.inspections import operations as ops
+from hazardhub.inspections.models import Inspection
+from hazardhub.orgs.models import OrgUnit, Tenant
+from hazardhub.tenancy import tenant_bound
+
+MONTHS = ["2026-06", "2026-07", "2026-08", "2026-09", "2026-10", "2026-11"]
+#: school → (principal, months without a self-inspection, months signed late, month left unsigned)
+SELF = {
+    "JA-D01": ("demo_ja_principal", set(), {"2026-08"}, "2026-11"),
+    "JA-D02": ("demo_ja_principal2", {"2026-09"}, {"2026-10"}, None),
+    "JA-D03": ("demo_ja_principal3", {"2026-10", "2026-11"}, set(), None),
+    "JA-D05": ("demo_ja_principal5", set(), set(), "2026-11"),
+    "JA-D12": ("demo_ja_principal12", {"2026-07"}, set(), None),
+}
+TOWNSHIP = {"demo_ja_township": ["JA-D01", "JA-D02", "JA-D03", "JA-D04"],
+            "demo_ja_township6": ["JA-D05", "JA-D06", "JA-D07"]}
+#: (leader, assigned unit code, visits: (school code, month))
+LEADER = ("demo_ja_leader", ["JA-T05", "JA-D06"], [("JA-D01", "2026-10"), ("JA-D03", "2026-11"),
+                                                    ("JA-D06", "2026-11")])
+DEMO_PASSWORD = "Demo2025"
+
+
+def _day(month: str, day: int) -> date:
+    year, mon = (int(p) for p in month.split("-"))
+    return min(date(year, mon, day), ops.hazard_ops.today())
+
+
+def _run(unit, kind, actor, month, day, inspectors, fail=None):
+    g.actor_id = actor.id
+    inspection = ops.start(unit=unit, kind=kind, actor=actor, inspected_on=_day(month, day), inspectors=inspectors)
+    lines = ops.lines_of(inspection)
+    results = {line.id: ("pass", None) for line in lines}
+    findings = {}
+    if fail:
+        line = next(line for line in lines if line.number == fail[0])
+        results[line.id] = ("fail", fail[1])
+        findings[line.id] = (fail[2], fail[3])
+    ops.record_results(inspection, actor=actor, results=results, findings=findings, version_id=inspection.version_id)
+    ops.finish(inspection, actor=actor, summary="按检查表逐项检查，" + ("发现问题已登记台账。" if fail else "未发现重大事故隐患。"),
+               version_id=inspection.version_id)
+    return inspection
+
+
+def seed_inspections(log) -> None:
+    tenant = db.session.execute(
+        sa.select(Tenant).where(Tenant.slug == "jianan").execution_options(all_tenants=True)).scalar_one()
+    with tenant_bound(tenant.id):
+        if db.session.execute(sa.select(Inspection.id).limit(1)).first():
+            return
+        users = {u.username: u for u in db.session.execute(sa.select(User)).scalars()}
+        units = {u.code: u for u in db.session.execute(sa.select(OrgUnit)).scalars()}
+        leader_name, assigned, visits = LEADER
+        for code in assigned:
+            g.actor_id = users["demo_ja_admin"].id
+            ops.assign_leader(leader=users[leader_name], unit=units[code], actor=users["demo_ja_admin"])
+        count = 0
+        for code, (principal, missing, late, unsigned) in SELF.items():
+            actor = users[principal]
+            for month in MONTHS:
+                if month in missing:
+                    continue
+                fail = ("区域-2", "灭火器压力不足", "教学楼二楼走廊", "两具灭火器压力指针在红区") \
+                    if (code, month) == ("JA-D01", "2026-09") else None
+                inspection = _run(units[code], "self", actor, month, 8 + count % 10, f"{actor.display_name.split('·')[-1]}、安全专干", fail)
+                count += 1
+                if month == unsigned:
+                    continue
+                end = ops.month_end(month)
+                when = end + timedelta(days=4) if month in late else min(_day(month, 12), end)
+                g.actor_id = actor.id
+                ops.sign(inspection, actor=actor, password=DEMO_PASSWORD, version_id=inspection.version_id,
+                         signed_at=datetime.combine(when, datetime.min.time()).replace(hour=2))
+        for supervisor, codes in TOWNSHIP.items():
+            actor = users[supervisor]
+            for month in MONTHS[2:]:
+                for n, code in enumerate(codes):
+                    if (month, n) in (("2026-11", 2), ("2026-10", 3)):
+                        continue  # not every school was checked every month
+                    fail = ("区域-4", None, "学校北侧围墙外", "围墙外有废品收购点堆放纸箱") \
+                        if (code, month) == ("JA-D04", "2026-09") else None
+                    _run(units[code], "township", actor, month, 18 + n, actor.display_name.split("·")[-1], fail)
+        for code, month in visits:
+            _run(units[code], "unannounced", users[leader_name], month, 21, "孙国强（分包领导）")
+        g.actor_id = None
+        log(f"建安区：写入三查记录（自查 {count} 次，含签字、逾期与缺失）")
