@@ -442,7 +442,7 @@ def load_or_404(model, object_id: Any, action: str):
         object_id = int(object_id)
     except (TypeError, ValueError):
         abort(404)
-    if not (0 < object_id < 2**63):
+    if not (0 < object_id < 2**31):  # ids are INTEGER columns; a bigger number cannot exist
         abort(404)
     obj = db.session.execute(sa.select(model).where(model.id == object_id)).scalar_one_or_none()
     if obj is None:

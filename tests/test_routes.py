@@ -233,3 +233,9 @@ def test_city_users_cannot_change_district_data(app, db, client, world, role):
     assert client.get(f"/units/{world.s1.id}").status_code == 200
     assert client.get(f"/units/{world.s1.id}/history").status_code == 200
     assert client.get(f"/units/{world.s1.id}/edit").status_code in (403, 404)
+
+
+def test_ids_beyond_the_integer_range_are_404_not_500(app, db, client, world):
+    login(client, world.users["bureau_admin"])
+    for url in ("/hazards/99999999999", "/units/99999999999", f"/users/{2**40}", "/inspections/2147483648"):
+        assert client.get(url).status_code == 404, url
