@@ -43,6 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from hazardhub.hazards.excel_views import bp as ledger_excel_bp
     from hazardhub.evidence.views import bp as evidence_bp
     from hazardhub.hazards.views import bp as hazards_bp
+    from hazardhub.compliance.views import bp as compliance_bp
     from hazardhub.inspections.views import bp as inspections_bp
     from hazardhub.learning.views import bp as learning_bp
     from hazardhub.standards.views import bp as standards_bp
@@ -61,6 +62,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(evidence_bp)
     app.register_blueprint(hazards_bp)
     app.register_blueprint(inspections_bp)
+    app.register_blueprint(compliance_bp)
     app.register_blueprint(learning_bp)
     app.register_blueprint(standards_bp)
     register_cli(app)

@@ -376,6 +376,8 @@ RULES: dict[str, Rule] = {
     "inspection.amend": lambda m, o: o is not None and o.kind == "self" and o.status == "signed"
     and m.role in {"principal", "safety_officer"} and _writes_here(m, o) and _in_subtree(m, _unit_of(o)),
     "inspection.assign": lambda m, o: m.role == "bureau_admin" and (o is None or _writes_here(m, o)),
+    # the monthly compliance matrix
+    "compliance.view": lambda m, o: m.role in READER_ROLES,
     # the standards catalogue
     "standards.view": lambda m, o: True,
     "standards.edit": lambda m, o: _edits_catalogue(m, o),

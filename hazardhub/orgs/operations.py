@@ -264,6 +264,9 @@ def home_cards(user) -> list[dict]:
     elif can(user, "inspection.view"):
         cards.append({"title": "检查记录", "text": "各校月度自查、乡镇检查、暗访暗查记录（只读）",
                       "url": url_for("inspections.index")})
+    if can(user, "compliance.view"):
+        cards.append({"title": "三学三查落实情况", "text": "按月查看各校自查签字、乡镇检查、暗访和学习，红黄绿标示",
+                      "url": url_for("compliance.index")})
     if can(user, "user.view"):
         cards.append({"title": "账号与角色", "text": "管理本级及下属单位的账号、角色和密码重置",
                       "url": url_for("accounts.users")})

@@ -76,7 +76,13 @@ def show(unit_id: int):
             .group_by(OrgUnit.kind)
         ).all()
     )
-    return render_template("orgs/show.html", unit=unit, children=children, ancestors=ancestors,
+    months = []
+    if unit.is_school and can(current_user, "compliance.view"):
+        from hazardhub.compliance.operations import recent_months, school_months
+        from hazardhub.hazards.operations import today
+
+        months = school_months(unit, recent_months(today(), 6), today())
+    return render_template("orgs/show.html", unit=unit, children=children, ancestors=ancestors, months=months,
                            members=members, counts=counts, q=q,
                            active_form=ActiveForm(version_id=unit.version_id))
 

@@ -1,0 +1,225 @@
+"""The monthly compliance matrix (三学三查 落实情况), derived from the records — nothing stored.
+
+For a month and the user's scope: per school, the principal's self-inspection (signed on time,
+late, not yet signed, missing), the township's check, the all-staff learning and the principal's
+learning; per township, the share of its schools it checked and its principals session; per
+bureau leader, the assigned units visited; the bureau's own staff learning. Every cell is green,
+amber or red; amber means "not yet, but the month is not over" or "done late".
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+
+import sqlalchemy as sa
+
+from hazardhub.accounts.models import Membership, User
+from hazardhub.extensions import db
+from hazardhub.inspections.models import Inspection, LeaderAssignment, SignOff
+from hazardhub.learning.models import LearningAttendee, LearningSession
+from hazardhub.orgs.models import OrgUnit
+
+GREEN, AMBER, RED, NONE = "green", "amber", "red", "none"
+
+
+@dataclass
+class Cell:
+    state: str
+    text: str
+    #: link to the record behind the cell, when there is one
+    url_args: dict | None = None
+
+
+@dataclass
+class SchoolRow:
+    unit: OrgUnit
+    township: OrgUnit | None
+    self_check: Cell
+    township_check: Cell
+    staff_learning: Cell
+    principal_learning: Cell
+
+
+@dataclass
+class TownshipRow:
+    unit: OrgUnit
+    schools: int
+    checked: int
+    principals_session: Cell
+
+    @property
+    def share(self) -> float:
+        return self.checked / self.schools if self.schools else 0.0
+
+
+@dataclass
+class LeaderRow:
+    leader: User
+    assigned: list[str]
+    visits: int
+    cell: Cell
+
+
+@dataclass
+class Matrix:
+    month: str
+    in_progress: bool
+    schools: list[SchoolRow] = field(default_factory=list)
+    townships: list[TownshipRow] = field(default_factory=list)
+    leaders: list[LeaderRow] = field(default_factory=list)
+    bureau_learning: list[tuple[OrgUnit, Cell]] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        """Green/amber/red cells of the whole matrix (cells that do not apply are not counted)."""
+        cells = [c for row in self.schools
+                 for c in (row.self_check, row.township_check, row.staff_learning, row.principal_learning)]
+        cells += [row.principals_session for row in self.townships]
+        cells += [row.cell for row in self.leaders]
+        cells += [c for _, c in self.bureau_learning]
+        return {state: sum(1 for c in cells if c.state == state) for state in (GREEN, AMBER, RED)}
+
+
+def month_bounds(month: str) -> tuple[date, date]:
+    import calendar
+
+    year, mon = (int(p) for p in month.split("-"))
+    return date(year, mon, 1), date(year, mon, calendar.monthrange(year, mon)[1])
+
+
+def _missing(in_progress: bool, text_missing: str, text_pending: str) -> Cell:
+    return Cell(AMBER, text_pending) if in_progress else Cell(RED, text_missing)
+
+
+def build(roots: list[OrgUnit], month: str, today: date) -> Matrix:
+    """The matrix for ``month`` under the given root units (all queries scoped by tenant)."""
+    start, end = month_bounds(month)
+    matrix = Matrix(month=month, in_progress=start <= today <= end)
+    if not roots:
+        return matrix
+    in_scope = sa.or_(*[(OrgUnit.tenant_id == r.tenant_id) & OrgUnit.path.startswith(r.path, autoescape=True)
+                        for r in roots])
+    units = db.session.execute(sa.select(OrgUnit).where(in_scope, OrgUnit.is_active.is_(True))
+                               .order_by(OrgUnit.path)).scalars().all()
+    by_id = {u.id: u for u in units}
+    schools = [u for u in units if u.is_school]
+    townships = [u for u in units if u.kind == "township_center"]
+    bureaus = [u for u in units if u.kind == "bureau"]
+    school_ids = [u.id for u in schools]
+
+    inspections = db.session.execute(
+        sa.select(Inspection).where(Inspection.month == month, Inspection.unit_id.in_(school_ids))
+        .order_by(Inspection.id)).scalars().all() if school_ids else []
+    signoffs = {s.inspection_id: s for s in db.session.execute(
+        sa.select(SignOff).where(SignOff.inspection_id.in_([i.id for i in inspections]))).scalars()} \
+        if inspections else {}
+    self_by_school: dict[int, list[Inspection]] = defaultdict(list)
+    township_by_school: dict[int, list[Inspection]] = defaultdict(list)
+    visits_by_leader: dict[int, int] = defaultdict(int)
+    for inspection in inspections:
+        if inspection.kind == "self":
+            self_by_school[inspection.unit_id].append(inspection)
+        elif inspection.kind == "township" and inspection.status != "draft":
+            township_by_school[inspection.unit_id].append(inspection)
+        elif inspection.kind == "unannounced" and inspection.status != "draft":
+            visits_by_leader[inspection.recorded_by_id] += 1
+
+    sessions = db.session.execute(
+        sa.select(LearningSession).where(LearningSession.held_on >= start, LearningSession.held_on <= end,
+                                         LearningSession.unit_id.in_(list(by_id)))).scalars().all() if by_id else []
+    staff_sessions: dict[int, list[LearningSession]] = defaultdict(list)
+    principals_sessions: dict[int, list[LearningSession]] = defaultdict(list)
+    bureau_sessions: dict[int, list[LearningSession]] = defaultdict(list)
+    for s in sessions:
+        {"all_staff": staff_sessions, "principals": principals_sessions,
+         "bureau_staff": bureau_sessions}[s.level][s.unit_id].append(s)
+    principal_sessions = {s.id for group in principals_sessions.values() for s in group}
+    principals_present = set(db.session.execute(
+        sa.select(LearningAttendee.unit_id).where(LearningAttendee.session_id.in_(principal_sessions),
+                                                  LearningAttendee.role == "principal",
+                                                  LearningAttendee.is_active.is_(True))).scalars()) \
+        if principal_sessions else set()
+
+    for school in schools:
+        township = by_id.get(school.parent_id) if by_id.get(school.parent_id) and \
+            by_id[school.parent_id].kind == "township_center" else None
+        matrix.schools.append(SchoolRow(
+            unit=school, township=township,
+            self_check=_self_cell(self_by_school.get(school.id, []), signoffs, matrix.in_progress),
+            township_check=(Cell(GREEN, f"已检查 {len(township_by_school[school.id])} 次",
+                                 {"inspection_id": township_by_school[school.id][0].id})
+                            if township_by_school.get(school.id) else
+                            (_missing(matrix.in_progress, "未检查", "本月待检查") if township else Cell(NONE, "—"))),
+            staff_learning=(Cell(GREEN, f"{len(staff_sessions[school.id])} 次",
+                                 {"session_id": staff_sessions[school.id][0].id})
+                            if staff_sessions.get(school.id) else _missing(matrix.in_progress, "未组织", "本月待组织")),
+            principal_learning=(Cell(GREEN, "已参加") if school.id in principals_present
+                                else _missing(matrix.in_progress, "未参加", "本月待参加")),
+        ))
+    for township in townships:
+        below = [s for s in schools if s.parent_id == township.id]
+        checked = sum(1 for s in below if township_by_school.get(s.id))
+        matrix.townships.append(TownshipRow(
+            unit=township, schools=len(below), checked=checked,
+            principals_session=(Cell(GREEN, f"{len(principals_sessions[township.id])} 次")
+                                if principals_sessions.get(township.id)
+                                else _missing(matrix.in_progress, "未组织", "本月待组织"))))
+    for bureau in bureaus:
+        matrix.bureau_learning.append((bureau, Cell(GREEN, f"{len(bureau_sessions[bureau.id])} 次")
+                                       if bureau_sessions.get(bureau.id)
+                                       else _missing(matrix.in_progress, "未组织", "本月待组织")))
+    tenant_ids = {r.tenant_id for r in roots}
+    leaders = db.session.execute(
+        sa.select(User).join(Membership, Membership.user_id == User.id)
+        .where(Membership.role == "bureau_leader", Membership.is_active.is_(True), User.tenant_id.in_(tenant_ids))
+        .order_by(User.display_name)).unique().scalars().all()
+    assignments = db.session.execute(
+        sa.select(LeaderAssignment.leader_id, OrgUnit.name).join(OrgUnit, OrgUnit.id == LeaderAssignment.unit_id)
+        .where(LeaderAssignment.is_active.is_(True))).all()
+    assigned: dict[int, list[str]] = defaultdict(list)
+    for leader_id, name in assignments:
+        assigned[leader_id].append(name)
+    for leader in leaders:
+        visits = visits_by_leader.get(leader.id, 0)
+        if not assigned.get(leader.id):
+            cell = Cell(NONE, "未分包")
+        elif visits:
+            cell = Cell(GREEN, f"暗访 {visits} 次")
+        else:
+            cell = _missing(matrix.in_progress, "未暗访", "本月待暗访")
+        matrix.leaders.append(LeaderRow(leader=leader, assigned=assigned.get(leader.id, []), visits=visits, cell=cell))
+    return matrix
+
+
+def _self_cell(inspections: list[Inspection], signoffs: dict, in_progress: bool) -> Cell:
+    """On time (green), signed late (amber), not yet signed (amber, red once the month is over), missing."""
+    if not inspections:
+        return _missing(in_progress, "未自查", "本月待自查")
+    signed = [i for i in inspections if i.id in signoffs and i.amends_id is None] or \
+        [i for i in inspections if i.id in signoffs]
+    if signed:
+        first = signed[0]
+        if signoffs[first.id].is_late:
+            return Cell(AMBER, "逾期签字", {"inspection_id": first.id})
+        return Cell(GREEN, "按时签字", {"inspection_id": first.id})
+    latest = inspections[-1]
+    return Cell(AMBER if in_progress else RED, "待校长签字" if in_progress else "未签字", {"inspection_id": latest.id})
+
+
+def school_months(school: OrgUnit, months: list[str], today: date) -> list[tuple[str, SchoolRow]]:
+    """A school's own months at a glance (for its unit page)."""
+    result = []
+    for month in months:
+        matrix = build([school], month, today)
+        if matrix.schools:
+            result.append((month, matrix.schools[0]))
+    return result
+
+
+def recent_months(today: date, count: int = 6) -> list[str]:
+    months = []
+    year, mon = today.year, today.month
+    for _ in range(count):
+        months.append(f"{year:04d}-{mon:02d}")
+        year, mon = (year, mon - 1) if mon > 1 else (year - 1, 12)
+    return months
