@@ -203,8 +203,10 @@ def show_user(user_id: int):
         .order_by(LoginAttempt.attempted_at.desc()).limit(20)
     ).scalars().all()
     form = MembershipForm()
-    form.unit_id.choices = choices((u.id, ("　" * u.depth) + u.name) for u in _manageable_units())
-    form.role.choices = choices(_grantable_roles())
+    # start both selects empty: a stray click must not grant a role
+    form.unit_id.choices = choices([(0, "请选择单位")] + [(u.id, ("　" * u.depth) + u.name) for u in _manageable_units()])
+    form.role.choices = choices([("", "请选择角色")] + _grantable_roles())
+    form.unit_id.data, form.role.data = 0, ""
     return render_template("accounts/user_show.html", user=user, memberships=memberships, attempts=attempts,
                            form=form, confirm=ConfirmForm(), locked=lockout_until(user.username))
 
