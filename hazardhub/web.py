@@ -20,9 +20,10 @@ bp = Blueprint("web", __name__)
 @login_required
 def home():
     """Each role's home: what this person can reach, as links."""
+    from hazardhub.compliance.reminders import reminders_for
     from hazardhub.orgs.operations import home_cards
 
-    return render_template("home.html", cards=home_cards(current_user))
+    return render_template("home.html", cards=home_cards(current_user), reminders=reminders_for(current_user))
 
 
 @bp.route("/healthz")

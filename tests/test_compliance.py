@@ -102,3 +102,17 @@ def test_a_school_page_shows_its_months(db, client, world):
     login(client, world.users["principal"])
     page = client.get(f"/units/{world.s1.id}").get_data(as_text=True)
     assert "近六个月三学三查" in page and "本月待自查" in page
+
+
+def test_home_page_lists_what_is_due(db, client, world):
+    from tests.fixtures.factories import make_hazard
+
+    make_hazard(db, world.s1, world.users["principal"], deadline=date.today() - timedelta(days=1),
+                found_on=date.today() - timedelta(days=5))
+    login(client, world.users["principal"])
+    home = client.get("/").get_data(as_text=True)
+    assert "本月待办" in home and "尚未开展" in home and "超过整改期限" in home
+    login(client, world.users["township_supervisor"])
+    assert "所学校未检查" in client.get("/").get_data(as_text=True)
+    login(client, world.users["staff"])
+    assert "本月待办" not in client.get("/").get_data(as_text=True)
