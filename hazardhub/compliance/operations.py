@@ -163,6 +163,7 @@ def build(roots: list[OrgUnit], month: str, today: date) -> Matrix:
             unit=township, schools=len(below), checked=checked,
             principals_session=(Cell(GREEN, f"{len(principals_sessions[township.id])} 次")
                                 if principals_sessions.get(township.id)
+                                else Cell(NONE, "—") if not below  # no schools: nothing to organise
                                 else _missing(matrix.in_progress, "未组织", "本月待组织"))))
     for bureau in bureaus:
         matrix.bureau_learning.append((bureau, Cell(GREEN, f"{len(bureau_sessions[bureau.id])} 次")
