@@ -45,6 +45,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from hazardhub.hazards.views import bp as hazards_bp
     from hazardhub.compliance.views import bp as compliance_bp
     from hazardhub.inspections.views import bp as inspections_bp
+    from hazardhub.campaigns.views import bp as campaigns_bp
     from hazardhub.learning.views import bp as learning_bp
     from hazardhub.standards.views import bp as standards_bp
     from hazardhub.orgs.views import bp as orgs_bp
@@ -62,6 +63,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(evidence_bp)
     app.register_blueprint(hazards_bp)
     app.register_blueprint(inspections_bp)
+    app.register_blueprint(campaigns_bp)
     app.register_blueprint(compliance_bp)
     app.register_blueprint(learning_bp)
     app.register_blueprint(standards_bp)

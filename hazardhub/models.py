@@ -14,6 +14,7 @@ from hazardhub.hazards.models import Hazard, HazardCitation, HazardCounter  # no
 from hazardhub.evidence.models import Attachment  # noqa: F401
 from hazardhub.inspections.models import Inspection, InspectionItem, LeaderAssignment, SignOff  # noqa: F401
 from hazardhub.learning.models import LearningAttendee, LearningSession, LearningStandard  # noqa: F401
+from hazardhub.campaigns.models import Campaign, Deliverable, DeliverableFile, DeliverableSpec, Phase  # noqa: F401
 
 sa.orm.configure_mappers()
 

@@ -306,6 +306,44 @@ def _edits_inspection(m, obj) -> bool:
     return obj.recorded_by_id == m.user_id
 
 
+def _campaign_reader(m) -> bool:
+    """Who follows campaigns: the city, the bureau, township supervisors, affiliated principals."""
+    if m.role in CITY_ROLES | BUREAU_ROLES | {"township_supervisor"}:
+        return True
+    return m.role == "principal" and m.unit is not None and m.unit.kind == "affiliated_school"
+
+
+def _reads_campaign(m, obj) -> bool:
+    if not _campaign_reader(m):
+        return False
+    if obj is None:
+        return True
+    if m.role in CITY_ROLES:
+        return _city_reaches(m, obj.tenant_id)
+    return obj.tenant_id == m.tenant_id
+
+
+def _deliverable_of(obj):
+    from hazardhub.campaigns.models import Deliverable, DeliverableFile
+
+    if isinstance(obj, DeliverableFile):
+        return db.session.execute(sa.select(Deliverable).where(Deliverable.id == obj.deliverable_id)).scalar_one_or_none()
+    return obj
+
+
+def _reports_deliverable(m, obj) -> bool:
+    """The reporting unit's own head: its township supervisor, or an affiliated school's principal."""
+    if obj is None:
+        return m.role in {"township_supervisor", "principal"}
+    if not _writes_here(m, obj) or obj.status not in ("draft", "returned"):
+        return False
+    unit = _unit_of(obj)
+    if unit is None or unit.id != m.unit_id:
+        return False
+    return (m.role == "township_supervisor" and unit.kind == "township_center") or (
+        m.role == "principal" and unit.kind == "affiliated_school")
+
+
 @dataclass(frozen=True)
 class InspectionStart:
     """An inspection about to be started (the object of ``inspection.start``)."""
@@ -378,6 +416,17 @@ RULES: dict[str, Rule] = {
     "inspection.assign": lambda m, o: m.role == "bureau_admin" and (o is None or _writes_here(m, o)),
     # the monthly compliance matrix
     "compliance.view": lambda m, o: m.role in READER_ROLES,
+    # campaigns (专项行动): phases, the units' deliverables and the safety section's review
+    "campaign.view": lambda m, o: _reads_campaign(m, o),
+    "campaign.create": lambda m, o: m.role in {"bureau_admin", "city_admin"} and _writes_here(m, o),
+    "campaign.manage": lambda m, o: m.role in {"bureau_admin", "city_admin"} and _writes_here(m, o),
+    "campaign.publish": lambda m, o: m.role == "city_admin" and _writes_here(m, o)
+    and (o is None or not o.published_by_city),
+    "campaign.adopt": lambda m, o: m.role == "bureau_admin" and _writes_here(m, o),
+    "deliverable.view": lambda m, o: _campaign_reader(m) and _reads(m, _deliverable_of(o), READER_ROLES),
+    "deliverable.edit": lambda m, o: _reports_deliverable(m, o),
+    "deliverable.review": lambda m, o: m.role in {"bureau_admin", "bureau_leader"} and _writes_here(m, o)
+    and (o is None or o.status == "submitted"),
     # the standards catalogue
     "standards.view": lambda m, o: True,
     "standards.edit": lambda m, o: _edits_catalogue(m, o),
@@ -462,7 +511,9 @@ def load_or_404(model, object_id: Any, action: str):
 
 _VIEW_ACTION = {"OrgUnit": "unit.view", "User": "user.view", "ReportRun": "run.view",
                 "Membership": "unit.view", "Tenant": "tenant.view", "Hazard": "hazard.view",
-                "Attachment": "evidence.view", "Inspection": "inspection.view"}
+                "Attachment": "evidence.view", "Inspection": "inspection.view",
+                "Campaign": "campaign.view", "Phase": "campaign.view", "Deliverable": "deliverable.view",
+                "DeliverableFile": "deliverable.view"}
 
 _TEMPLATE_CAN = re.compile(r"""\bcan\(\s*['"]([a-z_.]+)['"]""")
 

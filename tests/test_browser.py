@@ -107,7 +107,7 @@ def test_principal_on_phone_sees_own_school_and_no_admin_links(new_page, live_de
     login(page, principal)
     school = principal["unit"]
     main = page.locator("main")
-    expect(main.get_by_role("link", name=re.compile(re.escape(school)))).to_be_visible()
+    expect(main.get_by_role("link", name=re.compile(re.escape(school) + ".*查看本校"))).to_be_visible()
     for forbidden in ("导入单位", "审计链", "所辖县区", "所辖县（市、区）"):
         expect(page.get_by_role("link", name=forbidden)).to_have_count(0)
 
@@ -129,7 +129,7 @@ def test_principal_on_phone_sees_own_school_and_no_admin_links(new_page, live_de
     expect(menu).to_be_hidden()
 
     # the school page: no editing for a principal, and nothing wider than the phone
-    main.get_by_role("link", name=re.compile(re.escape(school))).click()
+    main.get_by_role("link", name=re.compile(re.escape(school) + ".*查看本校")).click()
     expect(page.get_by_role("heading", name=re.compile(re.escape(school)))).to_be_visible()
     expect(page.get_by_role("link", name="编辑", exact=True)).to_have_count(0)
     assert_fits_width(page)

@@ -89,6 +89,25 @@ def _inspection_ids(db, unit, actor, leader_home) -> dict[str, int]:
         return {"inspection_id": inspection_id, "assignment_id": assignment.id}
 
 
+def _campaign_ids(db, tenant, unit, actor) -> dict[str, int]:
+    """A campaign of ``tenant`` from the template, one phase, ``unit``'s report and a file of it."""
+    from hazardhub.campaigns import operations as campaign_ops
+    from hazardhub.campaigns.models import Deliverable, DeliverableFile
+
+    with tenant_bound(tenant.id):
+        campaign = campaign_ops.create_from_template(tenant, 2025, actor)
+        phase = campaign_ops.phases_of(campaign)[0]
+        item = db.session.execute(sa.select(Deliverable).where(Deliverable.campaign_id == campaign.id,
+                                                               Deliverable.unit_id == unit.id)).unique().scalars().first()
+        record = DeliverableFile(tenant_id=tenant.id, deliverable_id=item.id, kind="pdf", stored_name=f"c{item.id}x.pdf",
+                                 content_type="application/pdf", original_name="x.pdf", size=1, sha256="0" * 64,
+                                 uploaded_by_id=actor.id)
+        db.session.add(record)
+        db.session.commit()
+        return {"campaign_id": campaign.id, "phase_id": phase.id, "deliverable_id": item.id,
+                "deliverable_file_id": record.id}
+
+
 def _ids(db, world, target: str) -> dict[str, int]:
     """Ids for each route argument: objects of tenant B ('other') or outside s1 ('outside')."""
     from tests.fixtures.factories import make_hazard
@@ -104,6 +123,7 @@ def _ids(db, world, target: str) -> dict[str, int]:
             "attachment_id": _attachment_for(db, hazard, world.b_principal),
             "session_id": _learning_for(db, world.sb, world.b_principal),
             **_inspection_ids(db, world.sb, world.b_principal, world.b_root),
+            **_campaign_ids(db, world.b, world.tb, world.b_admin),
             **_foreign_catalogue(db),
         }
     hazard = make_hazard(db, world.s2, world.users["bureau_admin"], items=["3.1.6"])
@@ -116,6 +136,7 @@ def _ids(db, world, target: str) -> dict[str, int]:
         "attachment_id": _attachment_for(db, hazard, world.users["bureau_admin"]),
         "session_id": _learning_for(db, world.s2, world.s2_staff),
         **_inspection_ids(db, world.s2, world.s2_staff, world.a_root),
+        **_campaign_ids(db, world.a, world.t2, world.users["bureau_admin"]),
         **_foreign_catalogue(db),
     }
 
@@ -210,6 +231,7 @@ def test_city_users_cannot_change_district_data(app, db, client, world, role):
         "attachment_id": _attachment_for(db, hazard, world.users["principal"]),
         "session_id": _learning_for(db, world.s1, world.users["principal"]),
         **_inspection_ids(db, world.s1, world.users["principal"], world.a_root),
+        **_campaign_ids(db, world.a, world.t1, world.users["bureau_admin"]),
         **_foreign_catalogue(db),
     }
     login(client, world.users[role])

@@ -267,6 +267,9 @@ def home_cards(user) -> list[dict]:
     if can(user, "compliance.view"):
         cards.append({"title": "三学三查落实情况", "text": "按月查看各校自查签字、乡镇检查、暗访和学习，红黄绿标示",
                       "url": url_for("compliance.index")})
+    if can(user, "campaign.view"):
+        cards.append({"title": "专项行动", "text": "动员部署、学习排查、总结验收；实施方案、总结报告的报送与审核",
+                      "url": url_for("campaigns.index")})
     if can(user, "user.view"):
         cards.append({"title": "账号与角色", "text": "管理本级及下属单位的账号、角色和密码重置",
                       "url": url_for("accounts.users")})

@@ -68,6 +68,13 @@ EXTRA_ACCOUNTS = [
     ("demo_ja_principal5", "principal", "JA-D05", "jianan", "五女店镇第一小学·沈校长"),
     ("demo_ja_township6", "township_supervisor", "JA-T06", "jianan", "五女店镇中心学校·韩主任"),
     ("demo_ja_principal12", "principal", "JA-D12", "jianan", "建安区实验中学·杨校长"),
+    ("demo_ja_principal4", "principal", "JA-D04", "jianan", "将官池镇岗朱小学·朱校长"),
+    ("demo_ja_principal6", "principal", "JA-D06", "jianan", "五女店镇九年一贯制学校·秦校长"),
+    ("demo_ja_principal7", "principal", "JA-D07", "jianan", "五女店镇阳光幼儿园·尤园长"),
+    ("demo_ja_principal8", "principal", "JA-D08", "jianan", "灵井镇第一初级中学·许校长"),
+    ("demo_ja_principal10", "principal", "JA-D10", "jianan", "许由街道实验幼儿园·何园长"),
+    ("demo_ja_principal11", "principal", "JA-D11", "jianan", "许由街道第二小学·吕校长"),
+    ("demo_ja_principal13", "principal", "JA-D13", "jianan", "建安区职业中等专业学校·施校长"),
 ]
 
 
@@ -479,6 +486,9 @@ def seed_demo(log=print) -> list[dict]:
     from hazardhub.platform.demo_checks import seed_inspections
 
     seed_inspections(log)
+    from hazardhub.platform.demo_campaigns import seed_campaigns
+
+    seed_campaigns(log)
     _seed_learning(log)
     _seed_export(log)
     return logins

@@ -22,6 +22,13 @@ SELF = {
     "JA-D03": ("demo_ja_principal3", {"2026-10", "2026-11"}, set(), None),
     "JA-D05": ("demo_ja_principal5", set(), set(), "2026-11"),
     "JA-D12": ("demo_ja_principal12", {"2026-07"}, set(), None),
+    "JA-D04": ("demo_ja_principal4", {"2026-08", "2026-11"}, {"2026-06"}, None),
+    "JA-D06": ("demo_ja_principal6", set(), set(), "2026-11"),
+    "JA-D07": ("demo_ja_principal7", {"2026-07", "2026-08"}, set(), None),
+    "JA-D08": ("demo_ja_principal8", set(), {"2026-09", "2026-10"}, None),
+    "JA-D10": ("demo_ja_principal10", {"2026-11"}, set(), None),
+    "JA-D11": ("demo_ja_principal11", set(), set(), None),
+    "JA-D13": ("demo_ja_principal13", {"2026-06", "2026-10"}, set(), "2026-11"),
 }
 TOWNSHIP = {"demo_ja_township": ["JA-D01", "JA-D02", "JA-D03", "JA-D04"],
             "demo_ja_township6": ["JA-D05", "JA-D06", "JA-D07"]}

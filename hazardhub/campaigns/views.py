@@ -1,0 +1,365 @@
+"""Pages of the campaigns (专项行动): the list, a campaign with its phases and every unit's reports,
+one report (write, attach, submit; the safety section returns or accepts), phase dates, new from
+the seed plan's template, the city's publication and a district's adoption, and the files."""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user, login_required
+from flask_wtf.file import FileField
+from wtforms import DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
+
+from hazardhub.accounts.models import User
+from hazardhub.audit import history
+from hazardhub.campaigns import files
+from hazardhub.campaigns import operations as ops
+from hazardhub.campaigns.models import (
+    BADGES, CAMPAIGN_STATUSES, DELIVERABLE_LABELS, DELIVERABLE_STATUSES, SOURCES, SPEC_KINDS, WHO, Campaign,
+    Deliverable, DeliverableFile, Phase,
+)
+from hazardhub.evidence.storage import FileRefused, download_name
+from hazardhub.extensions import db
+from hazardhub.forms import HazardForm, choices
+from hazardhub.hazards.operations import today
+from hazardhub.orgs.models import OrgUnit, Tenant
+from hazardhub.pagination import paginate
+from hazardhub.policy import can, load_or_404, requires
+
+bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
+
+VERSION = [DataRequired("表单已失效，请刷新。"), Regexp(r"^\d{1,9}$", message="表单已失效，请刷新。")]
+
+
+class NewForm(HazardForm):
+    year = IntegerField("年度", validators=[InputRequired("请填写年度。"),
+                                          NumberRange(2000, 2100, message="年度应在 2000—2100 之间。")])
+    title = StringField("名称（可不填，默认按方案模板命名）", validators=[Optional(), Length(max=200, message="不超过 200 字。")])
+
+
+class PhaseForm(HazardForm):
+    starts_on = DateField("开始日期", validators=[InputRequired("请填写开始日期。")])
+    ends_on = DateField("结束日期", validators=[InputRequired("请填写结束日期。")])
+    version_id = HiddenField(validators=VERSION)
+
+
+class TextForm(HazardForm):
+    text = TextAreaField("报送内容", validators=[Optional(), Length(max=20000, message="不超过 20000 字。")])
+    version_id = HiddenField(validators=VERSION)
+
+
+class UploadForm(HazardForm):
+    file = FileField("选择文件（照片、PDF 或 MP4 视频）")
+
+
+class SubmitForm(HazardForm):
+    version_id = HiddenField(validators=VERSION)
+
+
+class ReviewForm(HazardForm):
+    decision = SelectField("审核结果", choices=choices([("accept", "通过"), ("return", "退回修改")]),
+                           validators=[InputRequired("请选择审核结果。")])
+    comment = TextAreaField("审核意见（退回时必填）", validators=[Optional(), Length(max=1000, message="不超过 1000 字。")])
+    version_id = HiddenField(validators=VERSION)
+
+
+class StatusForm(HazardForm):
+    status = SelectField("状态", choices=choices([("active", "进行中"), ("closed", "已结束")]), validate_choice=True)
+    version_id = HiddenField(validators=VERSION)
+
+
+class AdoptForm(HazardForm):
+    campaign_id = SelectField("市教育局发布的专项行动", coerce=int, validate_choice=True)
+
+
+def _first_error(form) -> str:
+    for errors in form.errors.values():
+        for error in errors:
+            return str(error)
+    return "提交的内容不完整或格式不正确。"
+
+
+def _tenant() -> Tenant:
+    return db.session.execute(sa.select(Tenant).where(Tenant.id == current_user.tenant_id)
+                              .execution_options(all_tenants=True)).scalar_one()
+
+
+@bp.route("/")
+@login_required
+@requires("campaign.view")
+def index():
+    page = paginate(sa.select(Campaign).order_by(Campaign.year.desc(), Campaign.id.desc()), per_page=30)
+    tenants = dict(db.session.execute(
+        sa.select(Tenant.id, Tenant.name).where(Tenant.id.in_({c.tenant_id for c in page.items} or {-1}))
+        .execution_options(all_tenants=True)).all())
+    published = ops.published_city_campaigns(_tenant()) if can(current_user, "campaign.adopt") else []
+    adopted = set(db.session.execute(sa.select(Campaign.adopted_from_id).where(
+        Campaign.tenant_id == current_user.tenant_id, Campaign.adopted_from_id.is_not(None))).scalars())
+    return render_template("campaigns/index.html", page=page, tenants=tenants, published=published,
+                           adopted=adopted, CAMPAIGN_STATUSES=CAMPAIGN_STATUSES, SOURCES=SOURCES)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+@requires("campaign.create")
+def new():
+    form = NewForm()
+    if request.method == "GET":
+        form.year.data = today().year
+    if form.validate_on_submit():
+        try:
+            campaign = ops.create_from_template(_tenant(), form.year.data, current_user, title=form.title.data)
+        except ops.CampaignError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+        else:
+            flash("已按方案模板创建专项行动，并为各乡镇中心学校、局属学校生成报送任务。", "success")
+            return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    elif request.method == "POST":
+        flash(_first_error(form), "danger")
+    return render_template("campaigns/new.html", form=form, template=ops.template(form.year.data or today().year))
+
+
+@bp.route("/adopt", methods=["GET", "POST"])
+@login_required
+@requires("campaign.adopt")
+def adopt():
+    published = ops.published_city_campaigns(_tenant())
+    form = AdoptForm()
+    form.campaign_id.choices = choices((c.id, f"{c.year} · {c.title}") for c in published)
+    if form.validate_on_submit():
+        try:
+            campaign = ops.adopt(_tenant(), form.campaign_id.data, actor=current_user)
+        except ops.CampaignError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+        else:
+            flash("已采用市教育局发布的专项行动，可按本地实际调整阶段日期。", "success")
+            return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    elif request.method == "POST":
+        flash("请选择要采用的专项行动。", "danger")
+    return render_template("campaigns/adopt.html", form=form, published=published)
+
+
+@bp.route("/<int:campaign_id>")
+@login_required
+def show(campaign_id: int):
+    campaign = load_or_404(Campaign, campaign_id, "campaign.view")
+    phases = ops.phases_of(campaign)
+    specs = ops.specs_of([p.id for p in phases])
+    deliverables = [d for d in ops.deliverables_of(campaign) if can(current_user, "deliverable.view", d)]
+    now = today()
+    grid: dict[int, dict[int, Deliverable]] = {}
+    units: dict[int, OrgUnit] = {}
+    for d in deliverables:
+        grid.setdefault(d.unit_id, {})[d.spec_id] = d
+        units[d.unit_id] = d.unit
+    per_spec = {s.id: ops.counts([d for d in deliverables if d.spec_id == s.id], now) for s in specs}
+    return render_template("campaigns/show.html", campaign=campaign, phases=phases, specs=specs, grid=grid,
+                           units=sorted(units.values(), key=lambda u: u.path), today=now,
+                           totals=ops.counts(deliverables, now), per_spec=per_spec,
+                           late_total=sum(1 for d in deliverables if d.submitted_at and d.is_late(now)), BADGES=BADGES,
+                           SPEC_KINDS=SPEC_KINDS, WHO=WHO, SOURCES=SOURCES,
+                           status_form=StatusForm(version_id=campaign.version_id),
+                           publish_form=SubmitForm(version_id=campaign.version_id))
+
+
+@bp.route("/<int:campaign_id>/publish", methods=["POST"])
+@login_required
+def publish(campaign_id: int):
+    campaign = load_or_404(Campaign, campaign_id, "campaign.publish")
+    form = SubmitForm()
+    if not form.validate_on_submit():
+        flash("表单已失效，请刷新。", "danger")
+    else:
+        try:
+            ops.publish(campaign, actor=current_user, version_id=int(form.version_id.data))
+        except ops.CampaignError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+        else:
+            flash("已发布：所辖县（市、区）教育局可以查看并采用。", "success")
+    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+
+
+@bp.route("/<int:campaign_id>/status", methods=["POST"])
+@login_required
+def set_status(campaign_id: int):
+    campaign = load_or_404(Campaign, campaign_id, "campaign.manage")
+    form = StatusForm()
+    if not form.validate_on_submit():
+        flash(_first_error(form), "danger")
+    else:
+        try:
+            ops.set_status(campaign, status=form.status.data, actor=current_user,
+                           version_id=int(form.version_id.data))
+        except ops.CampaignError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+        else:
+            flash(f"专项行动{CAMPAIGN_STATUSES[campaign.status]}。", "success")
+    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+
+
+@bp.route("/phases/<int:phase_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_phase(phase_id: int):
+    phase = load_or_404(Phase, phase_id, "campaign.manage")
+    campaign = load_or_404(Campaign, phase.campaign_id, "campaign.manage")
+    specs = ops.specs_of([phase.id])
+    form = PhaseForm()
+    if request.method == "GET":
+        form.starts_on.data, form.ends_on.data = phase.starts_on, phase.ends_on
+        form.version_id.data = str(phase.version_id)
+    due, bad = {}, None
+    if request.method == "POST":
+        for spec in specs:
+            raw = request.form.get(f"due-{spec.id}", "")
+            try:
+                due[spec.id] = date.fromisoformat(raw)
+            except ValueError:
+                bad = f"请填写“{spec.name}”的报送截止日期（格式：年-月-日）。"
+    if form.validate_on_submit() and not bad:
+        try:
+            ops.set_phase_dates(phase, starts_on=form.starts_on.data, ends_on=form.ends_on.data, due=due,
+                                actor=current_user, version_id=int(form.version_id.data))
+        except ops.CampaignError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+        else:
+            flash(f"已调整“{phase.name}”的日期。", "success")
+            return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    elif request.method == "POST":
+        flash(bad or _first_error(form), "danger")
+    return render_template("campaigns/phase.html", form=form, phase=phase, campaign=campaign, specs=specs,
+                           due={s.id: request.form.get(f"due-{s.id}", s.due_on.isoformat()) for s in specs})
+
+
+@bp.route("/deliverables/<int:deliverable_id>", methods=["GET", "POST"])
+@login_required
+def deliverable(deliverable_id: int):
+    item = load_or_404(Deliverable, deliverable_id, "deliverable.view")
+    form = TextForm()
+    if request.method == "POST":
+        if not can(current_user, "deliverable.edit", item):
+            abort(403)
+        if not form.validate_on_submit():
+            flash(_first_error(form), "danger")
+        else:
+            try:
+                ops.save_text(item, text=form.text.data or "", actor=current_user,
+                              version_id=int(form.version_id.data))
+            except ops.CampaignError as exc:
+                db.session.rollback()
+                flash(str(exc), "danger")
+            else:
+                flash("已保存（尚未提交）。", "success")
+        return redirect(url_for("campaigns.deliverable", deliverable_id=deliverable_id))
+    form.text.data = item.text
+    form.version_id.data = str(item.version_id)
+    campaign = db.session.execute(sa.select(Campaign).where(Campaign.id == item.campaign_id)).scalar_one()
+    phase = db.session.execute(sa.select(Phase).where(Phase.id == item.spec.phase_id)).scalar_one()
+    people = {u.id: u.display_name for u in db.session.execute(sa.select(User).where(
+        User.id.in_({i for i in (item.submitted_by_id, item.reviewed_by_id) if i} or {-1}))).scalars()}
+    return render_template("campaigns/deliverable.html", item=item, campaign=campaign, phase=phase,
+                           files=ops.files_of(item), form=form, upload_form=UploadForm(),
+                           submit_form=SubmitForm(version_id=item.version_id),
+                           review_form=ReviewForm(version_id=item.version_id), people=people, today=today(),
+                           BADGES=BADGES, DELIVERABLE_STATUSES=DELIVERABLE_STATUSES, SPEC_KINDS=SPEC_KINDS)
+
+
+@bp.route("/deliverables/<int:deliverable_id>/files", methods=["POST"])
+@login_required
+def upload(deliverable_id: int):
+    item = load_or_404(Deliverable, deliverable_id, "deliverable.edit")
+    # a video may be larger than the general request limit; its own limit is checked while streaming
+    request.max_content_length = max(request.max_content_length or 0, files.max_video_bytes() + 1024 * 1024)
+    form = UploadForm()
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
+            abort(400)
+        flash(_first_error(form), "danger")
+    elif not form.file.data or not getattr(form.file.data, "filename", ""):
+        flash("请选择要上传的文件。", "danger")
+    else:
+        try:
+            record = ops.add_file(item, actor=current_user, stream=form.file.data.stream,
+                                  original_name=form.file.data.filename)
+        except (ops.CampaignError, FileRefused) as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+        else:
+            flash(f"已上传：{record.original_name}。", "success")
+    return redirect(url_for("campaigns.deliverable", deliverable_id=deliverable_id))
+
+
+@bp.route("/deliverables/<int:deliverable_id>/submit", methods=["POST"])
+@login_required
+def submit(deliverable_id: int):
+    item = load_or_404(Deliverable, deliverable_id, "deliverable.edit")
+    form = SubmitForm()
+    if not form.validate_on_submit():
+        flash("表单已失效，请刷新。", "danger")
+    else:
+        try:
+            ops.submit(item, actor=current_user, version_id=int(form.version_id.data))
+        except ops.CampaignError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+        else:
+            flash(f"已提交{item.spec.name}，等待教体局安全股审核。"
+                  + ("（已超过报送截止日期）" if item.is_late(today()) else ""), "success")
+    return redirect(url_for("campaigns.deliverable", deliverable_id=deliverable_id))
+
+
+@bp.route("/deliverables/<int:deliverable_id>/review", methods=["POST"])
+@login_required
+def review(deliverable_id: int):
+    item = load_or_404(Deliverable, deliverable_id, "deliverable.review")
+    form = ReviewForm()
+    if not form.validate_on_submit():
+        flash(_first_error(form), "danger")
+    else:
+        try:
+            ops.review(item, actor=current_user, decision=form.decision.data, comment=form.comment.data or "",
+                       version_id=int(form.version_id.data))
+        except ops.CampaignError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+        else:
+            flash("已通过。" if item.status == "accepted" else "已退回，报送单位修改后可重新提交。", "success")
+    return redirect(url_for("campaigns.deliverable", deliverable_id=deliverable_id))
+
+
+@bp.route("/deliverables/<int:deliverable_id>/history")
+@login_required
+def deliverable_history(deliverable_id: int):
+    item = load_or_404(Deliverable, deliverable_id, "deliverable.view")
+    entries = history(item, labels=DELIVERABLE_LABELS, hidden=("version_id",))
+    return render_template("history.html", title=f"{item.unit.name} · {item.spec.name}的记录", entries=entries,
+                           back_url=url_for("campaigns.deliverable", deliverable_id=deliverable_id))
+
+
+@bp.route("/files/<int:deliverable_file_id>")
+@login_required
+def file(deliverable_file_id: int):
+    record = load_or_404(DeliverableFile, deliverable_file_id, "deliverable.view")
+    path = files.path_for(record.tenant_id, record.kind, record.stored_name)
+    if path is None:
+        abort(404)
+    if record.kind == "video":
+        stem = record.original_name.rsplit(".", 1)[0]
+        name = download_name(stem, "", f"视频{record.id}") + ".mp4"
+    else:
+        name = download_name(record.original_name, record.content_type, f"附件{record.id}")
+    response = send_file(Path(path), mimetype=record.content_type, as_attachment=False, download_name=name,
+                         conditional=True, etag=record.sha256, max_age=None)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    response.cache_control.public = False
+    response.cache_control.private = True
+    response.cache_control.no_cache = True
+    return response
