@@ -63,6 +63,7 @@ def load_config(root: Path) -> dict:
         "HAZARDHUB_MAX_IMPORT_ROWS": 5000,
         "HAZARDHUB_MAX_EVIDENCE_MB": float(os.environ.get("HAZARDHUB_MAX_EVIDENCE_MB", "10")),
         "HAZARDHUB_MAX_EVIDENCE_PIXELS": int(os.environ.get("HAZARDHUB_MAX_EVIDENCE_PIXELS", "50000000")),
+        "HAZARDHUB_MAX_VIDEO_MB": float(os.environ.get("HAZARDHUB_MAX_VIDEO_MB", "200")),
         "MAX_CONTENT_LENGTH": int(os.environ.get("HAZARDHUB_MAX_UPLOAD_MB", "64")) * 1024 * 1024,
         "PERMANENT_SESSION_LIFETIME": timedelta(
             minutes=int(os.environ.get("HAZARDHUB_IDLE_MINUTES", "30"))
