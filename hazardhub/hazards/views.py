@@ -22,7 +22,7 @@ from hazardhub.hazards.models import (
     CATEGORIES, DETERMINATIONS, HAZARD_LABELS, LEVELS, OPEN_STATUSES, SOURCES, STATUSES, Hazard, HazardCitation,
 )
 from hazardhub.orgs.models import OrgUnit
-from hazardhub.orgs.operations import reading_roots
+from hazardhub.orgs.operations import reading_roots_or_403
 from hazardhub.pagination import paginate
 from hazardhub.policy import can, load_or_404, requires
 from hazardhub.standards import operations as catalogue
@@ -67,12 +67,6 @@ def filters_from_request() -> ops.LedgerFilters:
     )
 
 
-def _roots():
-    roots = reading_roots(current_user)
-    if not roots:
-        abort(403)
-    return roots
-
 
 def _filter_units(roots) -> list[OrgUnit]:
     return list(db.session.execute(
@@ -100,7 +94,7 @@ def _counts(stmt) -> tuple[dict, dict, int]:
 @requires("hazard.view")
 def index():
     """The ledger of the user's scope, filtered, sorted, paginated; or as of a past date."""
-    roots = _roots()
+    roots = reading_roots_or_403(current_user)
     filters = filters_from_request()
     as_of = _date_arg("as_of")
     if as_of is not None:
@@ -156,7 +150,7 @@ def _ledger_as_of(roots, filters: ops.LedgerFilters, as_of: date):
 @requires("hazard.listed")
 def listed():
     """挂牌督办: every open major hazard of the scope, overdue first."""
-    roots = _roots()
+    roots = reading_roots_or_403(current_user)
     stmt = ops.ledger_query(roots, ops.LedgerFilters(status="open", listed=True))
     page = paginate(stmt.order_by(Hazard.deadline.asc().nulls_last(), Hazard.id), per_page=50)
     return render_template("hazards/listed.html", page=page, today=ops.today())
@@ -183,7 +177,7 @@ def _catalogue_groups(tenant_id: int, school: OrgUnit | None = None):
 
 
 def _creatable_units() -> list[OrgUnit]:
-    roots = _roots()
+    roots = reading_roots_or_403(current_user)
     units = db.session.execute(
         sa.select(OrgUnit).where(sa.or_(*[OrgUnit.path.startswith(r.path, autoescape=True) for r in roots]),
                                  OrgUnit.is_active.is_(True), OrgUnit.kind != "bureau").order_by(OrgUnit.path)

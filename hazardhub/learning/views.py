@@ -15,19 +15,13 @@ from hazardhub.learning.models import (
     FORMS, LEARNING_LABELS, LEVELS, LearningAttendee, LearningSession, LearningStandard,
 )
 from hazardhub.orgs.models import OrgUnit
-from hazardhub.orgs.operations import reading_roots
+from hazardhub.orgs.operations import reading_roots_or_403
 from hazardhub.pagination import paginate
 from hazardhub.policy import authorize, can, load_or_404, requires
 from hazardhub.standards import operations as catalogue
 
 bp = Blueprint("learning", __name__, url_prefix="/learning")
 
-
-def _roots():
-    roots = reading_roots(current_user)
-    if not roots:
-        abort(403)
-    return roots
 
 
 def _filter_units(roots) -> list[OrgUnit]:
@@ -53,7 +47,7 @@ def filters_from_request() -> ops.SessionFilters:
 @requires("learning.view")
 def index():
     """Sessions in the user's scope, newest first, filtered by level, form, month and unit."""
-    roots = _roots()
+    roots = reading_roots_or_403(current_user)
     filters = filters_from_request()
     stmt = ops.session_query(roots, filters).order_by(LearningSession.held_on.desc(), LearningSession.id.desc())
     page = paginate(stmt, per_page=30)
@@ -235,7 +229,7 @@ def session_history(session_id: int):
 @requires("learning.view")
 def coverage():
     """Per month: did the bureau, each township and each school hold its level of 三学?"""
-    roots = _roots()
+    roots = reading_roots_or_403(current_user)
     month = request.args.get("month", "")
     span = ops.parse_month(month)
     if span is None:

@@ -70,6 +70,16 @@ def reading_roots(user) -> list[OrgUnit]:
     return roots
 
 
+def reading_roots_or_403(user) -> list[OrgUnit]:
+    """:func:`reading_roots` for a view: a user who reaches no unit at all gets 403."""
+    from flask import abort
+
+    roots = reading_roots(user)
+    if not roots:
+        abort(403)
+    return roots
+
+
 def _set_path(unit: OrgUnit, parent: OrgUnit | None) -> None:
     unit.path = f"{parent.path if parent else '/'}{unit.id}/"
     unit.depth = (parent.depth + 1) if parent else 0
