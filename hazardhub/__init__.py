@@ -46,27 +46,37 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from hazardhub.compliance.views import bp as compliance_bp
     from hazardhub.inspections.views import bp as inspections_bp
     from hazardhub.campaigns.views import bp as campaigns_bp
+    from hazardhub.citywide.views import bp as citywide_bp
     from hazardhub.learning.views import bp as learning_bp
     from hazardhub.standards.views import bp as standards_bp
     from hazardhub.orgs.views import bp as orgs_bp
     from hazardhub.platform.cli import register_cli
     from hazardhub.policy import check_template_actions
     from hazardhub.runs.views import bp as runs_bp
+    from hazardhub.reports.views import bp as reports_bp
+    from hazardhub.notifications.views import bp as notifications_bp
+    from hazardhub.directives.views import bp as directives_bp
+    from hazardhub.accountability.views import bp as accountability_bp
 
     init_auth(app)
     web.init_web(app)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(orgs_bp)
     app.register_blueprint(runs_bp)
+    app.register_blueprint(reports_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(ledger_excel_bp)
     app.register_blueprint(evidence_bp)
     app.register_blueprint(hazards_bp)
     app.register_blueprint(inspections_bp)
     app.register_blueprint(campaigns_bp)
+    app.register_blueprint(citywide_bp)
     app.register_blueprint(compliance_bp)
     app.register_blueprint(learning_bp)
     app.register_blueprint(standards_bp)
+    app.register_blueprint(notifications_bp)
+    app.register_blueprint(directives_bp)
+    app.register_blueprint(accountability_bp)
     register_cli(app)
     check_template_actions(TEMPLATES)
     return app

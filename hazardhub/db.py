@@ -83,6 +83,25 @@ def configure_engine(engine: sa.Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def flush_or_raise(stale: Exception, conflict: Exception) -> None:
+    """Flush mid-operation with the same mapping as :func:`commit_or_raise`: an UPDATE guarded by
+    ``version_id`` that matches no row means someone saved first (PostgreSQL lets two requests
+    read the same version; the second UPDATE finds nothing)."""
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from hazardhub.extensions import db
+
+    try:
+        db.session.flush()
+    except StaleDataError as exc:
+        db.session.rollback()
+        raise stale from exc
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise conflict from exc
+
+
 def commit_or_raise(stale: Exception, conflict: Exception) -> None:
     """Commit the request's session; on a lost optimistic lock (someone saved first) or a
     constraint violation, roll back and raise the caller's Chinese domain error instead.

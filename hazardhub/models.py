@@ -15,6 +15,10 @@ from hazardhub.evidence.models import Attachment  # noqa: F401
 from hazardhub.inspections.models import Inspection, InspectionItem, LeaderAssignment, SignOff  # noqa: F401
 from hazardhub.learning.models import LearningAttendee, LearningSession, LearningStandard  # noqa: F401
 from hazardhub.campaigns.models import Campaign, Deliverable, DeliverableFile, DeliverableSpec, Phase  # noqa: F401
+from hazardhub.citywide.models import ChainVerification, WitnessedHead  # noqa: F401
+from hazardhub.notifications.models import Notification  # noqa: F401
+from hazardhub.accountability.models import AccountabilityFinding  # noqa: F401
+from hazardhub.directives.models import Directive, DirectiveCounter, DirectiveHazard, DirectivePhoto, Escalation  # noqa: F401
 
 sa.orm.configure_mappers()
 

@@ -84,6 +84,13 @@ def _district_ids(city_id: int) -> frozenset[int]:
     return _district_ids_cached(city_id, _generation)
 
 
+def _tenant_id_of(obj) -> int:
+    """The tenant an object belongs to (a Tenant is its own)."""
+    from hazardhub.orgs.models import Tenant
+
+    return obj.id if isinstance(obj, Tenant) else obj.tenant_id
+
+
 def _in_subtree(m, unit) -> bool:
     return unit is not None and unit.tenant_id == m.tenant_id and unit.path.startswith(m.unit.path)
 
@@ -121,6 +128,12 @@ def _unit_of(obj):
     if isinstance(obj, Attachment):
         hazard = db.session.execute(sa.select(Hazard).where(Hazard.id == obj.hazard_id)).scalar_one_or_none()
         return hazard.school if hazard is not None else None
+    from hazardhub.directives.models import Directive, DirectivePhoto, Escalation
+
+    if isinstance(obj, DirectivePhoto):
+        obj = db.session.execute(sa.select(Directive).where(Directive.id == obj.directive_id)).scalar_one_or_none()
+    if isinstance(obj, (Directive, Escalation)):
+        return db.session.execute(sa.select(OrgUnit).where(OrgUnit.id == obj.school_id)).scalar_one_or_none()
     unit_id = getattr(obj, "unit_id", None)
     if unit_id is not None:
         return db.session.get(OrgUnit, unit_id)
@@ -344,6 +357,33 @@ def _reports_deliverable(m, obj) -> bool:
         m.role == "principal" and unit.kind == "affiliated_school")
 
 
+def _issues_directive(m, school) -> bool:
+    """Issue a directive to ``school``: its township supervisor, or the bureau (admin, leader)."""
+    if school is None:
+        return m.role in {"township_supervisor", "bureau_admin", "bureau_leader"}
+    if not _writes_here(m, school) or not getattr(school, "is_school", False):
+        return False
+    if m.role == "township_supervisor":
+        return m.unit.kind == "township_center" and _strictly_below(m, school)
+    return m.role in {"bureau_admin", "bureau_leader"} and m.unit.kind == "bureau" and _in_subtree(m, school)
+
+
+def _directive_school_side(m, directive) -> bool:
+    """The addressed school's principal or safety officer (签收, 整改报告, 延期申请)."""
+    if directive is None:
+        return m.role in {"principal", "safety_officer"}
+    return m.role in {"principal", "safety_officer"} and _writes_here(m, directive) \
+        and _in_subtree(m, _unit_of(directive))
+
+
+def _directive_issuer_side(m, directive) -> bool:
+    """The issuing unit (its supervisor, or the bureau's admin and leaders): 验收, 退回, 延期审批."""
+    if directive is None:
+        return m.role in {"township_supervisor", "bureau_admin", "bureau_leader"}
+    return m.role in {"township_supervisor", "bureau_admin", "bureau_leader"} and _writes_here(m, directive) \
+        and m.unit_id == directive.issuer_unit_id
+
+
 @dataclass(frozen=True)
 class InspectionStart:
     """An inspection about to be started (the object of ``inspection.start``)."""
@@ -383,9 +423,18 @@ RULES: dict[str, Rule] = {
     "run.view": lambda m, o: o is not None
     and o.tenant_id == m.tenant_id
     and (o.requested_by_id == m.user_id or m.role == "bureau_admin"),
-    "run.retry": lambda m, o: o is not None
-    and o.tenant_id == m.tenant_id
-    and (o.requested_by_id == m.user_id or m.role == "bureau_admin"),
+    # only the requester retries: the run is re-done with their scope and as their actor
+    "run.retry": lambda m, o: o is not None and o.tenant_id == m.tenant_id and o.requested_by_id == m.user_id,
+    # phase reports (阶段报告): bureau and city roles, township supervisors, principals (their school);
+    # the object is the scope unit reported on (a city user may pick a district or the whole city)
+    "report.view": lambda m, o: m.role in READER_ROLES,
+    "report.request": lambda m, o: m.role in READER_ROLES and (o is None or _reads(m, o, READER_ROLES)),
+    # 追责线索: read by the bureau, city and township supervisors (their schools); handled by the
+    # bureau's admin or leaders; re-derived on demand by the bureau admin
+    "accountability.view": lambda m, o: _reads(m, o, CITY_ROLES | BUREAU_ROLES | {"township_supervisor"}),
+    "accountability.handle": lambda m, o: m.role in {"bureau_admin", "bureau_leader"} and _writes_here(m, o)
+    and (o is None or _in_subtree(m, _unit_of(o))),
+    "accountability.refresh": lambda m, o: m.role == "bureau_admin" and _writes_here(m, o),
     # the hazard ledger
     "hazard.view": lambda m, o: _reads(m, o, ALL_ROLES),
     "hazard.history": lambda m, o: _reads(m, o, ALL_ROLES),
@@ -427,6 +476,21 @@ RULES: dict[str, Rule] = {
     "deliverable.edit": lambda m, o: _reports_deliverable(m, o),
     "deliverable.review": lambda m, o: m.role in {"bureau_admin", "bureau_leader"} and _writes_here(m, o)
     and (o is None or o.status == "submitted"),
+    # rectification directives (整改指令) and escalation of overdue hazards
+    "directive.view": lambda m, o: _reads(m, o, READER_ROLES | {"safety_officer"}),
+    "directive.issue": lambda m, o: _issues_directive(m, o),
+    "directive.acknowledge": lambda m, o: _directive_school_side(m, o),
+    "directive.respond": lambda m, o: _directive_school_side(m, o),
+    "directive.extension_request": lambda m, o: _directive_school_side(m, o),
+    "directive.verify": lambda m, o: _directive_issuer_side(m, o),
+    "directive.extension_decide": lambda m, o: _directive_issuer_side(m, o),
+    "directive.pdf": lambda m, o: m.role not in CITY_ROLES and _reads(m, o, READER_ROLES | {"safety_officer"}),
+    "escalation.view": lambda m, o: _reads(m, o, CITY_ROLES | BUREAU_ROLES | {"township_supervisor"}),
+    # the city compares its districts (read-only for the districts); verification writes only
+    # the city's own record of the result
+    "citywide.view": lambda m, o: m.role in CITY_ROLES and (o is None or _city_reaches(m, _tenant_id_of(o))),
+    "citywide.export": lambda m, o: m.role in CITY_ROLES and (o is None or _writes_here(m, o)),
+    "citywide.verify": lambda m, o: m.role == "city_admin" and (o is None or _city_reaches(m, _tenant_id_of(o))),
     # the standards catalogue
     "standards.view": lambda m, o: True,
     "standards.edit": lambda m, o: _edits_catalogue(m, o),
@@ -509,11 +573,12 @@ def load_or_404(model, object_id: Any, action: str):
     abort(404)
 
 
-_VIEW_ACTION = {"OrgUnit": "unit.view", "User": "user.view", "ReportRun": "run.view",
+_VIEW_ACTION = {"AccountabilityFinding": "accountability.view", "OrgUnit": "unit.view", "User": "user.view", "ReportRun": "run.view",
                 "Membership": "unit.view", "Tenant": "tenant.view", "Hazard": "hazard.view",
                 "Attachment": "evidence.view", "Inspection": "inspection.view",
                 "Campaign": "campaign.view", "Phase": "campaign.view", "Deliverable": "deliverable.view",
-                "DeliverableFile": "deliverable.view"}
+                "DeliverableFile": "deliverable.view", "Directive": "directive.view",
+                "DirectivePhoto": "directive.view"}
 
 _TEMPLATE_CAN = re.compile(r"""\bcan\(\s*['"]([a-z_.]+)['"]""")
 

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Flask, render_template
 from flask_login import current_user, login_required
+from sqlalchemy.orm.exc import StaleDataError
 from flask_wtf.csrf import CSRFError
 
 from hazardhub.accounts.models import ROLES, role_label
@@ -69,10 +70,17 @@ SECURITY_HEADERS = {
 }
 
 
+def unread_notifications() -> int:
+    """The navbar badge: the signed-in user's unread, unresolved notifications."""
+    from hazardhub.notifications.operations import unread_count
+
+    return unread_count(current_user) if current_user.is_authenticated else 0
+
+
 def init_web(app: Flask) -> None:
     app.register_blueprint(bp)
     app.jinja_env.globals.update(can=template_can, role_label=role_label, ROLES=ROLES, is_city_user=is_city_user,
-                                 endpoints=app.view_functions)
+                                 endpoints=app.view_functions, unread_notifications=unread_notifications)
     app.jinja_env.filters.update(local_time=local_time, yes_no=yes_no)
 
     @app.after_request
@@ -111,6 +119,15 @@ def init_web(app: Flask) -> None:
     @app.errorhandler(413)
     def _too_large(e):
         return _error(413, "文件过大", "上传的文件超过大小限制。")
+
+    @app.errorhandler(StaleDataError)
+    def _stale(e):
+        """A save that lost the race to another save of the same version (any area): nothing of
+        this request was written; say so instead of a 500."""
+        from hazardhub.extensions import db
+
+        db.session.rollback()
+        return _error(409, "记录已被他人修改", "您提交时该记录已被他人修改，本次操作未生效。请刷新页面查看最新内容后重试。")
 
     @app.errorhandler(500)
     def _server_error(e):

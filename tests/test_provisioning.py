@@ -96,7 +96,9 @@ def test_one_transaction_per_tenant(app, db):
     assert all(n == 1 for _, n in per_tx)
 
 
-def test_demo_is_idempotent_and_writes_logins_json(app, db, tmp_path):
+def test_demo_is_idempotent_writes_logins_json_and_its_logins_work(app, db, client, tmp_path):
+    """One full seed (minutes: every capability's demo data), a second run that adds nothing, and
+    every printed login reaching its home page."""
     from hazardhub.platform.demo import seed_demo
 
     logins = seed_demo(log=lambda m: None)
@@ -118,12 +120,6 @@ def test_demo_is_idempotent_and_writes_logins_json(app, db, tmp_path):
     out = tmp_path / "logins.json"
     out.write_text(json.dumps(logins, ensure_ascii=False), encoding="utf-8")
     assert json.loads(out.read_text(encoding="utf-8"))[0]["username"]
-
-
-def test_printed_demo_logins_work(app, db, client):
-    from hazardhub.platform.demo import seed_demo
-
-    logins = seed_demo(log=lambda m: None)
     for row in logins:
         response = client.submit("/login", {"username": row["username"], "password": row["password"]})
         assert response.status_code == 302, row["username"]

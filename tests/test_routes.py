@@ -108,37 +108,129 @@ def _campaign_ids(db, tenant, unit, actor) -> dict[str, int]:
                 "deliverable_file_id": record.id}
 
 
-def _ids(db, world, target: str) -> dict[str, int]:
-    """Ids for each route argument: objects of tenant B ('other') or outside s1 ('outside')."""
+def _notification_for(db, user) -> int:
+    """Someone else's notification: never reachable, not even inside the same tenant."""
+    from hazardhub.notifications.models import Notification
+
+    with tenant_bound(user.tenant_id):
+        notification = Notification(tenant_id=user.tenant_id, user_id=user.id, key=f"test:{user.id}", kind="due",
+                                    text="测试通知", url="/")
+        db.session.add(notification)
+        db.session.commit()
+        return notification.id
+
+
+def _finding_for(db, unit) -> int:
+    from datetime import date
+
+    from hazardhub.accountability.models import AccountabilityFinding
+
+    with tenant_bound(unit.tenant_id):
+        finding = AccountabilityFinding(tenant_id=unit.tenant_id, key=f"test:{unit.id}", kind="self_check_missing",
+                                        unit_id=unit.id, unit_path=unit.path, period="2025-03",
+                                        detected_on=date(2025, 4, 1), summary="测试线索")
+        db.session.add(finding)
+        db.session.commit()
+        return finding.id
+
+
+def _directive_ids(db, issuer, school, hazard, actor) -> dict[str, int]:
+    """A directive to ``school`` for ``hazard`` and an after-photo row of it."""
+    from hazardhub.directives import operations as directive_ops
+    from hazardhub.directives.models import DirectivePhoto
+
+    with tenant_bound(school.tenant_id):
+        directive = directive_ops.issue(issuer=issuer, school=school, actor=actor, hazard_ids=[hazard.id],
+                                        requirements="测试整改要求", signer_name="测试", working_days=5)
+        photo = DirectivePhoto(tenant_id=school.tenant_id, directive_id=directive.id, round=1, content_type="image/png",
+                               original_name="x.png", stored_name=f"d{directive.id}x.png", size=1, sha256="0" * 64,
+                               uploaded_by_id=actor.id)
+        db.session.add(photo)
+        db.session.commit()
+        return {"directive_id": directive.id, "photo_id": photo.id}
+
+
+def _place_ids(db, *, tenant, township, school, member, admin, leader_home, reach_tenant, catalogue,
+               issuer=None) -> dict[str, int]:
+    """One id for every route argument, all of objects at ``school`` (and its township) of
+    ``tenant``: ``member`` is a user of the school, ``admin`` the tenant's bureau admin."""
     from tests.fixtures.factories import make_hazard
 
-    if target == "other":
-        hazard = make_hazard(db, world.sb, world.b_principal, items=["3.1.6"])
-        return {
-            "unit_id": world.sb.id,
-            "user_id": world.b_principal.id,
-            "membership_id": _membership_of(db, world.b_principal).id,
-            "run_id": _run_for(db, world.b_admin, world.sb).id,
-            "hazard_id": hazard.id,
-            "attachment_id": _attachment_for(db, hazard, world.b_principal),
-            "session_id": _learning_for(db, world.sb, world.b_principal),
-            **_inspection_ids(db, world.sb, world.b_principal, world.b_root),
-            **_campaign_ids(db, world.b, world.tb, world.b_admin),
-            **_foreign_catalogue(db),
-        }
-    hazard = make_hazard(db, world.s2, world.users["bureau_admin"], items=["3.1.6"])
+    hazard = make_hazard(db, school, admin, items=["3.1.6"])
     return {
-        "unit_id": world.s2.id,
-        "user_id": world.s2_staff.id,
-        "membership_id": _membership_of(db, world.s2_staff).id,
-        "run_id": _run_for(db, world.users["bureau_admin"], world.s2).id,
+        "unit_id": school.id,
+        "user_id": member.id,
+        "membership_id": _membership_of(db, member).id,
+        "run_id": _run_for(db, admin, school).id,
+        "notification_id": _notification_for(db, member),
+        "finding_id": _finding_for(db, school),
+        "tenant_id": reach_tenant.id,  # citywide.district
         "hazard_id": hazard.id,
-        "attachment_id": _attachment_for(db, hazard, world.users["bureau_admin"]),
-        "session_id": _learning_for(db, world.s2, world.s2_staff),
-        **_inspection_ids(db, world.s2, world.s2_staff, world.a_root),
-        **_campaign_ids(db, world.a, world.t2, world.users["bureau_admin"]),
-        **_foreign_catalogue(db),
+        "attachment_id": _attachment_for(db, hazard, admin),
+        **_directive_ids(db, issuer or township, school, hazard, admin),
+        "session_id": _learning_for(db, school, member),
+        **_inspection_ids(db, school, member, leader_home),
+        **_campaign_ids(db, tenant, township, admin),
+        **catalogue,
     }
+
+
+def _ids(db, world, target: str) -> dict[str, int]:
+    """Ids for each route argument, of objects nobody testing with them may reach:
+
+    - ``other``: district B (another tenant of the same city);
+    - ``outside``: school S2 of district A (outside S1, where the school roles sit);
+    - ``outside_township``: school S3 under township T2 (outside T1, the supervisor's township);
+    - ``other_city``: a district of another city (outside every role of the world's city).
+    """
+    if target == "other":
+        return _place_ids(db, tenant=world.b, township=world.tb, school=world.sb, member=world.b_principal,
+                          admin=world.b_admin, leader_home=world.b_root, reach_tenant=world.b,
+                          catalogue=_foreign_catalogue(db))
+    if target in ("outside", "outside_township"):
+        # a campaign and its phases are tenant-wide (every campaign reader of the district reads
+        # them): outside-the-subtree checks take those two from district B
+        tenant_wide = _campaign_ids(db, world.b, world.tb, world.b_admin)
+        return {**_outside_ids(db, world, target),
+                "campaign_id": tenant_wide["campaign_id"], "phase_id": tenant_wide["phase_id"]}
+    return _other_city_ids(db)
+
+
+def _outside_ids(db, world, target: str) -> dict[str, int]:
+    from tests.fixtures.factories import make_user
+
+    if target == "outside":
+        return _place_ids(db, tenant=world.a, township=world.t2, school=world.s2, member=world.s2_staff,
+                          admin=world.users["bureau_admin"], leader_home=world.a_root, reach_tenant=world.b,
+                          catalogue=_foreign_catalogue(db), issuer=world.t1)
+    member = make_user(db, world.s3, "staff")
+    return _place_ids(db, tenant=world.a, township=world.t2, school=world.s3, member=member,
+                      admin=world.users["bureau_admin"], leader_home=world.a_root, reach_tenant=world.b,
+                      catalogue=_foreign_catalogue(db))
+
+
+def _other_city_ids(db) -> dict[str, int]:
+    from hazardhub.orgs import operations as org_ops
+    from hazardhub.standards.models import RuleGroup, StandardItem
+    from hazardhub.standards.operations import load_shipped
+    from tests.fixtures.factories import make_tenant, make_unit, make_user
+
+    city = make_tenant(db, "othercity", kind="city", name="外市教育局")
+    district = make_tenant(db, "othercity-d", parent=city, name="外市某区教育局")
+    with tenant_bound(city.id):
+        load_shipped(city.id, log=lambda m: None)
+        db.session.commit()
+        item = db.session.execute(sa.select(StandardItem).where(StandardItem.tenant_id == city.id)).scalars().first()
+        group = db.session.execute(sa.select(RuleGroup).where(RuleGroup.tenant_id == city.id)).scalars().first()
+        catalogue = {"group_id": group.id, "item_id": item.id}
+    with tenant_bound(district.id):
+        root = org_ops.root_unit(district.id)
+    township = make_unit(db, root, kind="township_center", name="外市镇中心学校")
+    school = make_unit(db, township, name="外市小学")
+    admin = make_user(db, root, "bureau_admin")
+    member = make_user(db, school, "principal")
+    return _place_ids(db, tenant=district, township=township, school=school, member=member, admin=admin,
+                      leader_home=root, reach_tenant=district, catalogue=catalogue)
 
 
 def _routes(app):
@@ -187,7 +279,11 @@ def test_allow_listed_endpoints_answer_anonymous(client):
     assert client.get("/healthz").status_code == 200
 
 
-@pytest.mark.parametrize("role", ["bureau_admin", "bureau_viewer", "township_supervisor", "principal"])
+NON_CITY_ROLES = ["bureau_admin", "bureau_leader", "bureau_viewer", "township_supervisor", "principal",
+                  "safety_officer", "staff"]
+
+
+@pytest.mark.parametrize("role", NON_CITY_ROLES)
 def test_other_tenants_ids_answer_404_on_every_route(app, db, client, world, role):
     ids = _ids(db, world, "other")
     login(client, world.users[role])
@@ -205,16 +301,44 @@ def test_other_tenants_ids_answer_404_on_every_route(app, db, client, world, rol
     assert checked >= 15
 
 
-def test_outside_the_subtree_is_403_or_404(app, db, client, world):
-    ids = _ids(db, world, "outside")
-    login(client, world.users["principal"])
+@pytest.mark.parametrize("role, target, secret", [
+    ("principal", "outside", "一镇幼儿园"),
+    ("safety_officer", "outside", "一镇幼儿园"),
+    ("staff", "outside", "一镇幼儿园"),
+    ("township_supervisor", "outside_township", "二镇初级中学"),
+])
+def test_outside_the_subtree_is_403_or_404(app, db, client, world, role, target, secret):
+    """Every route, with ids of a school outside the role's subtree (same tenant)."""
+    ids = _ids(db, world, target)
+    login(client, world.users[role])
+    checked = 0
     for rule, method in _routes(app):
         if not rule.arguments:
             continue
         url = _url(rule, ids)
         response = _request(client, method, url)
-        assert response.status_code in (403, 404), (method, url, response.status_code)
-        assert "一镇幼儿园" not in response.get_data(as_text=True), url
+        assert response.status_code in (403, 404), (role, method, url, response.status_code)
+        assert secret not in response.get_data(as_text=True), (role, url)
+        checked += 1
+    assert checked >= 15
+
+
+@pytest.mark.parametrize("role", ["city_admin", "city_viewer"])
+def test_city_roles_get_404_for_another_citys_ids(app, db, client, world, role):
+    """A city reads its own districts only: every route with another city's ids is 404."""
+    ids = _ids(db, world, "other_city")
+    login(client, world.users[role])
+    secrets = ("外市小学", "外市镇中心学校", "外市某区教育局")
+    checked = 0
+    for rule, method in _routes(app):
+        if not rule.arguments:
+            continue
+        url = _url(rule, ids)
+        response = _request(client, method, url)
+        assert response.status_code == 404, (role, method, url, response.status_code)
+        assert not any(x in response.get_data(as_text=True) for x in secrets), (role, url)
+        checked += 1
+    assert checked >= 15
 
 
 @pytest.mark.parametrize("role", ["city_admin", "city_viewer"])
@@ -227,8 +351,12 @@ def test_city_users_cannot_change_district_data(app, db, client, world, role):
         "user_id": world.users["principal"].id,
         "membership_id": _membership_of(db, world.users["principal"]).id,
         "run_id": _run_for(db, world.users["bureau_admin"], world.s1).id,
+        "notification_id": _notification_for(db, world.users["principal"]),
+        "finding_id": _finding_for(db, world.s1),
+        "tenant_id": world.a.id,
         "hazard_id": hazard.id,
         "attachment_id": _attachment_for(db, hazard, world.users["principal"]),
+        **_directive_ids(db, world.t1, world.s1, hazard, world.users["bureau_admin"]),
         "session_id": _learning_for(db, world.s1, world.users["principal"]),
         **_inspection_ids(db, world.s1, world.users["principal"], world.a_root),
         **_campaign_ids(db, world.a, world.t1, world.users["bureau_admin"]),

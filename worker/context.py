@@ -37,8 +37,12 @@ class FlaskJob(Job):
             g.audit_source = "job"
             g.job_id = self.id
             user = load_user_for_job(meta.get("actor_id")) if meta.get("actor_id") else None
-            scope = scope_for(user) if user is not None else TenantScope.single(meta["tenant_id"])
             try:
+                if user is None and meta.get("tenant_id") is None:
+                    # A periodic job (rq cron): no requester; it binds each tenant itself.
+                    g.audit_source = "schedule"
+                    return super().perform()
+                scope = scope_for(user) if user is not None else TenantScope.single(meta["tenant_id"])
                 with tenant_bound(scope):
                     return super().perform()
             finally:

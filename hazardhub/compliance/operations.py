@@ -111,7 +111,8 @@ def build(roots: list[OrgUnit], month: str, today: date) -> Matrix:
         sa.select(Inspection).where(Inspection.month == month, Inspection.unit_id.in_(school_ids))
         .order_by(Inspection.id)).scalars().all() if school_ids else []
     signoffs = {s.inspection_id: s for s in db.session.execute(
-        sa.select(SignOff).where(SignOff.inspection_id.in_([i.id for i in inspections]))).scalars()} \
+        sa.select(SignOff).options(sa.orm.defer(SignOff.snapshot))
+        .where(SignOff.inspection_id.in_([i.id for i in inspections]))).scalars()} \
         if inspections else {}
     self_by_school: dict[int, list[Inspection]] = defaultdict(list)
     township_by_school: dict[int, list[Inspection]] = defaultdict(list)

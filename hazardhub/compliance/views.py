@@ -27,12 +27,21 @@ def _month() -> str:
     return f"{now.year:04d}-{now.month:02d}"
 
 
+def _roots():
+    """The user's reading roots, or the one of them named by ``?unit_id=`` (a city user looking
+    at one district, from the city's comparison page)."""
+    roots = reading_roots(current_user)
+    unit_id = request.args.get("unit_id", "")
+    chosen = [r for r in roots if unit_id.isdigit() and r.id == int(unit_id)]
+    return chosen or roots
+
+
 @bp.route("/")
 @login_required
 @requires("compliance.view")
 def index():
     month = _month()
-    matrix = ops.build(reading_roots(current_user), month, today())
+    matrix = ops.build(_roots(), month, today())
     return render_template("compliance/index.html", matrix=matrix, month=month, counts=matrix.counts(),
                            months=ops.recent_months(today(), 12))
 
@@ -42,7 +51,7 @@ def index():
 @requires("compliance.view")
 def export():
     month = _month()
-    matrix = ops.build(reading_roots(current_user), month, today())
+    matrix = ops.build(_roots(), month, today())
     wb = Workbook()
     ws = wb.active
     ws.title = "学校"

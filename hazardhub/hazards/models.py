@@ -69,6 +69,9 @@ class Hazard(TenantScoped, TimestampMixin, Base):
         sa.Index("ix_hazards_tenant_found_on", "tenant_id", "found_on"),
         sa.Index("ix_hazards_tenant_deadline", "tenant_id", "deadline"),
         sa.Index("ix_hazards_school_found_on", "school_id", "found_on"),
+        # the ledger's counters by scope: index-only on PostgreSQL (migration 0011, README "Performance")
+        sa.Index("ix_hazards_tenant_path_counts", "tenant_id", "school_path", "status", "level", "deadline",
+                 postgresql_ops={"school_path": "varchar_pattern_ops"}),
         sa.CheckConstraint("level IN ('general','major')", name="level"),
         sa.CheckConstraint(
             "status IN ('registered','rectifying','awaiting_acceptance','closed','voided')", name="status"

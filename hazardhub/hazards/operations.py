@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy_continuum import version_class
 
 from hazardhub.audit import tx_meta
-from hazardhub.db import commit_or_raise
+from hazardhub.db import commit_or_raise, flush_or_raise
 from hazardhub.extensions import db
 from hazardhub.hazards.determination import determine
 from hazardhub.hazards.models import HAZARD_LABELS, OPEN_STATUSES, Hazard, HazardCitation, HazardCounter
@@ -228,12 +228,15 @@ def update(hazard: Hazard, *, actor, data: dict[str, Any], item_ids: list[int], 
         raise HazardError("已销号或已作废的隐患不能修改。")
     _check_version(hazard, version_id)
     items = _items(hazard.tenant_id, item_ids)
-    _apply_fields(hazard, data)
-    fields_changed = db.session.is_modified(hazard)  # before any autoflush hides it
-    citations_changed = _sync_citations(hazard, items)
-    if citations_changed and hazard.downgrade_status == "approved":
-        hazard.downgrade_status = None  # new citations: the approved downgrade no longer applies
-    db.session.flush()  # the new citations count in composite groups
+    with db.session.no_autoflush:  # the one flush below decides a concurrent save of this version
+        _apply_fields(hazard, data)
+        fields_changed = db.session.is_modified(hazard)
+        citations_changed = _sync_citations(hazard, items)
+        if citations_changed and hazard.downgrade_status == "approved":
+            hazard.downgrade_status = None  # new citations: the approved downgrade no longer applies
+    # the new citations count in composite groups; a concurrent save of the same version loses here
+    flush_or_raise(HazardError("保存失败：该隐患已被他人修改，请刷新后重试。"),
+                   HazardError("数据冲突，操作未生效，请刷新后重试。"))
     _decide(hazard, items, level)
     _require_plan(hazard)
     if not (fields_changed or citations_changed or db.session.is_modified(hazard)):

@@ -79,13 +79,19 @@ def _filter_units(roots) -> list[OrgUnit]:
 
 
 def _counts(stmt) -> tuple[dict, dict, int]:
-    sub = stmt.order_by(None).subquery()
-    by_status = dict(db.session.execute(sa.select(sub.c.status, sa.func.count()).group_by(sub.c.status)).all())
-    by_level = dict(db.session.execute(
-        sa.select(sub.c.level, sa.func.count()).where(sub.c.status.in_(OPEN_STATUSES)).group_by(sub.c.level)).all())
-    overdue = db.session.execute(
-        sa.select(sa.func.count()).select_from(sub).where(sub.c.status.in_(OPEN_STATUSES), sub.c.deadline < ops.today())
-    ).scalar_one()
+    """Counts by status, open ones by level, and overdue: one scan of three columns (the
+    benchmark's ledger page spent most of its SQL time in three scans of whole rows)."""
+    sub = stmt.order_by(None).with_only_columns(Hazard.status, Hazard.level, Hazard.deadline).subquery()
+    late = sa.case((sub.c.deadline < ops.today(), 1), else_=0)
+    by_status: dict = {}
+    by_level: dict = {}
+    overdue = 0
+    for status, level, is_late, n in db.session.execute(
+            sa.select(sub.c.status, sub.c.level, late, sa.func.count()).group_by(sub.c.status, sub.c.level, late)):
+        by_status[status] = by_status.get(status, 0) + n
+        if status in OPEN_STATUSES:
+            by_level[level] = by_level.get(level, 0) + n
+            overdue += n if is_late else 0
     return by_status, by_level, overdue
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from hazardhub.audit import chain_head, tx_meta
-from hazardhub.db import commit_or_raise, utcnow
+from hazardhub.db import commit_or_raise, flush_or_raise, utcnow
 from hazardhub.extensions import db
 from hazardhub.hazards import operations as hazard_ops
 from hazardhub.hazards.models import OPEN_STATUSES, Hazard
@@ -156,7 +156,7 @@ def record_results(inspection: Inspection, *, actor, results: dict[int, tuple[st
             line.hazard_id = hazard.id
             created.append(hazard)
     flag_modified(inspection, "inspectors")  # the lines changed: the inspection's version moves too
-    db.session.flush()
+    flush_or_raise(InspectionError("该检查已被他人修改，请刷新。"), InspectionError("数据冲突，操作未生效。"))
     tx_meta(reason="填写检查表" + (f"，发现隐患 {len(created)} 项" if created else ""))
     commit_or_raise(InspectionError("该检查已被他人修改，请刷新。"), InspectionError("数据冲突，操作未生效。"))
     return created
@@ -236,6 +236,9 @@ def sign(inspection: Inspection, *, actor, password: str, version_id: int, signe
     inspection.status = "signed"
     tx_meta(reason=f"校长签字：{inspection.month} 月度自查")
     commit_or_raise(InspectionError("该检查已被他人修改，请刷新。"), InspectionError("该检查已签字。"))
+    from hazardhub.citywide.witness import record_head  # the city witnesses the head this signature carries
+
+    record_head(signoff.tenant_id, signoff.chain_head, source_kind="signoff", source_id=signoff.id)
     return signoff
 
 

@@ -249,6 +249,11 @@ def home_cards(user) -> list[dict]:
     from hazardhub.policy import can
 
     cards = []
+    if can(user, "citywide.view"):
+        cards.append({"title": "各县（市、区）对比", "text": "按月、按专项行动阶段比较各县区的自查签字、检查覆盖、学习、隐患发现与整改（折算比率），趋势图、导出与审计链核验",
+                      "url": url_for("citywide.index")})
+        cards.append({"title": "专项行动各县区进展", "text": "市局发布的专项行动：各县区是否采用、各阶段材料报送与审核情况",
+                      "url": url_for("citywide.campaigns")})
     for unit in user_roots(user):
         cards.append({
             "title": unit.name,
@@ -264,6 +269,13 @@ def home_cards(user) -> list[dict]:
     if can(user, "hazard.listed"):
         cards.insert(2, {"title": "重大隐患挂牌督办", "text": "未销号的重大事故隐患清单，逾期标红",
                          "url": url_for("hazards.listed")})
+    if can(user, "directive.view"):
+        cards.insert(min(3, len(cards)), {
+            "title": "整改指令",
+            "text": "下达整改通知书，跟踪签收、整改和延期申请，验收或退回；逾期与升级督办" if can(user, "directive.issue")
+            else "本校收到的整改通知书：签收回执、报告整改并附照片、申请延期" if can(user, "directive.respond")
+            else "各校整改通知书的签收、整改、验收情况与升级督办（只读）",
+            "url": url_for("directives.index")})
     if can(user, "learning.view"):
         cards.append({"title": "三学学习记录", "text": "监管人员、学校主要负责人、全体教职工每月学习的登记与按月落实情况",
                       "url": url_for("learning.index")})
@@ -280,6 +292,14 @@ def home_cards(user) -> list[dict]:
     if can(user, "campaign.view"):
         cards.append({"title": "专项行动", "text": "动员部署、学习排查、总结验收；实施方案、总结报告的报送与审核",
                       "url": url_for("campaigns.index")})
+    if can(user, "accountability.view"):
+        cards.append({"title": "追责线索", "text": "重大隐患自查未发现、整改逾期或多次验收不合格、月度检查和专项材料缺失或逾期；处理意见留痕",
+                      "url": url_for("accountability.index")})
+    cards.append({"title": "通知", "text": "每日生成的待办提醒：自查、签字、检查、暗访、报送材料，逾期与升级督办",
+                  "url": url_for("notifications.index")})
+    if can(user, "report.view"):
+        cards.append({"title": "专项行动阶段报告", "text": "按阶段和范围生成 PDF 报告：三学三查、签字、隐患整改率、挂牌督办、图表和报送材料附录",
+                      "url": url_for("reports.index")})
     if can(user, "user.view"):
         cards.append({"title": "账号与角色", "text": "管理本级及下属单位的账号、角色和密码重置",
                       "url": url_for("accounts.users")})

@@ -45,6 +45,8 @@ class ReportRun(TenantScoped, TimestampMixin, Base):
     #: audit-chain head (seq:hash) when the file was produced
     chain_head: Mapped[str | None] = mapped_column(sa.String(90))
     error: Mapped[str | None] = mapped_column(sa.Text)
+    #: what the job needs besides the unit, e.g. ``{"directive_id": 7}`` (ids only, JSON)
+    params: Mapped[dict | None] = mapped_column(sa.JSON)
     attempts: Mapped[int] = mapped_column(default=0, nullable=False)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()

@@ -26,6 +26,8 @@ def index():
         stmt = stmt.where(ReportRun.requested_by_id == current_user.id)
     stmt = stmt.where(ReportRun.tenant_id == current_user.tenant_id)
     page = paginate(stmt.order_by(ReportRun.created_at.desc(), ReportRun.id.desc()))
+    for run in page.items:
+        ops.reconcile(run)  # a run whose worker died shows as failed, not forever "running"
     units = {}
     ids = {r.unit_id for r in page.items if r.unit_id}
     if ids:
@@ -61,16 +63,24 @@ def export_unit_tree(unit_id: int):
 @login_required
 def show(run_id: int):
     run = load_or_404(ReportRun, run_id, "run.view")
+    ops.reconcile(run)
     from hazardhub.extensions import db
 
     unit = db.session.execute(sa.select(OrgUnit).where(OrgUnit.id == run.unit_id)).scalar_one_or_none()
-    return render_template("runs/show.html", run=run, unit=unit, kinds=ops.RUN_KINDS, form=FlaskForm())
+    report = None
+    if run.kind == "phase_report":
+        from hazardhub.reports.operations import describe
+
+        report = describe(run)
+    return render_template("runs/show.html", run=run, unit=unit, kinds=ops.RUN_KINDS, form=FlaskForm(),
+                           report=report)
 
 
 @bp.route("/<int:run_id>/status.json")
 @login_required
 def status(run_id: int):
     run = load_or_404(ReportRun, run_id, "run.view")
+    ops.reconcile(run)
     return jsonify(status=run.status, label=run.status_label, progress=run.progress,
                    error=run.error, download=url_for("runs.download", run_id=run.id) if run.status == "finished" else None)
 

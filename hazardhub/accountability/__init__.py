@@ -1,0 +1,1 @@
+"""追责线索: the accountability list the campaign ends in, derived from the records and kept."""

@@ -1,0 +1,1 @@
+"""Rectification directives (整改指令), their PDF and the daily escalation of overdue hazards."""

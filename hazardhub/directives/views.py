@@ -1,0 +1,357 @@
+"""Pages of the directives area: list, issue, show with the actions of each side, history, photos,
+the PDF request, and the 升级督办 list of escalated overdue hazards."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user, login_required
+
+from hazardhub.accounts.models import User
+from hazardhub.audit import history
+from hazardhub.directives import escalation as esc
+from hazardhub.directives import operations as ops
+from hazardhub.directives.forms import (
+    AcceptForm, AcknowledgeForm, ExtensionDecisionForm, ExtensionForm, IssueForm, RespondForm, ReturnForm,
+)
+from hazardhub.directives.models import (
+    DIRECTIVE_LABELS, ESCALATION_KINDS, EXTENSION_STATUSES, LEVELS, STATUSES, Directive, DirectiveHazard,
+    DirectivePhoto, Escalation,
+)
+from hazardhub.extensions import db
+from hazardhub.forms import HazardForm, choices
+from hazardhub.hazards.models import Hazard
+from hazardhub.orgs.models import OrgUnit
+from hazardhub.orgs.operations import reading_roots_or_403
+from hazardhub.pagination import paginate
+from hazardhub.policy import CITY_ROLES, authorize, can, load_or_404, requires
+
+bp = Blueprint("directives", __name__, url_prefix="/directives")
+
+PERSON_FIELDS = ("issued_by_id", "acknowledged_by_id", "responded_by_id", "verified_by_id",
+                 "extension_requested_by_id", "extension_decided_by_id")
+PDF_KIND = "directive_pdf"
+
+
+@bp.route("/")
+@login_required
+@requires("directive.view")
+def index():
+    roots = reading_roots_or_403(current_user)
+    args = request.args
+    school_id = args.get("school_id", "")
+    filters = ops.DirectiveFilters(
+        status=args.get("status") if args.get("status") in (*STATUSES, "open") else None,
+        overdue=args.get("overdue") == "1",
+        q=(args.get("q") or "").strip()[:40] or None,
+        school_id=int(school_id) if school_id.isdigit() and len(school_id) < 10 else None,
+    )
+    stmt = ops.directives_query(roots, filters)
+    page = paginate(stmt.order_by(Directive.issued_on.desc(), Directive.id.desc()), per_page=30)
+    counts = _status_counts(roots)
+    overdue = db.session.execute(sa.select(sa.func.count()).select_from(
+        ops.directives_query(roots, ops.DirectiveFilters(overdue=True)).order_by(None).subquery())).scalar_one()
+    return render_template("directives/index.html", page=page, filters=filters, STATUSES=STATUSES, counts=counts,
+                           overdue=overdue, today=ops.today(), can_issue=bool(ops.issuer_units(current_user))
+                           and can(current_user, "directive.issue"))
+
+
+def _status_counts(roots) -> dict[str, int]:
+    sub = ops.directives_query(roots, ops.DirectiveFilters()).order_by(None).subquery()
+    return dict(db.session.execute(sa.select(sub.c.status, sa.func.count()).group_by(sub.c.status)).all())
+
+
+def _issuers_or_403() -> list[OrgUnit]:
+    units = ops.issuer_units(current_user)
+    if not units:
+        abort(403)
+    return units
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+@requires("directive.issue")
+def create():
+    """Issue a directive: pick the issuing unit and a school in its reach, then the school's hazards."""
+    issuers = _issuers_or_403()
+    form = IssueForm()
+    form.issuer_id.choices = choices((u.id, u.name) for u in issuers)
+    issuer_arg = request.values.get("issuer_id", "")
+    issuer = next((u for u in issuers if str(u.id) == issuer_arg), issuers[0])
+    schools = [s for s in ops.schools_for(issuer) if can(current_user, "directive.issue", s)]
+    form.school_id.choices = choices([(0, "请选择学校")] + [(s.id, s.name) for s in schools])
+    school_arg = request.values.get("school_id", "")
+    school = next((s for s in schools if str(s.id) == school_arg), None)
+    hazard_arg = request.args.get("hazard_id", "")
+    if school is None and hazard_arg.isdigit() and len(hazard_arg) < 10:
+        hazard = db.session.execute(sa.select(Hazard).where(Hazard.id == int(hazard_arg))).scalar_one_or_none()
+        school = next((s for s in schools if hazard is not None and s.id == hazard.school_id), None)
+    hazards = ops.open_hazards(school) if school is not None else []
+    form.hazard_ids.choices = choices((h.id, h.number) for h in hazards)
+    if request.method == "GET":
+        form.issuer_id.data = issuer.id
+        form.school_id.data = school.id if school else 0
+        form.signer_name.data = current_user.display_name
+        form.working_days.data = 10 if form.deadline.data is None else None
+        if hazard_arg.isdigit():
+            form.hazard_ids.data = [int(hazard_arg)] if any(h.id == int(hazard_arg) for h in hazards) else []
+    elif request.form.get("refresh"):
+        form.hazard_ids.data = [i for i in (form.hazard_ids.data or []) if any(h.id == i for h in hazards)]
+        form.hazard_ids.errors = []
+    elif form.validate_on_submit():
+        if school is None:
+            form.school_id.errors = ["请选择学校。"]
+            flash("请更正表单中的错误。", "danger")
+        else:
+            authorize("directive.issue", school)
+            try:
+                directive = ops.issue(
+                    issuer=issuer, school=school, actor=current_user, hazard_ids=form.hazard_ids.data or [],
+                    requirements=form.requirements.data, signer_name=form.signer_name.data,
+                    deadline=form.deadline.data, working_days=form.working_days.data, doc_title=form.doc_title.data)
+            except ops.DirectiveError as exc:
+                db.session.rollback()
+                flash(str(exc), "danger")
+            else:
+                flash(f"已下达{directive.doc_title} {directive.number}，整改期限 {directive.deadline.isoformat()}。", "success")
+                return redirect(url_for("directives.show", directive_id=directive.id))
+    else:
+        flash("请更正表单中的错误。", "danger")
+    return render_template("directives/new.html", form=form, issuer=issuer, school=school, hazards=hazards,
+                           issuers=issuers, schools=schools)
+
+
+def _people(directive: Directive, photos) -> dict[int, str]:
+    ids = {getattr(directive, f) for f in PERSON_FIELDS} | {p.uploaded_by_id for p in photos}
+    ids.discard(None)
+    if not ids:
+        return {}
+    return dict(db.session.execute(sa.select(User.id, User.display_name).where(User.id.in_(ids))).all())
+
+
+def _pdf_runs(directive: Directive):
+    from hazardhub.runs.models import ReportRun
+
+    runs = db.session.execute(
+        sa.select(ReportRun).where(ReportRun.kind == PDF_KIND, ReportRun.requested_by_id == current_user.id)
+        .order_by(ReportRun.id.desc()).limit(20)
+    ).scalars().all()
+    return [r for r in runs if (r.params or {}).get("directive_id") == directive.id][:3]
+
+
+@bp.route("/<int:directive_id>")
+@login_required
+def show(directive_id: int):
+    directive = load_or_404(Directive, directive_id, "directive.view")
+    photos = ops.photos_of(directive)
+    v = str(directive.version_id)
+    today = ops.today()
+    return render_template(
+        "directives/show.html", d=directive, items=directive.items, photos=photos,
+        people=_people(directive, photos), today=today, overdue=directive.overdue_on(today),
+        EXTENSION_STATUSES=EXTENSION_STATUSES, pdf_runs=_pdf_runs(directive),
+        ack_form=AcknowledgeForm(version_id=v, signer_name=current_user.display_name),
+        respond_form=RespondForm(version_id=v), accept_form=AcceptForm(version_id=v),
+        return_form=ReturnForm(version_id=v), extension_form=ExtensionForm(version_id=v),
+        decision_form=ExtensionDecisionForm(version_id=v), pdf_form=HazardForm(),
+    )
+
+
+def _first_error(form) -> str:
+    errors = [e for field in form for e in field.errors]
+    return "；".join(str(e) for e in errors) if errors else "表单无效，请刷新后重试。"
+
+
+def _act(directive_id: int, action: str, form_cls, apply, done: str):
+    directive = load_or_404(Directive, directive_id, action)
+    form = form_cls()
+    if not form.validate_on_submit():
+        if getattr(form, "csrf_token", None) is not None and form.csrf_token.errors:
+            abort(400)
+        flash("操作未执行：" + _first_error(form), "danger")
+        return redirect(url_for("directives.show", directive_id=directive.id))
+    try:
+        apply(directive, form)
+    except ValueError as exc:  # DirectiveError, FileRefused: a Chinese message, nothing written
+        db.session.rollback()
+        flash("操作未执行：" + str(exc), "danger")
+    else:
+        flash(done, "success")
+    return redirect(url_for("directives.show", directive_id=directive_id))
+
+
+@bp.route("/<int:directive_id>/acknowledge", methods=["POST"])
+@login_required
+def acknowledge(directive_id: int):
+    return _act(directive_id, "directive.acknowledge", AcknowledgeForm, lambda d, f: ops.acknowledge(
+        d, actor=current_user, signer_name=f.signer_name.data, version_id=int(f.version_id.data)),
+        "已签收（回执已登记）。")
+
+
+@bp.route("/<int:directive_id>/respond", methods=["POST"])
+@login_required
+def respond(directive_id: int):
+    return _act(directive_id, "directive.respond", RespondForm, lambda d, f: ops.respond(
+        d, actor=current_user, note=f.note.data, photos=request.files.getlist("photos"),
+        version_id=int(f.version_id.data)), "整改情况已报告，等待验收。")
+
+
+@bp.route("/<int:directive_id>/accept", methods=["POST"])
+@login_required
+def accept(directive_id: int):
+    return _act(directive_id, "directive.verify", AcceptForm, lambda d, f: ops.accept(
+        d, actor=current_user, note=f.note.data, version_id=int(f.version_id.data)), "验收合格。")
+
+
+@bp.route("/<int:directive_id>/return", methods=["POST"])
+@login_required
+def return_(directive_id: int):
+    return _act(directive_id, "directive.verify", ReturnForm, lambda d, f: ops.return_(
+        d, actor=current_user, comments=f.comments.data, version_id=int(f.version_id.data)),
+        "已退回学校继续整改。")
+
+
+@bp.route("/<int:directive_id>/extension", methods=["POST"])
+@login_required
+def extension(directive_id: int):
+    return _act(directive_id, "directive.extension_request", ExtensionForm, lambda d, f: ops.request_extension(
+        d, actor=current_user, until=f.until.data, reason=f.reason.data, version_id=int(f.version_id.data)),
+        "延期申请已提交，等待签发单位审批。")
+
+
+@bp.route("/<int:directive_id>/extension/decide", methods=["POST"])
+@login_required
+def decide_extension(directive_id: int):
+    return _act(directive_id, "directive.extension_decide", ExtensionDecisionForm, lambda d, f: ops.decide_extension(
+        d, actor=current_user, approve=f.decision.data == "approve", note=f.note.data,
+        version_id=int(f.version_id.data)), "审批结果已记录。")
+
+
+@bp.route("/<int:directive_id>/pdf", methods=["POST"])
+@login_required
+def request_pdf(directive_id: int):
+    """Ask the worker for the directive PDF; the run page shows progress and the download."""
+    from hazardhub.runs import operations as runs
+
+    directive = load_or_404(Directive, directive_id, "directive.pdf")
+    form = HazardForm()
+    if not form.validate_on_submit():
+        abort(400)
+    school = db.session.execute(sa.select(OrgUnit).where(OrgUnit.id == directive.school_id)).scalar_one()
+    try:
+        run = runs.request_run(PDF_KIND, user=current_user, unit=school, params={"directive_id": directive.id})
+    except runs.QueueUnavailable as exc:
+        flash(str(exc), "danger")
+        return redirect(url_for("directives.show", directive_id=directive.id))
+    flash("已提交 PDF 生成任务。", "success")
+    return redirect(url_for("runs.show", run_id=run.id))
+
+
+@bp.route("/<int:directive_id>/history")
+@login_required
+def directive_history(directive_id: int):
+    directive = load_or_404(Directive, directive_id, "directive.view")
+    entries = history(directive, labels=DIRECTIVE_LABELS,
+                      hidden=("school_path", "updated_at", "version_id", "prefix", "year", "seq"))
+    person_labels = {DIRECTIVE_LABELS[k] for k in PERSON_FIELDS}
+    ids = {v for e in entries for label, old, new in e.changes if label in person_labels for v in (old, new) if v}
+    unit_labels = {DIRECTIVE_LABELS["issuer_unit_id"], DIRECTIVE_LABELS["school_id"]}
+    unit_ids = {v for e in entries for label, old, new in e.changes if label in unit_labels for v in (old, new) if v}
+    people = dict(db.session.execute(sa.select(User.id, User.display_name).where(User.id.in_(ids))).all()) if ids else {}
+    units = dict(db.session.execute(sa.select(OrgUnit.id, OrgUnit.name).where(OrgUnit.id.in_(unit_ids))).all()) \
+        if unit_ids else {}
+    codes = {DIRECTIVE_LABELS["status"]: STATUSES, DIRECTIVE_LABELS["extension_status"]: EXTENSION_STATUSES}
+
+    def human(label, old, new):
+        if label in codes:
+            return label, codes[label].get(old, old), codes[label].get(new, new)
+        if label in person_labels:
+            return label, people.get(old, old), people.get(new, new)
+        if label in unit_labels:
+            return label, units.get(old, old), units.get(new, new)
+        return label, old, new
+
+    for entry in entries:
+        entry.changes = [human(*c) for c in entry.changes]
+    merged = {e.transaction_id: e for e in entries}
+    for item in db.session.execute(sa.select(DirectiveHazard).where(DirectiveHazard.directive_id == directive.id)
+                                   .order_by(DirectiveHazard.sort)).scalars():
+        for e in history(item, hidden=("directive_id", "hazard_id", "sort", "created_at")):
+            e.changes = [("所列隐患", None, f"{item.hazard_number} {item.location}（{item.level_label}）")]
+            _merge(merged, e)
+    for photo in ops.photos_of(directive):
+        for e in history(photo, hidden=("directive_id",)):
+            e.changes = [(f"整改后照片（第 {photo.round} 次报告）", None, photo.original_name)]
+            _merge(merged, e)
+    timeline = sorted(merged.values(), key=lambda e: e.transaction_id, reverse=True)
+    return render_template("history.html", title=f"整改指令 {directive.number} 的全部记录", entries=timeline,
+                           back_url=url_for("directives.show", directive_id=directive.id))
+
+
+def _merge(merged: dict, entry) -> None:
+    if entry.transaction_id in merged:
+        merged[entry.transaction_id].changes.extend(entry.changes)
+    else:
+        merged[entry.transaction_id] = entry
+
+
+def _serve_photo(photo: DirectivePhoto, stored_name: str | None, content_type: str, name: str, etag: str):
+    from hazardhub.evidence import storage
+
+    path = storage.path_for(photo.tenant_id, stored_name)
+    if path is None:
+        abort(404)
+    response = send_file(Path(path), mimetype=content_type, as_attachment=False, download_name=name,
+                         conditional=True, etag=etag, max_age=None)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.cache_control.private = True
+    response.cache_control.no_cache = True
+    return response
+
+
+@bp.route("/photos/<int:photo_id>")
+@login_required
+def photo(photo_id: int):
+    from hazardhub.evidence import storage
+
+    row = load_or_404(DirectivePhoto, photo_id, "directive.view")
+    name = storage.download_name(row.original_name, row.content_type, f"整改照片{row.id}")
+    return _serve_photo(row, row.stored_name, row.content_type, name, row.sha256)
+
+
+@bp.route("/photos/<int:photo_id>/thumb")
+@login_required
+def photo_thumb(photo_id: int):
+    from hazardhub.evidence import storage
+
+    row = load_or_404(DirectivePhoto, photo_id, "directive.view")
+    if not row.thumb_name:
+        abort(404)
+    name = storage.download_name(row.original_name, "image/jpeg", f"整改照片{row.id}")
+    return _serve_photo(row, row.thumb_name, "image/jpeg", f"缩略图-{name}", f"{row.sha256}-t")
+
+
+@bp.route("/escalations")
+@login_required
+@requires("escalation.view")
+def escalations():
+    """挂牌督办/升级督办: overdue hazards put before the user's level (city users: every district, read-only)."""
+    roots = reading_roots_or_403(current_user)
+    roles = {m.role for m in current_user.active_memberships}
+    level_arg = request.args.get("to_level")
+    kind_arg = request.args.get("kind")
+    default_level = "city" if roles & CITY_ROLES else None
+    to_level = level_arg if level_arg in LEVELS else (None if level_arg == "all" else default_level)
+    kind = kind_arg if kind_arg in ESCALATION_KINDS else None
+    stmt = esc.escalations_query(roots, to_level=to_level, kind=kind)
+    page = paginate(stmt.order_by(Escalation.escalated_on.desc(), Escalation.id.desc()), per_page=50)
+    hazard_ids = {e.hazard_id for e in page.items}
+    hazards = {h.id: h for h in db.session.execute(
+        sa.select(Hazard).where(Hazard.id.in_(hazard_ids))).scalars()} if hazard_ids else {}
+    school_ids = {e.school_id for e in page.items}
+    schools = {u.id: u for u in db.session.execute(
+        sa.select(OrgUnit).where(OrgUnit.id.in_(school_ids))).scalars()} if school_ids else {}
+    return render_template("directives/escalations.html", page=page, hazards=hazards, schools=schools,
+                           to_level=to_level or "all", kind=kind, LEVELS=LEVELS, KINDS=ESCALATION_KINDS,
+                           today=ops.today(), is_city=bool(roles & CITY_ROLES))

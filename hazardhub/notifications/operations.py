@@ -1,0 +1,131 @@
+"""Delivering notifications: idempotent upserts by (user, key), and the daily refresh of what is
+due per role.
+
+Other areas push events with :func:`notify` (e.g. escalation: "隐患已逾期"). The daily job calls
+:func:`refresh_due` for every tenant; it stores each user's current reminders
+(:func:`hazardhub.compliance.reminders.reminders_for`) and resolves the ones no longer due.
+Running it twice on one day changes nothing.
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Iterable
+
+import sqlalchemy as sa
+from flask import current_app
+
+from hazardhub.db import utcnow
+from hazardhub.extensions import db
+from hazardhub.notifications.models import Notification
+from hazardhub.tenancy import tenant_bound
+
+#: roles that get computed reminders (staff have no monthly duties of their own)
+DUTY_ROLES = {"bureau_admin", "bureau_leader", "bureau_viewer", "township_supervisor", "principal",
+              "safety_officer"}
+
+
+def _users_of_unit(unit_id: int, roles: Iterable[str] | None) -> list[int]:
+    from hazardhub.accounts.models import Membership
+
+    query = sa.select(Membership.user_id).where(Membership.unit_id == unit_id, Membership.is_active.is_(True))
+    if roles:
+        query = query.where(Membership.role.in_(list(roles)))
+    return sorted(set(db.session.execute(query).scalars()))
+
+
+def notify(tenant_id: int, *, kind: str, key: str, text: str, url: str, level: str = "info",
+           user_ids: Iterable[int] | None = None, unit_id: int | None = None,
+           roles: Iterable[str] | None = None) -> int:
+    """Put a message in the inbox of each user (given, or holding ``roles`` on ``unit_id``).
+
+    Upsert by (user, key): an existing notification keeps its read state and only has its text
+    refreshed when it changed. Returns how many new notifications were created. Does not commit:
+    the caller's transaction decides.
+    """
+    with tenant_bound(tenant_id):
+        targets = set(user_ids or [])
+        if unit_id is not None:
+            targets |= set(_users_of_unit(unit_id, roles))
+        created = 0
+        for user_id in sorted(targets):
+            created += _upsert(tenant_id, user_id, kind=kind, key=key, text=text, url=url, level=level)
+        db.session.flush()
+        return created
+
+
+def _upsert(tenant_id: int, user_id: int, *, kind: str, key: str, text: str, url: str, level: str) -> int:
+    existing = db.session.execute(
+        sa.select(Notification).where(Notification.user_id == user_id, Notification.key == key)
+    ).scalar_one_or_none()
+    if existing is None:
+        db.session.add(Notification(tenant_id=tenant_id, user_id=user_id, kind=kind, key=key[:120],
+                                    text=text[:300], url=url[:300], level=level))
+        return 1
+    if (existing.text, existing.url, existing.level) != (text[:300], url[:300], level) or existing.resolved_at:
+        existing.text, existing.url, existing.level = text[:300], url[:300], level
+        existing.resolved_at = None
+        existing.updated_at = utcnow()
+    return 0
+
+
+def refresh_due(tenant_id: int, today: date) -> dict[str, int]:
+    """Store every duty user's reminders for ``today``'s month; resolve those no longer due.
+
+    Needs an app context; builds links in a request context of its own so it runs from a job.
+    Commits once per tenant.
+    """
+    from hazardhub.accounts.auth import load_user_for_job, scope_for
+    from hazardhub.accounts.models import Membership
+    from hazardhub.compliance.reminders import reminders_for
+
+    with tenant_bound(tenant_id):
+        user_ids = sorted(set(db.session.execute(
+            sa.select(Membership.user_id).where(Membership.is_active.is_(True),
+                                                Membership.role.in_(sorted(DUTY_ROLES)))).scalars()))
+    created = resolved = 0
+    with current_app.test_request_context("/"):
+        for user_id in user_ids:
+            user = load_user_for_job(user_id)
+            if user is None or not user.is_active:
+                continue
+            with tenant_bound(scope_for(user)):
+                due = {f"due:{r.key}": r for r in reminders_for(user, today) if r.key}
+            with tenant_bound(tenant_id):
+                for key, reminder in due.items():
+                    created += _upsert(tenant_id, user_id, kind="due", key=key, text=reminder.text,
+                                       url=reminder.url, level=reminder.level)
+                stale = db.session.execute(sa.select(Notification).where(
+                    Notification.user_id == user_id, Notification.kind == "due",
+                    Notification.resolved_at.is_(None), Notification.key.not_in(list(due) or [""]))).scalars()
+                for notification in stale:
+                    notification.resolved_at = utcnow()
+                    resolved += 1
+                db.session.flush()
+    db.session.commit()
+    return {"users": len(user_ids), "created": created, "resolved": resolved}
+
+
+def unread_count(user) -> int:
+    return db.session.execute(sa.select(sa.func.count()).select_from(Notification).where(
+        Notification.user_id == user.id, Notification.read_at.is_(None),
+        Notification.resolved_at.is_(None))).scalar_one()
+
+
+def inbox_query(user, *, show: str = "open"):
+    query = sa.select(Notification).where(Notification.user_id == user.id)
+    if show == "open":
+        query = query.where(Notification.resolved_at.is_(None))
+    return query.order_by(Notification.read_at.is_not(None), Notification.created_at.desc(), Notification.id.desc())
+
+
+def mark_read(user, notification_ids: Iterable[int] | None = None) -> int:
+    """Mark the user's own notifications read (all unread ones when no ids are given)."""
+    query = sa.select(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    if notification_ids is not None:
+        query = query.where(Notification.id.in_(list(notification_ids)))
+    rows = db.session.execute(query).scalars().all()
+    now = utcnow()
+    for row in rows:
+        row.read_at = now
+    db.session.commit()
+    return len(rows)

@@ -1,0 +1,512 @@
+"""The benchmark: ``flask --app wsgi bench --scale district|city [--json]`` (README "Performance").
+
+What it does, in order:
+
+1. builds or reuses the data set of :mod:`hazardhub.platform.scale` in the database named by
+   ``HAZARDHUB_DATABASE_URL`` (PostgreSQL; the figures mean nothing on SQLite);
+2. starts the app under gunicorn on a free loopback port (``2 × cores + 1`` sync workers unless
+   ``--workers``), logs in as the district's bureau admin and the city admin;
+3. for each page drives ``--clients`` (20) concurrent clients (threads, stdlib ``http.client``, a
+   new connection per request as a browser behind a proxy would) for ``--seconds`` and records
+   every latency: the ledger (district scope, filtered), a hazard's detail page and its history,
+   the monthly compliance matrix of the district, the city comparison, and ``/healthz`` on the
+   same server as the floor. Each page prints p50/p95 and its throughput as a ratio of the floor's;
+4. measures a versioned write against an unversioned twin (see :func:`measure_write`);
+5. renders a directive PDF and the district's phase report PDF the way a worker does (the job
+   function in a fresh process with the app context, tenant and requester bound) and reads that
+   process's wall time of the job and peak RSS (``os.wait4``).
+
+``--json`` prints one JSON object per line: pages ``{"name", "p50_ms", "p95_ms", "ratio_to_floor"}``
+(plus ``rps`` and ``requests``), the write ``{"name": "versioned_write", "ratio"}`` and the PDFs
+``{"name", "seconds", "rss_mb"}``.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+from flask import current_app, g
+
+from hazardhub import ROOT
+
+DEMO_PASSWORD = "Demo2025"
+TARGETS = {"p95_ms": 150.0, "ledger_ratio": 0.30, "write_ratio": 1.5, "report_seconds": 20.0, "report_rss_mb": 400.0,
+           "directive_seconds": 1.0}
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP clients
+
+
+class Client:
+    """A logged-in browser: one session cookie, a new connection per request."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.cookies: dict[str, str] = {}
+
+    @property
+    def cookie(self) -> str:
+        return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+
+    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes, dict]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        headers = {"Cookie": self.cookie} if self.cookie else {}
+        data = None
+        if body is not None:
+            data = urllib.parse.urlencode(body)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
+        payload = resp.read()
+        for key, value in resp.getheaders():
+            if key.lower() == "set-cookie":
+                name, _, val = value.split(";", 1)[0].partition("=")
+                self.cookies[name.strip()] = val
+        conn.close()
+        return resp.status, payload, dict(resp.getheaders())
+
+    def login(self, username: str, password: str = DEMO_PASSWORD) -> None:
+        status, body, _ = self.request("GET", "/login")
+        token = re.search(rb'name="csrf_token" type="hidden" value="([^"]+)"', body) or re.search(
+            rb'name="csrf_token"[^>]*value="([^"]+)"', body)
+        if token is None:
+            raise RuntimeError("login page without a CSRF token")
+        status, _body, headers = self.request("POST", "/login", {"csrf_token": token.group(1).decode(),
+                                                                  "username": username, "password": password})
+        if status != 302 or "/login" in headers.get("Location", ""):
+            raise RuntimeError(f"login as {username} failed (HTTP {status})")
+
+
+@dataclass
+class PageResult:
+    name: str
+    path: str
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    def pct(self, p: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        data = sorted(self.latencies)
+        k = max(0, min(len(data) - 1, int(round(p / 100 * len(data) + 0.5)) - 1))
+        return data[k] * 1000
+
+
+def drive(client: Client, name: str, path: str, *, clients: int, seconds: float, warmup: int = 3) -> PageResult:
+    """``clients`` threads request ``path`` back to back for ``seconds``; every latency is kept."""
+    for _ in range(warmup):
+        status, _b, _h = client.request("GET", path)
+        if status != 200:
+            raise RuntimeError(f"{name}: {path} answered HTTP {status}")
+    result = PageResult(name=name, path=path)
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+    start = threading.Barrier(clients + 1)
+
+    def worker():
+        own = Client(client.port)
+        own.cookies = dict(client.cookies)
+        local, errors = [], 0
+        start.wait()
+        while time.perf_counter() < stop_at:
+            t0 = time.perf_counter()
+            try:
+                status, _b, _h = own.request("GET", path)
+            except OSError:
+                status = 0
+            if status == 200:
+                local.append(time.perf_counter() - t0)
+            else:
+                errors += 1
+        with lock:
+            result.latencies.extend(local)
+            result.errors += errors
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# gunicorn
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_gunicorn(port: int, workers: int, env: dict) -> subprocess.Popen:
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    cmd = [str(gunicorn) if gunicorn.exists() else "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
+           "--timeout", "120", "--log-level", "warning", "wsgi:app"]
+    proc = subprocess.Popen(cmd, cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited: {proc.stderr.read().decode(errors='replace')[-2000:]}")
+        try:
+            status, _b, _h = Client(port).request("GET", "/healthz")
+            if status == 200:
+                return proc
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("gunicorn did not answer within 60 s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+# ---------------------------------------------------------------------------------------------
+# what to request
+
+
+@dataclass
+class Targets:
+    tenant_id: int
+    city_id: int
+    hazard_id: int
+    month: str
+    bureau_admin: str
+    city_admin: str
+    directive_id: int | None
+    phase_id: int | None
+    scope_unit_id: int
+    admin_id: int
+
+
+def pick_targets(slug: str = "jianan") -> Targets:
+    """The district's most-versioned hazard, last month, a directive and a campaign phase."""
+    from hazardhub.accounts.models import User
+    from hazardhub.campaigns.models import Campaign, Phase
+    from hazardhub.directives.models import Directive, DirectiveHazard
+    from hazardhub.extensions import db
+    from hazardhub.hazards.models import Hazard
+    from hazardhub.hazards.operations import today
+    from hazardhub.orgs import operations as org_ops
+    from hazardhub.orgs.models import Tenant
+
+    tenant = db.session.execute(sa.select(Tenant).where(Tenant.slug == slug)).scalar_one()
+    hazard_id = db.session.execute(
+        sa.select(Hazard.id).where(Hazard.tenant_id == tenant.id).order_by(Hazard.version_id.desc(), Hazard.id)
+        .limit(1).execution_options(all_tenants=True)).scalar_one()
+    directive_id = db.session.execute(
+        sa.select(Directive.id).join(DirectiveHazard, DirectiveHazard.directive_id == Directive.id)
+        .where(Directive.tenant_id == tenant.id).group_by(Directive.id)
+        .order_by(sa.func.count().desc(), Directive.id).limit(1).execution_options(all_tenants=True)).scalar()
+    phase_id = db.session.execute(
+        sa.select(Phase.id).join(Campaign, Campaign.id == Phase.campaign_id)
+        .where(Campaign.tenant_id == tenant.id).order_by(Campaign.year.desc(), Phase.sort.desc())
+        .limit(1).execution_options(all_tenants=True)).scalar()
+    now = today()
+    y, m = (now.year, now.month - 1) if now.month > 1 else (now.year - 1, 12)
+    admin_id = db.session.execute(sa.select(User.id).where(User.username == "demo_ja_admin")
+                                  .execution_options(all_tenants=True)).scalar_one()
+    from hazardhub.tenancy import tenant_bound
+
+    with tenant_bound(tenant.id):
+        root = org_ops.root_unit(tenant.id)
+    return Targets(tenant_id=tenant.id, city_id=tenant.parent_id, hazard_id=hazard_id, month=f"{y:04d}-{m:02d}",
+                   bureau_admin="demo_ja_admin", city_admin="demo_city_admin", directive_id=directive_id,
+                   phase_id=phase_id, scope_unit_id=root.id, admin_id=admin_id)
+
+
+def pages(t: Targets, has_citywide: bool) -> list[tuple[str, str, str]]:
+    """(name, user, path); the floor first."""
+    out = [
+        ("floor_healthz", "", "/healthz"),
+        ("ledger", "bureau", "/hazards/?status=open&source=self&sort=deadline"),
+        ("hazard_detail", "bureau", f"/hazards/{t.hazard_id}"),
+        ("hazard_history", "bureau", f"/hazards/{t.hazard_id}/history"),
+        ("compliance_matrix", "bureau", f"/compliance/?month={t.month}"),
+    ]
+    if has_citywide:
+        out.append(("city_comparison", "city", "/citywide/"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the versioned write and its unversioned twin
+
+
+def measure_write(t: Targets, rounds: int = 3, per_round: int = 60) -> dict:
+    """Versioned write vs an unversioned twin, same rows, same ORM path, one commit per write.
+
+    The versioned side loads a hazard with ``select()``, changes ``location``, records a reason
+    and commits: Continuum writes the version row and the transaction row, and the seal locks the
+    tenant's chain head and hashes the change set onto the chain (exactly an edit on the web). The
+    twin is ``bench_hazards_twin``, created ``LIKE hazards INCLUDING ALL`` (same columns, types,
+    indexes, the same rows), mapped without versioning but with the same optimistic lock: the same
+    load, change and commit go through the same session hooks, which find nothing to version. The
+    two alternate in rounds so drift in machine load hits both. ``ratio`` = versioned ms / twin ms.
+    """
+    from sqlalchemy.orm import registry
+
+    from hazardhub.audit import tx_meta
+    from hazardhub.extensions import db
+    from hazardhub.hazards.models import Hazard
+    from hazardhub.tenancy import tenant_bound
+
+    ids = list(db.session.execute(
+        sa.select(Hazard.id).where(Hazard.tenant_id == t.tenant_id, Hazard.status != "voided")
+        .order_by(Hazard.id.desc()).limit(per_round).execution_options(all_tenants=True)).scalars())
+    engine = db.engine
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS bench_hazards_twin")
+        conn.exec_driver_sql("CREATE TABLE bench_hazards_twin (LIKE hazards INCLUDING ALL)")
+        conn.exec_driver_sql(
+            "INSERT INTO bench_hazards_twin SELECT * FROM hazards WHERE id = ANY(%(ids)s)"
+            if engine.dialect.name == "postgresql" else
+            f"INSERT INTO bench_hazards_twin SELECT * FROM hazards WHERE id IN ({','.join(map(str, ids))})",
+            {"ids": ids} if engine.dialect.name == "postgresql" else ())
+    reg = registry()
+    twin_table = sa.Table("bench_hazards_twin", reg.metadata, *[c._copy() for c in Hazard.__table__.columns])
+
+    class Twin:
+        pass
+
+    reg.map_imperatively(Twin, twin_table, version_id_col=twin_table.c.version_id)
+
+    def one_round(model, versioned: bool, flip: int) -> float:
+        elapsed = 0.0
+        for hid in ids:
+            t0 = time.perf_counter()
+            obj = db.session.execute(sa.select(model).where(model.id == hid)).scalar_one()
+            obj.location = f"教学楼一楼东侧楼梯间（复核{flip}）"
+            if versioned:
+                tx_meta(reason="性能测试：修改隐患部位")
+            db.session.commit()
+            elapsed += time.perf_counter() - t0
+        return elapsed
+
+    g.audit_source = "cli"
+    g.actor_id = t.admin_id
+    versioned_s = twin_s = 0.0
+    try:
+        with tenant_bound(t.tenant_id):
+            one_round(Hazard, True, 0), one_round(Twin, False, 0)  # warm both
+            for r in range(1, rounds + 1):
+                versioned_s += one_round(Hazard, True, r)
+                twin_s += one_round(Twin, False, r)
+    finally:
+        db.session.remove()
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS bench_hazards_twin")
+    n = rounds * len(ids)
+    return {"name": "versioned_write", "ratio": round(versioned_s / twin_s, 2),
+            "versioned_ms": round(versioned_s / n * 1000, 2), "unversioned_ms": round(twin_s / n * 1000, 2),
+            "writes": n}
+
+
+# ---------------------------------------------------------------------------------------------
+# PDFs, rendered as a worker renders them
+
+
+_CHILD = r"""
+import json, sys, time
+from hazardhub import create_app
+app = create_app()
+with app.app_context():
+    from flask import g
+    from hazardhub.accounts.auth import load_user_for_job, scope_for
+    from hazardhub.extensions import db
+    from hazardhub.tenancy import tenant_bound
+    import importlib
+    module, func = sys.argv[1].rsplit(".", 1)
+    job = getattr(importlib.import_module(module), func)
+    g.actor_id = int(sys.argv[3]); g.audit_source = "job"
+    user = load_user_for_job(g.actor_id)
+    seconds = []
+    with tenant_bound(scope_for(user)):
+        for _ in range(int(sys.argv[4])):
+            t0 = time.perf_counter()
+            job(int(sys.argv[2]))
+            seconds.append(time.perf_counter() - t0)
+    db.session.remove()
+print(json.dumps({"seconds": seconds}))
+"""
+
+
+def render_in_worker(job_name: str, run_id: int, actor_id: int, env: dict, repeat: int = 1) -> dict:
+    """Run ``job_name(run_id)`` in a fresh process; its job time and its peak RSS (``wait4``).
+
+    ``seconds`` is the first run in the process, as RQ runs every job (a fresh work-horse each);
+    with ``repeat`` > 1 the same process renders again and ``warm_seconds`` is the fastest rerun
+    (jobs are idempotent: a rerun rewrites the same run's file).
+    """
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, job_name, str(run_id), str(actor_id), str(repeat)],
+                            cwd=str(ROOT),
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = proc.stdout.read()
+    err = proc.stderr.read()
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{job_name} failed: {err.decode(errors='replace')[-2000:]}")
+    seconds = json.loads(out.decode().strip().splitlines()[-1])["seconds"]
+    result = {"seconds": round(seconds[0], 2), "rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    if len(seconds) > 1:
+        result["warm_seconds"] = round(min(seconds[1:]), 2)
+    return result
+
+
+def measure_pdfs(t: Targets, env: dict, wanted=lambda name: True) -> list[dict]:
+    from hazardhub.accounts.models import User
+    from hazardhub.extensions import db
+    from hazardhub.orgs.models import OrgUnit
+    from hazardhub.runs import operations as runs
+    from hazardhub.runs.models import ReportRun
+    from hazardhub.tenancy import tenant_bound
+
+    results = []
+    g.audit_source = "cli"
+    g.actor_id = t.admin_id
+    with tenant_bound(t.tenant_id):
+        admin = db.session.get(User, t.admin_id)
+        jobs = []
+        if t.directive_id is not None:
+            from hazardhub.directives.models import Directive
+
+            directive = db.session.execute(sa.select(Directive).where(Directive.id == t.directive_id)).scalar_one()
+            school = db.session.execute(sa.select(OrgUnit).where(OrgUnit.id == directive.school_id)).scalar_one()
+            jobs.append(("directive_pdf", "directive_pdf", school, {"directive_id": directive.id}))
+        if t.phase_id is not None:
+            from hazardhub.db import utcnow
+
+            scope = db.session.execute(sa.select(OrgUnit).where(OrgUnit.id == t.scope_unit_id)).scalar_one()
+            jobs.append(("district_phase_report_pdf", "phase_report", scope,
+                         {"phase_id": t.phase_id, "scope_unit_id": scope.id, "as_of": None,
+                          "cutoff": utcnow().isoformat()}))
+        for name, kind, unit, params in jobs:
+            if not wanted(name):
+                continue
+            job_name = runs.RUN_KINDS[kind][0]
+            run = ReportRun(kind=kind, unit_id=unit.id, requested_by_id=admin.id, job_name=job_name,
+                            status="queued", params=params)
+            db.session.add(run)
+            db.session.commit()
+            run_id = run.id
+            # the directive is quick: also show what a warm process takes (3 renders)
+            measured = render_in_worker(job_name, run_id, admin.id, env, repeat=3 if kind == "directive_pdf" else 1)
+            run = db.session.execute(sa.select(ReportRun).where(ReportRun.id == run_id)
+                                     .execution_options(populate_existing=True)).scalar_one()
+            if run.status != "finished":
+                measured["status"] = run.status
+            results.append({"name": name, **measured})
+    db.session.remove()
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# the command
+
+
+@click.command("bench")
+@click.option("--scale", type=click.Choice(["district", "city"]), default="district", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="每行输出一个 JSON 对象。")
+@click.option("--clients", default=20, show_default=True, help="并发客户端数。")
+@click.option("--seconds", default=15.0, show_default=True, help="每个页面的压测时长（秒）。")
+@click.option("--workers", type=int, help="gunicorn 进程数（默认 2×CPU+1）。")
+@click.option("--only", multiple=True, help="只测这些项目（页面名、versioned_write、pdf）。")
+def bench(scale: str, as_json: bool, clients: int, seconds: float, workers: int | None, only: tuple[str, ...]) -> None:
+    """Build or reuse the data set, then measure pages, the versioned write and the PDFs."""
+    from hazardhub.extensions import db
+    from hazardhub.platform.scale import build, dataset_summary
+
+    def say(text: str) -> None:
+        if not as_json:
+            click.echo(text)
+        else:
+            click.echo(text, err=True)
+
+    def emit(obj: dict, line: str) -> None:
+        click.echo(json.dumps(obj, ensure_ascii=False) if as_json else line)
+
+    url = current_app.config["SQLALCHEMY_DATABASE_URI"]
+    if not str(url).startswith("postgresql"):
+        say("警告：HAZARDHUB_DATABASE_URL 不是 PostgreSQL，结果不代表生产环境。")
+    build(scale, log=say)
+    summary = dataset_summary()
+    say("数据集：" + "，".join(f"{k} {v:,}" for k, v in summary.items()))
+    targets = pick_targets()
+    db.session.remove()
+    env = dict(os.environ)
+    env["HAZARDHUB_DATABASE_URL"] = str(url)
+    env.setdefault("HAZARDHUB_INSTANCE_PATH", current_app.config["HAZARDHUB_INSTANCE_PATH"])
+    env.pop("HAZARDHUB_REDIS_URL", None) if not current_app.config.get("HAZARDHUB_REDIS_URL") else None
+    cpu = os.cpu_count() or 1
+    workers = workers or 2 * cpu + 1
+    has_citywide = "citywide.index" in current_app.view_functions
+
+    def wanted(name: str) -> bool:
+        return not only or name in only or (name.endswith("_pdf") and "pdf" in only)
+
+    if any(wanted(n) for n, _u, _p in pages(targets, has_citywide)[1:]):
+        port = free_port()
+        say(f"gunicorn：{workers} 个进程，端口 {port}；每页 {clients} 个并发客户端 × {seconds:.0f} s")
+        proc = start_gunicorn(port, workers, env)
+        try:
+            users = {"": Client(port), "bureau": Client(port), "city": Client(port)}
+            users["bureau"].login(targets.bureau_admin)
+            users["city"].login(targets.city_admin)
+            floor = None
+            for name, who, path in pages(targets, has_citywide):
+                if name != "floor_healthz" and not wanted(name):
+                    continue
+                result = drive(users[who], name, path, clients=clients, seconds=seconds)
+                if floor is None:
+                    floor = result
+                ratio = result.rps / floor.rps if floor.rps else 0.0
+                emit({"name": name, "p50_ms": round(result.pct(50), 1), "p95_ms": round(result.pct(95), 1),
+                      "ratio_to_floor": round(ratio, 3), "rps": round(result.rps, 1),
+                      "requests": len(result.latencies), "errors": result.errors},
+                     f"{name:22} p50 {result.pct(50):7.1f} ms  p95 {result.pct(95):7.1f} ms  "
+                     f"{result.rps:7.1f} req/s  ×{ratio:.3f} of floor  ({len(result.latencies)} requests, "
+                     f"{result.errors} errors)  {path}")
+            if not has_citywide:
+                say("city_comparison：citywide.index 不存在，跳过")
+        finally:
+            stop(proc)
+    if wanted("versioned_write"):
+        w = measure_write(targets)
+        emit(w, f"{'versioned_write':22} ratio {w['ratio']:.2f}  (versioned {w['versioned_ms']} ms, "
+                f"unversioned twin {w['unversioned_ms']} ms per write, {w['writes']} writes each)")
+    if wanted("directive_pdf") or wanted("district_phase_report_pdf"):
+        for r in measure_pdfs(targets, env, wanted):
+            emit(r, f"{r['name']:22} {r['seconds']:.2f} s  peak RSS {r['rss_mb']:.0f} MB"
+                    + (f"  (warm process: {r['warm_seconds']:.2f} s)" if "warm_seconds" in r else "")
+                    + (f"  (run status {r['status']})" if r.get("status") else ""))
