@@ -5,7 +5,9 @@ and the composite tenant foreign keys are named so a failed insert says which li
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime, timezone
+from typing import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
@@ -83,23 +85,33 @@ def configure_engine(engine: sa.Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def flush_or_raise(stale: Exception, conflict: Exception) -> None:
-    """Flush mid-operation with the same mapping as :func:`commit_or_raise`: an UPDATE guarded by
-    ``version_id`` that matches no row means someone saved first (PostgreSQL lets two requests
-    read the same version; the second UPDATE finds nothing)."""
+@contextmanager
+def _domain_errors(stale: Exception, conflict: Exception) -> Iterator[None]:
+    """Map a lost optimistic lock (someone saved first) and a constraint violation to the
+    caller's Chinese domain errors, rolling the session back first."""
     from sqlalchemy.exc import IntegrityError
     from sqlalchemy.orm.exc import StaleDataError
 
     from hazardhub.extensions import db
 
     try:
-        db.session.flush()
+        yield
     except StaleDataError as exc:
         db.session.rollback()
         raise stale from exc
     except IntegrityError as exc:
         db.session.rollback()
         raise conflict from exc
+
+
+def flush_or_raise(stale: Exception, conflict: Exception) -> None:
+    """Flush mid-operation with the same mapping as :func:`commit_or_raise`: an UPDATE guarded by
+    ``version_id`` that matches no row means someone saved first (PostgreSQL lets two requests
+    read the same version; the second UPDATE finds nothing)."""
+    from hazardhub.extensions import db
+
+    with _domain_errors(stale, conflict):
+        db.session.flush()
 
 
 def commit_or_raise(stale: Exception, conflict: Exception) -> None:
@@ -108,16 +120,7 @@ def commit_or_raise(stale: Exception, conflict: Exception) -> None:
 
     One place for what every ``operations`` module needs after a state change.
     """
-    from sqlalchemy.exc import IntegrityError
-    from sqlalchemy.orm.exc import StaleDataError
-
     from hazardhub.extensions import db
 
-    try:
+    with _domain_errors(stale, conflict):
         db.session.commit()
-    except StaleDataError as exc:
-        db.session.rollback()
-        raise stale from exc
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise conflict from exc

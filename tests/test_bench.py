@@ -18,13 +18,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = [
-    pytest.mark.bench,
-    # collected but never run unless the marker expression asks for benchmarks (``-m bench``)
-    pytest.mark.skipif("'bench' not in (config.getoption('markexpr') or '') "
-                       "or 'not bench' in (config.getoption('markexpr') or '')",
-                       reason="benchmark: run with pytest -m bench"),
-]
+# deselected unless the marker expression asks for benchmarks (``-m bench``, see tests/conftest.py)
+pytestmark = pytest.mark.bench
 
 
 def test_bench_prints_every_figure():

@@ -4,7 +4,6 @@ and the exports (Excel, the worker's PDF) carry the same figures."""
 from __future__ import annotations
 
 import io
-import shutil
 import statistics
 import subprocess
 from datetime import date, datetime, timedelta
@@ -403,7 +402,6 @@ def test_excel_export_carries_the_figures(db, client, world, scene):
     assert "自查按时签字率" in [c.value for c in wb["指标说明"]["A"]]
 
 
-@pytest.mark.skipif(not shutil.which("pdftotext"), reason="poppler-utils not installed")
 def test_the_comparison_pdf_is_rendered_by_the_worker(app, db, client, world, scene, drain_jobs, tmp_path):
     from hazardhub.runs.models import ReportRun
     from hazardhub.runs.operations import storage_root

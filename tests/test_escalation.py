@@ -122,7 +122,7 @@ def test_the_lists_show_escalations_to_each_level(db, client, world):
 
 
 def test_the_worker_job_sweeps_a_given_day(app, db, world):
-    from worker.escalation import run_daily
+    from worker.periodic import daily as run_daily
 
     _setup(db, world)
     result = run_daily(ops.today().isoformat())

@@ -25,7 +25,6 @@ when a school exists; a school opened later is handled with a note, which the li
 """
 from __future__ import annotations
 
-import calendar
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
@@ -39,6 +38,7 @@ from hazardhub.db import commit_or_raise, utcnow
 from hazardhub.extensions import db
 from hazardhub.hazards.models import OPEN_STATUSES, Hazard, HazardCitation
 from hazardhub.inspections.models import Inspection, InspectionItem, SignOff
+from hazardhub.inspections.operations import month_of
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.tenancy import tenant_bound
 
@@ -61,15 +61,6 @@ class Candidate:
     other_inspection_id: int | None = None
     deliverable_id: int | None = None
     directive_id: int | None = None
-
-
-def _month(day: date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
-
-
-def _month_end(month: str) -> date:
-    year, mon = (int(p) for p in month.split("-"))
-    return date(year, mon, calendar.monthrange(year, mon)[1])
 
 
 def _months(first: str, last: str) -> list[str]:
@@ -121,7 +112,7 @@ def _discovery_gaps(units: dict[int, OrgUnit]) -> list[Candidate]:
         cited[hazard_id].add(item_id)
     result = []
     for hazard in hazards:
-        month = _month(hazard.found_on)
+        month = month_of(hazard.found_on)
         own = signed.get((hazard.school_id, month))
         if own is None or own.inspected_on > hazard.found_on:
             own = signed.get((hazard.school_id, _previous(month)))
@@ -158,7 +149,7 @@ def _first_month() -> str | None:
 
 def _monthly_checks(tenant_id: int, units: dict[int, OrgUnit], today: date) -> list[Candidate]:
     first = _first_month()
-    last = _previous(_month(today))
+    last = _previous(month_of(today))
     if first is None or first > last:
         return []
     months = _months(first, last)
@@ -207,12 +198,12 @@ def _deliverables(tenant_id: int, units: dict[int, OrgUnit], today: date) -> lis
         submitted = deliverable.submitted_on()
         if submitted is None:
             result.append(Candidate(
-                key=f"deliverable:{deliverable.id}", kind="deliverable_missing", unit=unit, period=_month(due),
+                key=f"deliverable:{deliverable.id}", kind="deliverable_missing", unit=unit, period=month_of(due),
                 summary=f"{unit.name}：《{title}》的《{deliverable.spec.name}》截至 {due:%Y-%m-%d} 未报送",
                 deliverable_id=deliverable.id))
         elif submitted > due:
             result.append(Candidate(
-                key=f"deliverable-late:{deliverable.id}", kind="deliverable_late", unit=unit, period=_month(due),
+                key=f"deliverable-late:{deliverable.id}", kind="deliverable_late", unit=unit, period=month_of(due),
                 summary=(f"{unit.name}：《{title}》的《{deliverable.spec.name}》应于 {due:%Y-%m-%d} 前报送，"
                          f"{submitted:%Y-%m-%d} 才报送"),
                 deliverable_id=deliverable.id))
@@ -229,7 +220,7 @@ def _rectification(units: dict[int, OrgUnit], today: date) -> list[Candidate]:
             continue
         result.append(Candidate(
             key=f"overdue:hazard:{hazard.id}", kind="rectification_overdue", unit=school,
-            period=_month(hazard.deadline),
+            period=month_of(hazard.deadline),
             summary=(f"{school.name}：{hazard.level_label}隐患"
                      f"“{hazard.description[:60]}”（{hazard.number}）整改期限 {hazard.deadline:%Y-%m-%d} 已过，仍未整改到位"),
             hazard_id=hazard.id, inspection_id=hazard.inspection_id))
@@ -248,7 +239,7 @@ def _rectification(units: dict[int, OrgUnit], today: date) -> list[Candidate]:
             if times >= 2 and school is not None:
                 result.append(Candidate(
                     key=f"returned:hazard:{hazard.id}", kind="rectification_returned", unit=school,
-                    period=_month(hazard.found_on),
+                    period=month_of(hazard.found_on),
                     summary=(f"{school.name}：隐患“{hazard.description[:60]}”（{hazard.number}）"
                              f"整改 {times} 次验收不合格"),
                     hazard_id=hazard.id))
@@ -271,14 +262,14 @@ def _directives(units: dict[int, OrgUnit], today: date) -> list[Candidate]:
         if directive.status in RUNNING_STATUSES and directive.deadline < today:
             result.append(Candidate(
                 key=f"directive-overdue:{directive.id}", kind="directive_overdue", unit=school,
-                period=_month(directive.deadline),
+                period=month_of(directive.deadline),
                 summary=(f"{school.name}：整改指令 {directive.number} 期限 {directive.deadline:%Y-%m-%d} 已过，"
                          f"仍未完成整改（{directive.status_label}）"),
                 directive_id=directive.id))
         if directive.return_count >= 2:
             result.append(Candidate(
                 key=f"directive-returned:{directive.id}", kind="directive_returned", unit=school,
-                period=_month(directive.issued_on),
+                period=month_of(directive.issued_on),
                 summary=f"{school.name}：整改指令 {directive.number} 的整改报告被退回 {directive.return_count} 次，整改不到位",
                 directive_id=directive.id))
     return result
@@ -324,7 +315,7 @@ def findings_query(roots: list[OrgUnit], *, kind: str | None = None, status: str
 
 def findings_for(scope_unit: OrgUnit, start: date, end: date) -> list[AccountabilityFinding]:
     """Findings in ``scope_unit``'s subtree whose month lies within [start, end] (phase reports)."""
-    return list(db.session.execute(findings_query([scope_unit], start=_month(start), end=_month(end))).unique().scalars())
+    return list(db.session.execute(findings_query([scope_unit], start=month_of(start), end=month_of(end))).unique().scalars())
 
 
 def counts_by_kind(findings: list[AccountabilityFinding]) -> dict[str, int]:

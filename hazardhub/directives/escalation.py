@@ -1,7 +1,7 @@
 """The daily overdue sweep: mark directives overdue, record overdue hazards, escalate major ones.
 
-Run by ``worker.escalation.run_daily`` once a day (the lead registers the schedule); callable
-directly in tests and from the CLI. For every tenant, in one audited transaction per tenant:
+Run once a day by the daily pass (``hazardhub.platform.daily``, scheduled by ``worker.cron_config``),
+one tenant at a time through :func:`sweep_tenant`; :func:`run_daily` sweeps every tenant alone. For every tenant, in one audited transaction per tenant:
 
 1. A directive whose deadline has passed while the school still owes the rectification is marked
    ``is_overdue`` (overdue is also derived live; the mark records *when* it was found).
@@ -22,7 +22,6 @@ nothing the second time; an extended deadline that is missed again is a new even
 """
 from __future__ import annotations
 
-import logging
 from datetime import date
 from typing import Callable
 
@@ -36,7 +35,6 @@ from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.tenancy import tenant_bound
 from hazardhub.workdays import add_working_days
 
-log = logging.getLogger(__name__)
 
 #: an overdue major hazard escalated to the bureau goes on to the city after this many working days
 ESCALATE_AGAIN_WORKING_DAYS = 5
@@ -51,29 +49,20 @@ NEXT_LEVEL = {"township": "bureau", "bureau": "city"}
 
 
 def notify_overdue(tenant_id: int, *, unit_id: int, level: str, key: str, text: str, url: str) -> int:
-    """Hook: tell the holders of ``level``'s roles on ``unit_id`` about an overdue item.
+    """Tell the holders of ``level``'s roles on ``unit_id`` about an overdue item; returns how many
+    messages were created (keyed, so a second sweep on the same day creates none)."""
+    from hazardhub.notifications.operations import notify
 
-    Calls the notifications area when it is installed; returns how many messages were created.
-    """
-    try:
-        from hazardhub.notifications.operations import notify
-    except ImportError:  # pragma: no cover - the notifications area ships with the same release
-        log.warning("notifications not installed; overdue notice %s not delivered", key)
-        return 0
     return notify(tenant_id, kind="overdue", key=key, text=text, url=url, level="danger",
                   unit_id=unit_id, roles=LEVEL_ROLES[level])
-
-
-def _tenant_ids() -> list[int]:
-    # the platform's one unscoped read here: which tenants to sweep (then each is bound in turn)
-    return list(db.session.execute(
-        sa.select(Tenant.id).order_by(Tenant.id).execution_options(all_tenants=True)).scalars())
 
 
 def run_daily(today: date, *, log_line: Callable[[str], None] = lambda _m: None) -> dict[str, int]:
     """Sweep every tenant for ``today``; returns the totals of what was created or marked."""
     totals = {"directives_marked": 0, "overdue_recorded": 0, "escalated": 0, "notified": 0}
-    for tenant_id in _tenant_ids():
+    from hazardhub.platform.daily import tenant_ids
+
+    for tenant_id in tenant_ids():
         with tenant_bound(tenant_id):
             result = sweep_tenant(tenant_id, today)
         for key, value in result.items():
