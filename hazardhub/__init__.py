@@ -12,7 +12,7 @@ TEMPLATES = ROOT / "templates"
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: settings from the environment, overridden by ``config`` (tests)."""
-    from hazardhub import models  # noqa: F401 - mappers configured, version classes built
+    from hazardhub import datacache, models  # noqa: F401 - mappers configured, version classes built; cache session hooks
     from hazardhub.config import load_config
     from hazardhub.extensions import bootstrap, csrf, db, login_manager, migrate
 

@@ -61,6 +61,8 @@ def load_config(root: Path) -> dict:
         "HAZARDHUB_LOCKOUT_ATTEMPTS": 5,
         "HAZARDHUB_LOCKOUT_MINUTES": 15,
         "HAZARDHUB_MAX_IMPORT_ROWS": 5000,
+        # computed figures kept per process, keyed by the data version (hazardhub/datacache.py); 0: off
+        "HAZARDHUB_DATA_CACHE_ENTRIES": int(os.environ.get("HAZARDHUB_DATA_CACHE_ENTRIES", "256")),
         "HAZARDHUB_MAX_EVIDENCE_MB": float(os.environ.get("HAZARDHUB_MAX_EVIDENCE_MB", "10")),
         "HAZARDHUB_MAX_EVIDENCE_PIXELS": int(os.environ.get("HAZARDHUB_MAX_EVIDENCE_PIXELS", "50000000")),
         "HAZARDHUB_MAX_VIDEO_MB": float(os.environ.get("HAZARDHUB_MAX_VIDEO_MB", "200")),

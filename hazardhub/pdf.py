@@ -183,6 +183,21 @@ def render_pdf(template_name: str, context: dict, *, title: str, content_sha256:
     return out.getvalue()
 
 
+def warm_up() -> float:
+    """Render a one-page document and throw it away; returns the seconds it took.
+
+    RQ forks a work horse per job, so whatever the worker process has loaded before the fork is
+    loaded in every job. A cold process spends about two seconds importing xhtml2pdf and
+    reportlab and parsing the CJK font before its first page; a directive PDF itself takes a
+    fraction of a second (README "Performance"). ``python -m worker`` calls this once at start.
+    """
+    import time
+
+    started = time.perf_counter()
+    render_pdf("pdf/warm_up.html", {}, title="warm-up", content_sha256="0" * 64, chain_head="0:" + "0" * 64)
+    return time.perf_counter() - started
+
+
 def _ensure_filters() -> None:
     """Register ``chunked`` as a Jinja filter once per app (templates write ``rows|chunked(80)``)."""
     env = current_app.jinja_env

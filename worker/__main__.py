@@ -23,10 +23,16 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "cron":
         return _cron(app, url)
     queues = (argv if argv else None) or ["default"]
-    # The app's engine must not hand a pooled connection to forked work horses.
     with app.app_context():
         from hazardhub.extensions import db
+        from hazardhub.pdf import PdfFontMissing, warm_up
 
+        # Every job is a fork of this process: load the PDF stack and the CJK font once here.
+        try:
+            print(f"PDF 引擎预热完成：{warm_up():.2f} 秒", file=sys.stderr)
+        except PdfFontMissing as exc:  # the jobs will report it; the worker still serves the rest
+            print(f"PDF 引擎未预热：{exc}", file=sys.stderr)
+        # The app's engine must not hand a pooled connection to forked work horses.
         db.engine.dispose(close=False)
     worker = Worker(queues, connection=Redis.from_url(url), job_class=FlaskJob, maintenance_interval=60)
     worker.work(with_scheduler=True)

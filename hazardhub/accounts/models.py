@@ -77,7 +77,7 @@ class User(UserMixin, TenantScoped, TimestampMixin, Base):
         primaryjoin="and_(User.id == Membership.user_id, Membership.is_active == True)",  # noqa: E712
         foreign_keys="Membership.user_id",
         viewonly=True,
-        lazy="selectin",
+        lazy="select",  # only on access: every page loads its user (load_memberships does the rest)
     )
 
     def set_password(self, password: str, *, must_change: bool) -> None:

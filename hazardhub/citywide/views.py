@@ -13,9 +13,11 @@ from datetime import date
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from wtforms import HiddenField, IntegerField
 from wtforms.validators import DataRequired, InputRequired
 
+from hazardhub import datacache
 from hazardhub.audit import chain_head
 from hazardhub.campaigns import operations as campaign_ops
 from hazardhub.campaigns.models import BADGES, Campaign, Deliverable, Phase
@@ -27,6 +29,7 @@ from hazardhub.forms import HazardForm
 from hazardhub.hazards.operations import today
 from hazardhub.orgs.models import Tenant
 from hazardhub.policy import authorize, load_or_404, requires
+from hazardhub.tenancy import current_scope
 
 bp = Blueprint("citywide", __name__, url_prefix="/citywide")
 
@@ -109,20 +112,37 @@ def index():
     city = _city()
     now = today()
     period = period_from(request.args, city.id, now, warn=True)
-    comparison = ops.compare(city.id, period, now)
     sort = request.args.get("sort") if request.args.get("sort") in SORT_KEYS else None
     direction = request.args.get("dir")
     descending = None if direction not in ("asc", "desc") else direction == "desc"
-    rows = comparison.sorted_rows(sort, descending)
     trend_metric = request.args.get("trend") if request.args.get("trend") in ops.TREND_METRICS else "signoff"
-    tr = ops.trend(city.id, trend_metric, period.last_month, now, basis=comparison.basis)
-    witnesses = witness.witness_summary(city.id, [r.tenant.id for r in comparison.rows])
+
+    tenant_ids = current_scope().read_tenant_ids  # the city and its districts: every figure reads them
+
+    def figures() -> tuple[ops.Comparison, ops.Trend]:
+        comparison = ops.compare(city.id, period, now)
+        return comparison, ops.trend(city.id, trend_metric, period.last_month, now, basis=comparison.basis)
+
+    def table_and_chart() -> Markup:
+        comparison, tr = datacache.cached(figures_key, tenant_ids, figures)
+        return Markup(render_template(
+            "citywide/_comparison.html", comparison=comparison, rows=comparison.sorted_rows(sort, descending),
+            period=period, sort=sort, direction=direction, links=figure_links(comparison),
+            chart=ops.svg_chart(tr), trend=tr, trend_metrics=ops.TREND_METRICS, MIN_SAMPLE=ops.MIN_SAMPLE))
+
+    # Every figure is an aggregate over all districts' records: kept, with its rendered table,
+    # until any district (or the city) records something (hazardhub.datacache).
+    figures_key = ("city_comparison", city.id, period.kind, period.start, period.end, tuple(period.months),
+                   period.phase.id if period.phase is not None else None, trend_metric, now)
+    comparison_html = datacache.cached(figures_key + ("html", sort, direction), tenant_ids, table_and_chart)
+    comparison, _trend = datacache.cached(figures_key, tenant_ids, figures)
+    district_ids = [r.tenant.id for r in comparison.rows]
+    witnesses = datacache.cached(("city_witnesses", city.id, tuple(district_ids)), tenant_ids,
+                                 lambda: witness.witness_summary(city.id, district_ids))
     return render_template(
-        "citywide/index.html", city=city, comparison=comparison, rows=rows, period=period, sort=sort,
-        direction=direction, links=figure_links(comparison), chart=ops.svg_chart(tr), trend=tr,
-        trend_metrics=ops.TREND_METRICS, witnesses=witnesses, phases=ops.city_phases(city.id),
-        months=_recent_months(now), MIN_SAMPLE=ops.MIN_SAMPLE, verify_form=VerifyForm(),
-        report_form=_report_form(period), now=now)
+        "citywide/index.html", city=city, comparison=comparison, comparison_html=comparison_html, period=period,
+        witnesses=witnesses, phases=ops.city_phases(city.id), months=_recent_months(now), verify_form=VerifyForm(),
+        report_form=_report_form(period), now=now, MIN_SAMPLE=ops.MIN_SAMPLE)
 
 
 def _recent_months(now: date, count: int = 24) -> list[str]:

@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
+from hazardhub import datacache
 from hazardhub.accounts.models import Membership, User
 from hazardhub.extensions import db
 from hazardhub.inspections.models import Inspection, LeaderAssignment, SignOff
@@ -21,6 +23,33 @@ from hazardhub.learning.models import LearningAttendee, LearningSession
 from hazardhub.orgs.models import OrgUnit
 
 GREEN, AMBER, RED, NONE = "green", "amber", "red", "none"
+
+
+class UnitRef(NamedTuple):
+    """The few fields of a unit the matrix shows (plain values: matrices are cached across requests)."""
+
+    id: int
+    name: str
+    kind: str
+    parent_id: int | None
+
+    @property
+    def is_school(self) -> bool:
+        return self.kind in ("school", "affiliated_school")
+
+
+class LeaderRef(NamedTuple):
+    id: int
+    display_name: str
+
+
+class _InspectionRow(NamedTuple):
+    id: int
+    unit_id: int
+    kind: str
+    status: str
+    recorded_by_id: int
+    amends_id: int | None
 
 
 @dataclass
@@ -33,8 +62,8 @@ class Cell:
 
 @dataclass
 class SchoolRow:
-    unit: OrgUnit
-    township: OrgUnit | None
+    unit: UnitRef
+    township: UnitRef | None
     self_check: Cell
     township_check: Cell
     staff_learning: Cell
@@ -43,7 +72,7 @@ class SchoolRow:
 
 @dataclass
 class TownshipRow:
-    unit: OrgUnit
+    unit: UnitRef
     schools: int
     checked: int
     principals_session: Cell
@@ -55,7 +84,7 @@ class TownshipRow:
 
 @dataclass
 class LeaderRow:
-    leader: User
+    leader: LeaderRef
     assigned: list[str]
     visits: int
     cell: Cell
@@ -68,7 +97,7 @@ class Matrix:
     schools: list[SchoolRow] = field(default_factory=list)
     townships: list[TownshipRow] = field(default_factory=list)
     leaders: list[LeaderRow] = field(default_factory=list)
-    bureau_learning: list[tuple[OrgUnit, Cell]] = field(default_factory=list)
+    bureau_learning: list[tuple[UnitRef, Cell]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """Green/amber/red cells of the whole matrix (cells that do not apply are not counted)."""
@@ -92,30 +121,43 @@ def _missing(in_progress: bool, text_missing: str, text_pending: str) -> Cell:
 
 
 def build(roots: list[OrgUnit], month: str, today: date) -> Matrix:
-    """The matrix for ``month`` under the given root units (all queries scoped by tenant)."""
+    """The matrix for ``month`` under the given root units (all queries scoped by tenant).
+
+    Cached by the data version of the roots' tenants (:mod:`hazardhub.datacache`): a district's
+    matrix reads every school's month, and the same matrix is asked for by every clerk and leader
+    of the district until somebody records something.
+    """
+    if not roots:
+        start, end = month_bounds(month)
+        return Matrix(month=month, in_progress=start <= today <= end)
+    key = ("compliance_matrix", tuple(sorted((r.tenant_id, r.path) for r in roots)), month, today)
+    return datacache.cached(key, {r.tenant_id for r in roots}, lambda: _build(roots, month, today))
+
+
+def _build(roots: list[OrgUnit], month: str, today: date) -> Matrix:
     start, end = month_bounds(month)
     matrix = Matrix(month=month, in_progress=start <= today <= end)
-    if not roots:
-        return matrix
     in_scope = sa.or_(*[(OrgUnit.tenant_id == r.tenant_id) & OrgUnit.path.startswith(r.path, autoescape=True)
                         for r in roots])
-    units = db.session.execute(sa.select(OrgUnit).where(in_scope, OrgUnit.is_active.is_(True))
-                               .order_by(OrgUnit.path)).scalars().all()
+    units = [UnitRef(*row) for row in db.session.execute(
+        sa.select(OrgUnit.id, OrgUnit.name, OrgUnit.kind, OrgUnit.parent_id)
+        .where(in_scope, OrgUnit.is_active.is_(True)).order_by(OrgUnit.path))]
     by_id = {u.id: u for u in units}
     schools = [u for u in units if u.is_school]
     townships = [u for u in units if u.kind == "township_center"]
     bureaus = [u for u in units if u.kind == "bureau"]
     school_ids = [u.id for u in schools]
 
-    inspections = db.session.execute(
-        sa.select(Inspection).where(Inspection.month == month, Inspection.unit_id.in_(school_ids))
-        .order_by(Inspection.id)).scalars().all() if school_ids else []
-    signoffs = {s.inspection_id: s for s in db.session.execute(
-        sa.select(SignOff).options(sa.orm.defer(SignOff.snapshot))
-        .where(SignOff.inspection_id.in_([i.id for i in inspections]))).scalars()} \
-        if inspections else {}
-    self_by_school: dict[int, list[Inspection]] = defaultdict(list)
-    township_by_school: dict[int, list[Inspection]] = defaultdict(list)
+    inspections = [_InspectionRow(*row) for row in db.session.execute(
+        sa.select(Inspection.id, Inspection.unit_id, Inspection.kind, Inspection.status,
+                  Inspection.recorded_by_id, Inspection.amends_id)
+        .where(Inspection.month == month, Inspection.unit_id.in_(school_ids))
+        .order_by(Inspection.id))] if school_ids else []
+    signoffs = dict(db.session.execute(
+        sa.select(SignOff.inspection_id, SignOff.is_late)
+        .where(SignOff.inspection_id.in_([i.id for i in inspections]))).all()) if inspections else {}
+    self_by_school: dict[int, list[_InspectionRow]] = defaultdict(list)
+    township_by_school: dict[int, list[_InspectionRow]] = defaultdict(list)
     visits_by_leader: dict[int, int] = defaultdict(int)
     for inspection in inspections:
         if inspection.kind == "self":
@@ -126,11 +168,12 @@ def build(roots: list[OrgUnit], month: str, today: date) -> Matrix:
             visits_by_leader[inspection.recorded_by_id] += 1
 
     sessions = db.session.execute(
-        sa.select(LearningSession).where(LearningSession.held_on >= start, LearningSession.held_on <= end,
-                                         LearningSession.unit_id.in_(list(by_id)))).scalars().all() if by_id else []
-    staff_sessions: dict[int, list[LearningSession]] = defaultdict(list)
-    principals_sessions: dict[int, list[LearningSession]] = defaultdict(list)
-    bureau_sessions: dict[int, list[LearningSession]] = defaultdict(list)
+        sa.select(LearningSession.id, LearningSession.unit_id, LearningSession.level)
+        .where(LearningSession.held_on >= start, LearningSession.held_on <= end,
+               LearningSession.unit_id.in_(list(by_id))).order_by(LearningSession.id)).all() if by_id else []
+    staff_sessions: dict[int, list] = defaultdict(list)
+    principals_sessions: dict[int, list] = defaultdict(list)
+    bureau_sessions: dict[int, list] = defaultdict(list)
     for s in sessions:
         {"all_staff": staff_sessions, "principals": principals_sessions,
          "bureau_staff": bureau_sessions}[s.level][s.unit_id].append(s)
@@ -171,10 +214,10 @@ def build(roots: list[OrgUnit], month: str, today: date) -> Matrix:
                                        if bureau_sessions.get(bureau.id)
                                        else _missing(matrix.in_progress, "未组织", "本月待组织")))
     tenant_ids = {r.tenant_id for r in roots}
-    leaders = db.session.execute(
-        sa.select(User).join(Membership, Membership.user_id == User.id)
+    leaders = [LeaderRef(*row) for row in db.session.execute(
+        sa.select(User.id, User.display_name).join(Membership, Membership.user_id == User.id)
         .where(Membership.role == "bureau_leader", Membership.is_active.is_(True), User.tenant_id.in_(tenant_ids))
-        .order_by(User.display_name)).unique().scalars().all()
+        .group_by(User.id, User.display_name).order_by(User.display_name, User.id))]
     assignments = db.session.execute(
         sa.select(LeaderAssignment.leader_id, OrgUnit.name).join(OrgUnit, OrgUnit.id == LeaderAssignment.unit_id)
         .where(LeaderAssignment.is_active.is_(True))).all()
@@ -193,7 +236,7 @@ def build(roots: list[OrgUnit], month: str, today: date) -> Matrix:
     return matrix
 
 
-def _self_cell(inspections: list[Inspection], signoffs: dict, in_progress: bool) -> Cell:
+def _self_cell(inspections: list[_InspectionRow], signoffs: dict[int, bool], in_progress: bool) -> Cell:
     """On time (green), signed late (amber), not yet signed (amber, red once the month is over), missing."""
     if not inspections:
         return _missing(in_progress, "未自查", "本月待自查")
@@ -201,7 +244,7 @@ def _self_cell(inspections: list[Inspection], signoffs: dict, in_progress: bool)
         [i for i in inspections if i.id in signoffs]
     if signed:
         first = signed[0]
-        if signoffs[first.id].is_late:
+        if signoffs[first.id]:  # signed late
             return Cell(AMBER, "逾期签字", {"inspection_id": first.id})
         return Cell(GREEN, "按时签字", {"inspection_id": first.id})
     latest = inspections[-1]

@@ -5,10 +5,12 @@ import io
 import re
 
 from flask import Blueprint, render_template, request, send_file
+from markupsafe import Markup
 from flask_login import current_user, login_required
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 
+from hazardhub import datacache
 from hazardhub.compliance import operations as ops
 from hazardhub.hazards.operations import today
 from hazardhub.orgs.operations import reading_roots
@@ -41,9 +43,20 @@ def _roots():
 @requires("compliance.view")
 def index():
     month = _month()
-    matrix = ops.build(_roots(), month, today())
-    return render_template("compliance/index.html", matrix=matrix, month=month, counts=matrix.counts(),
-                           months=ops.recent_months(today(), 12))
+    roots = _roots()
+    now = today()
+
+    def render_tables() -> tuple[bool, dict, Markup]:
+        matrix = ops.build(roots, month, now)
+        return matrix.in_progress, matrix.counts(), Markup(
+            render_template("compliance/_matrix_tables.html", matrix=matrix))
+
+    # The tables depend on the matrix alone; a district's are 300 rows × 4 linked cells, which
+    # took most of the page's time to render, so they are kept as HTML by data version too.
+    key = ("compliance_matrix_html", tuple(sorted((r.tenant_id, r.path) for r in roots)), month, now)
+    in_progress, counts, tables = datacache.cached(key, {r.tenant_id for r in roots}, render_tables)
+    return render_template("compliance/index.html", matrix={"in_progress": in_progress}, tables=tables,
+                           month=month, counts=counts, months=ops.recent_months(now, 12))
 
 
 @bp.route("/export.xlsx")

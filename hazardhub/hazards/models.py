@@ -35,6 +35,8 @@ STATUSES = {
     "voided": "已作废",
 }
 OPEN_STATUSES = ("registered", "rectifying", "awaiting_acceptance")
+#: the partial index's predicate (SQL text, so that autogenerate compares it as written)
+OPEN_WHERE = "status IN ('registered', 'rectifying', 'awaiting_acceptance')"
 DETERMINATIONS = {
     "manual": "人工定级",
     "direct": "直接判定",
@@ -72,6 +74,10 @@ class Hazard(TenantScoped, TimestampMixin, Base):
         # the ledger's counters by scope: index-only on PostgreSQL (migration 0011, README "Performance")
         sa.Index("ix_hazards_tenant_path_counts", "tenant_id", "school_path", "status", "level", "deadline",
                  postgresql_ops={"school_path": "varchar_pattern_ops"}),
+        # open hazards by deadline (the ledger's 待整改 view, 挂牌督办, reminders): a few percent of a
+        # district's rows, which a full (tenant_id, deadline) index walks past (migration 0012)
+        sa.Index("ix_hazards_open_deadline", "tenant_id", "deadline", "id",
+                 postgresql_where=sa.text(OPEN_WHERE), sqlite_where=sa.text(OPEN_WHERE)),
         sa.CheckConstraint("level IN ('general','major')", name="level"),
         sa.CheckConstraint(
             "status IN ('registered','rectifying','awaiting_acceptance','closed','voided')", name="status"

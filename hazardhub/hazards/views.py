@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from sqlalchemy_continuum import version_class, versioning_manager
 
+from hazardhub import datacache
 from hazardhub.accounts.models import User
 from hazardhub.audit import history
 from hazardhub.extensions import db
@@ -21,7 +24,7 @@ from hazardhub.hazards.forms import (
 from hazardhub.hazards.models import (
     CATEGORIES, DETERMINATIONS, HAZARD_LABELS, LEVELS, OPEN_STATUSES, SOURCES, STATUSES, Hazard, HazardCitation,
 )
-from hazardhub.orgs.models import OrgUnit
+from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.orgs.operations import reading_roots_or_403
 from hazardhub.pagination import paginate
 from hazardhub.policy import can, load_or_404, requires
@@ -68,14 +71,25 @@ def filters_from_request() -> ops.LedgerFilters:
 
 
 
-def _filter_units(roots) -> list[OrgUnit]:
-    return list(db.session.execute(
-        sa.select(OrgUnit).where(sa.or_(*[OrgUnit.path.startswith(r.path, autoescape=True) for r in roots]),
-                                 OrgUnit.kind != "school").order_by(OrgUnit.path)
-    ).scalars()) + list(db.session.execute(
-        sa.select(OrgUnit).where(sa.or_(*[OrgUnit.path.startswith(r.path, autoescape=True) for r in roots]),
-                                 OrgUnit.kind == "school").order_by(OrgUnit.name).limit(300)
-    ).scalars())
+class UnitChoice(NamedTuple):
+    id: int
+    name: str
+
+
+def _filter_units(roots) -> list[UnitChoice]:
+    """The unit filter's choices (townships first, then up to 300 schools by name); cached by
+    the tenants' data version because a district's 300 schools cost more than its ledger page."""
+    key = ("ledger_filter_units", tuple(sorted((r.tenant_id, r.path) for r in roots)))
+    return datacache.cached(key, {r.tenant_id for r in roots}, lambda: _load_filter_units(roots))
+
+
+def _load_filter_units(roots) -> list[UnitChoice]:
+    in_scope = sa.or_(*[OrgUnit.path.startswith(r.path, autoescape=True) for r in roots])
+    columns = (OrgUnit.id, OrgUnit.name)
+    return [UnitChoice(*row) for row in db.session.execute(
+        sa.select(*columns).where(in_scope, OrgUnit.kind != "school").order_by(OrgUnit.path))] + \
+        [UnitChoice(*row) for row in db.session.execute(
+            sa.select(*columns).where(in_scope, OrgUnit.kind == "school").order_by(OrgUnit.name).limit(300))]
 
 
 def _counts(stmt) -> tuple[dict, dict, int]:
@@ -106,13 +120,25 @@ def index():
     if as_of is not None:
         return _ledger_as_of(roots, filters, as_of)
     sort = request.args.get("sort", "found")
-    base = ops.ledger_query(roots, filters)
-    page = paginate(base.order_by(*SORTS.get(sort, SORTS["found"])), per_page=50)
-    by_status, by_level, overdue = _counts(ops.ledger_query(roots, ops.LedgerFilters(
-        unit_id=filters.unit_id, include_voided=True)))
-    return render_template("hazards/index.html", page=page, filters=filters, sort=sort, today=ops.today(),
-                           units=_filter_units(roots), by_status=by_status, by_level=by_level, overdue=overdue,
-                           STATUSES=STATUSES, LEVELS=LEVELS, SOURCES=SOURCES, CATEGORIES=CATEGORIES, as_of=None)
+    roots_key = tuple(sorted((r.tenant_id, r.path) for r in roots))
+    tenant_ids = {r.tenant_id for r in roots}
+    now = ops.today()
+
+    def render_body() -> Markup:
+        base = ops.ledger_query(roots, filters)
+        page = paginate(base.order_by(*SORTS.get(sort, SORTS["found"])), per_page=50)
+        key = ("ledger_counts", roots_key, filters.unit_id, now)
+        by_status, by_level, overdue = datacache.cached(key, tenant_ids, lambda: _counts(
+            ops.ledger_query(roots, ops.LedgerFilters(unit_id=filters.unit_id, include_voided=True))))
+        return Markup(render_template(
+            "hazards/_ledger_body.html", page=page, filters=filters, sort=sort, today=now,
+            units=_filter_units(roots), by_status=by_status, by_level=by_level, overdue=overdue,
+            STATUSES=STATUSES, LEVELS=LEVELS, SOURCES=SOURCES, CATEGORIES=CATEGORIES, as_of=None))
+
+    # Everything below the header depends on the scope, the query string and the data only; the
+    # same filtered page is asked for again and again until somebody records something.
+    key = ("ledger_body", roots_key, tuple(sorted(request.args.items(multi=True))), now)
+    return render_template("hazards/index.html", body=datacache.cached(key, tenant_ids, render_body), as_of=None)
 
 
 def _ledger_as_of(roots, filters: ops.LedgerFilters, as_of: date):
@@ -146,9 +172,11 @@ def _ledger_as_of(roots, filters: ops.LedgerFilters, as_of: date):
     page = paginate(stmt.order_by(vcls.found_on.desc(), vcls.id.desc()), per_page=50)
     schools = {u.id: u for u in db.session.execute(
         sa.select(OrgUnit).where(OrgUnit.id.in_({v.school_id for v in page.items}))).scalars()} if page.items else {}
-    return render_template("hazards/index.html", page=page, filters=filters, sort="found", today=as_of,
-                           units=_filter_units(roots), by_status={}, by_level={}, overdue=0, schools=schools,
-                           STATUSES=STATUSES, LEVELS=LEVELS, SOURCES=SOURCES, CATEGORIES=CATEGORIES, as_of=as_of)
+    body = Markup(render_template(
+        "hazards/_ledger_body.html", page=page, filters=filters, sort="found", today=as_of,
+        units=_filter_units(roots), by_status={}, by_level={}, overdue=0, schools=schools,
+        STATUSES=STATUSES, LEVELS=LEVELS, SOURCES=SOURCES, CATEGORIES=CATEGORIES, as_of=as_of))
+    return render_template("hazards/index.html", body=body, as_of=as_of)
 
 
 @bp.route("/listed")
@@ -387,6 +415,16 @@ def decide_downgrade(hazard_id: int):
 @login_required
 def hazard_history(hazard_id: int):
     hazard = load_or_404(Hazard, hazard_id, "hazard.history")
+    # A long-lived hazard has dozens of versions over three tables; the timeline changes only when
+    # its tenant's data does (or the city's, whose users' names it may show).
+    parent_id = db.session.execute(sa.select(Tenant.parent_id).where(Tenant.id == hazard.tenant_id)).scalar()
+    timeline = datacache.cached(("hazard_history", hazard.id), {hazard.tenant_id, *([parent_id] if parent_id else [])},
+                                lambda: _hazard_timeline(hazard))
+    return render_template("history.html", title=f"隐患 {hazard.number} 的全部记录", entries=timeline,
+                           back_url=url_for("hazards.show", hazard_id=hazard.id))
+
+
+def _hazard_timeline(hazard: Hazard) -> list:
     labels = dict(HAZARD_LABELS)
     entries = history(hazard, labels=labels, hidden=("school_path", "updated_at", "year", "version_id"))
     person_labels = {HAZARD_LABELS[k] for k in PERSON_FIELDS}
@@ -419,9 +457,7 @@ def hazard_history(hazard_id: int):
             merged[e.transaction_id].changes.extend(e.changes)
         else:
             merged[e.transaction_id] = e
-    timeline = sorted(merged.values(), key=lambda e: e.transaction_id, reverse=True)
-    return render_template("history.html", title=f"隐患 {hazard.number} 的全部记录", entries=timeline,
-                           back_url=url_for("hazards.show", hazard_id=hazard.id))
+    return sorted(merged.values(), key=lambda e: e.transaction_id, reverse=True)
 
 
 DOWNGRADE_STATUSES = {"pending": "待审批", "approved": "已批准", "refused": "未批准"}

@@ -12,9 +12,10 @@ What it does, in order:
    the monthly compliance matrix of the district, the city comparison, and ``/healthz`` on the
    same server as the floor. Each page prints p50/p95 and its throughput as a ratio of the floor's;
 4. measures a versioned write against an unversioned twin (see :func:`measure_write`);
-5. renders a directive PDF and the district's phase report PDF the way a worker does (the job
-   function in a fresh process with the app context, tenant and requester bound) and reads that
-   process's wall time of the job and peak RSS (``os.wait4``).
+5. renders a directive PDF and the district's phase report PDF the way ``python -m worker`` does
+   (a fresh process creates the app and warms the PDF stack once, then forks a work horse that
+   runs the job with the app context, tenant and requester bound) and reads the job's wall time
+   and the peak RSS of worker and horse (``os.wait4``).
 
 ``--json`` prints one JSON object per line: pages ``{"name", "p50_ms", "p95_ms", "ratio_to_floor"}``
 (plus ``rps`` and ``requests``), the write ``{"name": "versioned_write", "ratio"}`` and the PDFs
@@ -337,36 +338,59 @@ def measure_write(t: Targets, rounds: int = 3, per_round: int = 60) -> dict:
 
 
 _CHILD = r"""
-import json, sys, time
+import json, os, sys, time
 from hazardhub import create_app
 app = create_app()
 with app.app_context():
-    from flask import g
-    from hazardhub.accounts.auth import load_user_for_job, scope_for
     from hazardhub.extensions import db
-    from hazardhub.tenancy import tenant_bound
-    import importlib
-    module, func = sys.argv[1].rsplit(".", 1)
-    job = getattr(importlib.import_module(module), func)
-    g.actor_id = int(sys.argv[3]); g.audit_source = "job"
-    user = load_user_for_job(g.actor_id)
-    seconds = []
-    with tenant_bound(scope_for(user)):
-        for _ in range(int(sys.argv[4])):
-            t0 = time.perf_counter()
-            job(int(sys.argv[2]))
-            seconds.append(time.perf_counter() - t0)
-    db.session.remove()
-print(json.dumps({"seconds": seconds}))
+    from hazardhub.pdf import warm_up
+    warm = warm_up()  # what python -m worker does once before it forks any job
+    db.engine.dispose(close=False)
+read_end, write_end = os.pipe()
+pid = os.fork()  # the work horse, as RQ forks one per job
+if pid == 0:
+    os.close(read_end)
+    with app.app_context():
+        from flask import g
+        from hazardhub.accounts.auth import load_user_for_job, scope_for
+        from hazardhub.tenancy import tenant_bound
+        import importlib
+        module, func = sys.argv[1].rsplit(".", 1)
+        job = getattr(importlib.import_module(module), func)
+        g.actor_id = int(sys.argv[3]); g.audit_source = "job"
+        user = load_user_for_job(g.actor_id)
+        seconds = []
+        with tenant_bound(scope_for(user)):
+            for _ in range(int(sys.argv[4])):
+                t0 = time.perf_counter()
+                job(int(sys.argv[2]))
+                seconds.append(time.perf_counter() - t0)
+        db.session.remove()
+    os.write(write_end, json.dumps(seconds).encode())
+    os._exit(0)
+os.close(write_end)
+chunks = []
+while True:
+    chunk = os.read(read_end, 65536)
+    if not chunk:
+        break
+    chunks.append(chunk)
+_pid, status, usage = os.wait4(pid, 0)
+if os.waitstatus_to_exitcode(status) != 0:
+    sys.exit("the job failed in the work horse")
+print(json.dumps({"seconds": json.loads(b"".join(chunks)), "horse_rss_kb": usage.ru_maxrss, "warm_up": warm}))
 """
 
 
 def render_in_worker(job_name: str, run_id: int, actor_id: int, env: dict, repeat: int = 1) -> dict:
-    """Run ``job_name(run_id)`` in a fresh process; its job time and its peak RSS (``wait4``).
+    """Run ``job_name(run_id)`` the way ``python -m worker`` runs it; job time and peak RSS.
 
-    ``seconds`` is the first run in the process, as RQ runs every job (a fresh work-horse each);
-    with ``repeat`` > 1 the same process renders again and ``warm_seconds`` is the fastest rerun
-    (jobs are idempotent: a rerun rewrites the same run's file).
+    A fresh process creates the app and warms the PDF stack (:func:`hazardhub.pdf.warm_up`, as the
+    worker does at start), then forks a work horse that runs the job (as RQ forks one per job).
+    ``seconds`` is the job's first run in the horse; ``rss_mb`` the larger peak RSS of the worker
+    process and its horse (``wait4``); ``warm_up_seconds`` what the worker paid once at start.
+    With ``repeat`` > 1 the horse renders again and ``warm_seconds`` is the fastest rerun (jobs are
+    idempotent: a rerun rewrites the same run's file).
     """
     proc = subprocess.Popen([sys.executable, "-c", _CHILD, job_name, str(run_id), str(actor_id), str(repeat)],
                             cwd=str(ROOT),
@@ -377,8 +401,11 @@ def render_in_worker(job_name: str, run_id: int, actor_id: int, env: dict, repea
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{job_name} failed: {err.decode(errors='replace')[-2000:]}")
-    seconds = json.loads(out.decode().strip().splitlines()[-1])["seconds"]
-    result = {"seconds": round(seconds[0], 2), "rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    child = json.loads(out.decode().strip().splitlines()[-1])
+    seconds = child["seconds"]
+    peak_kb = max(usage.ru_maxrss, child["horse_rss_kb"])
+    result = {"seconds": round(seconds[0], 2), "rss_mb": round(peak_kb / 1024, 1),
+              "warm_up_seconds": round(child["warm_up"], 2)}
     if len(seconds) > 1:
         result["warm_seconds"] = round(min(seconds[1:]), 2)
     return result
