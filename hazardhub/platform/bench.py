@@ -469,8 +469,16 @@ def measure_pdfs(t: Targets, env: dict, wanted=lambda name: True) -> list[dict]:
 @click.option("--seconds", default=15.0, show_default=True, help="每个页面的压测时长（秒）。")
 @click.option("--workers", type=int, help="gunicorn 进程数（默认 2×CPU+1）。")
 @click.option("--only", multiple=True, help="只测这些项目（页面名、versioned_write、pdf）。")
-def bench(scale: str, as_json: bool, clients: int, seconds: float, workers: int | None, only: tuple[str, ...]) -> None:
-    """Build or reuse the data set, then measure pages, the versioned write and the PDFs."""
+@click.option("--no-data-cache", is_flag=True,
+              help="网页进程关闭按数据版本的缓存（HAZARDHUB_DATA_CACHE_ENTRIES=0），测每次都重新计算的页面。")
+def bench(scale: str, as_json: bool, clients: int, seconds: float, workers: int | None, only: tuple[str, ...],
+          no_data_cache: bool) -> None:
+    """Build or reuse the data set, then measure pages, the versioned write and the PDFs.
+
+    The pages are requested again and again with the same query string, so with the data cache
+    on (the default, as in production) they measure a cache hit: the chain-head lookup and the
+    page around the kept figures. ``--no-data-cache`` measures every request computing them.
+    """
     from hazardhub.extensions import db
     from hazardhub.platform.scale import build, dataset_summary
 
@@ -495,6 +503,8 @@ def bench(scale: str, as_json: bool, clients: int, seconds: float, workers: int 
     env["HAZARDHUB_DATABASE_URL"] = str(url)
     env.setdefault("HAZARDHUB_INSTANCE_PATH", current_app.config["HAZARDHUB_INSTANCE_PATH"])
     env.pop("HAZARDHUB_REDIS_URL", None) if not current_app.config.get("HAZARDHUB_REDIS_URL") else None
+    if no_data_cache:
+        env["HAZARDHUB_DATA_CACHE_ENTRIES"] = "0"
     cpu = os.cpu_count() or 1
     workers = workers or 2 * cpu + 1
     has_citywide = "citywide.index" in current_app.view_functions
@@ -504,7 +514,8 @@ def bench(scale: str, as_json: bool, clients: int, seconds: float, workers: int 
 
     if any(wanted(n) for n, _u, _p in pages(targets, has_citywide)[1:]):
         port = free_port()
-        say(f"gunicorn：{workers} 个进程，端口 {port}；每页 {clients} 个并发客户端 × {seconds:.0f} s")
+        say(f"gunicorn：{workers} 个进程，端口 {port}；每页 {clients} 个并发客户端 × {seconds:.0f} s；"
+            f"数据缓存{'关闭' if no_data_cache else '开启'}")
         proc = start_gunicorn(port, workers, env)
         try:
             users = {"": Client(port), "bureau": Client(port), "city": Client(port)}

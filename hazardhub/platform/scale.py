@@ -484,7 +484,7 @@ class _DistrictHistory:
                 "unit_path": school.path, "month": f"{day.year:04d}-{day.month:02d}", "inspected_on": day,
                 "recorded_by_id": recorded_by, "inspectors": inspectors, "agencies": None, "summary": None,
                 "status": "recorded", "amends_id": None, "version_id": 1}
-        mean = 2.0 if kind == "self" else 2.3
+        mean = 2.1 if kind == "self" else 2.4
         n_fail = min(len(lines), _poisson(rng, mean))
         direct = [i for i, line in enumerate(lines) if line["group_kind"] == "direct"]
         other = [i for i, line in enumerate(lines) if line["group_kind"] != "direct"]
