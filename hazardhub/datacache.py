@@ -107,6 +107,13 @@ def cached(key: tuple, tenant_ids: Iterable[int], compute: Callable[[], T]) -> T
     return value
 
 
+def cached_under(roots, key: tuple, compute: Callable[[], T]) -> T:
+    """:func:`cached` for a figure of the subtrees below ``roots`` (org units: a user's scope):
+    the roots join the key, and their tenants' heads are the version."""
+    scope = tuple(sorted((r.tenant_id, r.path) for r in roots))
+    return cached((*key, scope), {r.tenant_id for r in roots}, compute)
+
+
 class _DetachingPickler(pickle.Pickler):
     """Pickles ORM instances without the query options they were loaded with (the tenant
     criteria are lambdas, and a copy outside any session has no use for them)."""

@@ -22,6 +22,13 @@ class HazardForm(FlaskForm):
             return _ZH
 
 
+def errors_text(form) -> str:
+    """Every field error of ``form`` joined for one flash message (the generic text when the
+    form failed without a field error, e.g. a stale page)."""
+    errors = [str(e) for field in form for e in field.errors]
+    return "；".join(errors) if errors else "表单无效，请刷新后重试。"
+
+
 def choices(pairs: Iterable[tuple]) -> list[SelectChoice]:
     """``[(value, label), ...]`` → SelectChoice objects (tuples are deprecated in WTForms 3.3)."""
     return [SelectChoice(value, label) for value, label in pairs]

@@ -12,7 +12,7 @@ from hazardhub.accountability.models import AccountabilityFinding
 from hazardhub.hazards import operations as hazard_ops
 from hazardhub.inspections import operations as inspection_ops
 from hazardhub.tenancy import tenant_bound
-from tests.fixtures.factories import PASSWORD, login, make_hazard
+from tests.fixtures.factories import login, make_hazard, record_inspection
 
 TODAY = date.today()
 
@@ -20,21 +20,6 @@ TODAY = date.today()
 def _last_month() -> tuple[str, date]:
     last = TODAY.replace(day=1) - timedelta(days=1)
     return f"{last.year:04d}-{last.month:02d}", last
-
-
-def _inspect(unit, kind, actor, day, *, fail=(), sign_at=None):
-    """Start, fill (failing the lines numbered in ``fail``), finish and optionally sign."""
-    inspection = inspection_ops.start(unit=unit, kind=kind, actor=actor, inspected_on=day, inspectors="检查组")
-    lines = inspection_ops.lines_of(inspection)
-    results = {ln.id: ("fail" if ln.number in fail else "pass", None) for ln in lines}
-    findings = {ln.id: ("教学楼东侧", f"{ln.number} 不符合要求") for ln in lines if ln.number in fail}
-    inspection_ops.record_results(inspection, actor=actor, findings=findings, results=results,
-                                  version_id=inspection.version_id)
-    inspection_ops.finish(inspection, actor=actor, summary="", version_id=inspection.version_id)
-    if sign_at is not None:
-        inspection_ops.sign(inspection, actor=actor, password=PASSWORD, version_id=inspection.version_id,
-                            signed_at=sign_at)
-    return inspection
 
 
 def _findings(db, tenant_id) -> dict[str, AccountabilityFinding]:
@@ -48,10 +33,10 @@ def _gap_world(db, world, *, self_fails=()):
     u = world.users
     month, last = _last_month()
     with tenant_bound(world.a.id):
-        own = _inspect(world.s1, "self", u["principal"], last.replace(day=5), fail=self_fails,
-                       sign_at=datetime.combine(last.replace(day=5), datetime.min.time()) + timedelta(hours=2))
+        own = record_inspection(world.s1, "self", u["principal"], last.replace(day=5), fail=self_fails,
+                       sign=datetime.combine(last.replace(day=5), datetime.min.time()) + timedelta(hours=2))
         inspection_ops.assign_leader(leader=u["bureau_leader"], unit=world.t1, actor=u["bureau_admin"])
-        visit = _inspect(world.s1, "unannounced", u["bureau_leader"], last.replace(day=20), fail=("3.1.6",))
+        visit = record_inspection(world.s1, "unannounced", u["bureau_leader"], last.replace(day=20), fail=("3.1.6",))
     return month, own, visit
 
 
@@ -85,10 +70,10 @@ def test_missing_and_late_self_inspections_and_unchecked_schools(db, world):
     month, last = _last_month()
     end_plus = datetime.combine(last + timedelta(days=3), datetime.min.time())
     with tenant_bound(world.a.id):
-        _inspect(world.s1, "self", u["principal"], last.replace(day=3),
-                 sign_at=datetime.combine(last.replace(day=4), datetime.min.time()))
-        late = _inspect(world.s3, "self", u["principal"], last.replace(day=3), sign_at=end_plus)
-        _inspect(world.s1, "township", u["township_supervisor"], last.replace(day=6))
+        record_inspection(world.s1, "self", u["principal"], last.replace(day=3),
+                 sign=datetime.combine(last.replace(day=4), datetime.min.time()))
+        late = record_inspection(world.s3, "self", u["principal"], last.replace(day=3), sign=end_plus)
+        record_inspection(world.s1, "township", u["township_supervisor"], last.replace(day=6))
         ops.sync(world.a.id, TODAY)
     found = _findings(db, world.a.id)
     assert f"selfcheck:{month}:{world.s2.id}" in found, "s2 never inspected itself"

@@ -23,24 +23,12 @@ from hazardhub.learning.models import LearningAttendee, LearningSession
 from hazardhub.accounts.models import Membership
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.tenancy import tenant_bound
-from tests.fixtures.factories import PASSWORD, login, make_hazard, make_unit
+from tests.fixtures.factories import login, make_hazard, make_unit, record_inspection
 
 
 def _last_month() -> tuple[str, date, date]:
     end = date.today().replace(day=1) - timedelta(days=1)
     return f"{end.year:04d}-{end.month:02d}", end.replace(day=1), end
-
-
-def _inspect(unit, kind, actor, day, sign=None):
-    inspection = inspection_ops.start(unit=unit, kind=kind, actor=actor, inspected_on=day, inspectors="检查组")
-    inspection_ops.record_results(inspection, actor=actor, findings={},
-                                  results={ln.id: ("pass", None) for ln in inspection_ops.lines_of(inspection)},
-                                  version_id=inspection.version_id)
-    inspection_ops.finish(inspection, actor=actor, summary="", version_id=inspection.version_id)
-    if sign is not None:
-        inspection_ops.sign(inspection, actor=actor, password=PASSWORD, version_id=inspection.version_id,
-                            signed_at=sign)
-    return inspection
 
 
 def _close(hazard, rectifier, acceptor, day):
@@ -60,15 +48,15 @@ def scene(db, world):
     day = first + timedelta(days=9)
     noon = datetime.combine(day, datetime.min.time()).replace(hour=4)
     with tenant_bound(world.a.id):
-        _inspect(world.s1, "self", u["principal"], day, sign=noon)
-        _inspect(world.s2, "self", u["principal"], day, sign=datetime.combine(last + timedelta(days=3),
+        record_inspection(world.s1, "self", u["principal"], day, sign=noon)
+        record_inspection(world.s2, "self", u["principal"], day, sign=datetime.combine(last + timedelta(days=3),
                                                                                datetime.min.time()))
-        _inspect(world.s3, "self", u["principal"], day)  # never signed
-        _inspect(s4, "self", u["principal"], day, sign=noon)
-        _inspect(world.s1, "township", u["township_supervisor"], day)
-        _inspect(s4, "township", u["township_supervisor"], day)
+        record_inspection(world.s3, "self", u["principal"], day)  # never signed
+        record_inspection(s4, "self", u["principal"], day, sign=noon)
+        record_inspection(world.s1, "township", u["township_supervisor"], day)
+        record_inspection(s4, "township", u["township_supervisor"], day)
         inspection_ops.assign_leader(leader=u["bureau_leader"], unit=world.t1, actor=u["bureau_admin"])
-        _inspect(world.s2, "unannounced", u["bureau_leader"], day)
+        record_inspection(world.s2, "unannounced", u["bureau_leader"], day)
         learning_ops.record(unit=world.s1, actor=u["principal"], standard_ids=[], membership_ids=[],
                             data={"level": "all_staff", "form": "video", "held_on": day, "title": "全员学习",
                                   "hours": 1, "headcount": 30})
@@ -98,7 +86,7 @@ def scene(db, world):
         hazard_ops.start_rectification(h_major, actor=u["principal"], version_id=h_major.version_id)
     make_hazard(db, world.sb, world.b_principal, source="self", found_on=found, deadline=found + timedelta(days=3))
     with tenant_bound(world.b.id):
-        _inspect(world.sb, "self", world.b_principal, day, sign=noon)
+        record_inspection(world.sb, "self", world.b_principal, day, sign=noon)
     return {"month": month, "first": first, "last": last, "s4": s4, "s5": s5}
 
 
@@ -320,7 +308,7 @@ def test_rewritten_history_is_caught_through_the_citys_witnessed_heads(app, db, 
     u = world.users
     month, first, _last = _last_month()
     with tenant_bound(world.a.id):
-        inspection = _inspect(world.s1, "self", u["principal"], first + timedelta(days=5),
+        inspection = record_inspection(world.s1, "self", u["principal"], first + timedelta(days=5),
                               sign=datetime.combine(first + timedelta(days=6), datetime.min.time()))
         signoff = db.session.execute(sa.select(SignOff).where(SignOff.inspection_id == inspection.id)).scalar_one()
     with tenant_bound(world.city.id):

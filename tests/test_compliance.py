@@ -10,24 +10,12 @@ from hazardhub.compliance import operations as compliance
 from hazardhub.inspections import operations as inspection_ops
 from hazardhub.learning import operations as learning_ops
 from hazardhub.tenancy import tenant_bound
-from tests.fixtures.factories import PASSWORD, login
+from tests.fixtures.factories import login, record_inspection
 
 
 def _last_month() -> tuple[str, date]:
     first = date.today().replace(day=1) - timedelta(days=1)
     return f"{first.year:04d}-{first.month:02d}", first.replace(day=10)
-
-
-def _inspect(unit, kind, actor, day, sign=None):
-    inspection = inspection_ops.start(unit=unit, kind=kind, actor=actor, inspected_on=day, inspectors="检查组")
-    inspection_ops.record_results(inspection, actor=actor, findings={},
-                                  results={ln.id: ("pass", None) for ln in inspection_ops.lines_of(inspection)},
-                                  version_id=inspection.version_id)
-    inspection_ops.finish(inspection, actor=actor, summary="", version_id=inspection.version_id)
-    if sign is not None:
-        inspection_ops.sign(inspection, actor=actor, password=PASSWORD, version_id=inspection.version_id,
-                            signed_at=sign)
-    return inspection
 
 
 def _learn(unit, actor, level, day, membership_ids=()):
@@ -41,13 +29,13 @@ def test_matrix_matches_the_records_cell_by_cell(db, client, world):
     u = world.users
     end = compliance.month_bounds(month)[1]
     with tenant_bound(world.a.id):
-        _inspect(world.s1, "self", u["principal"], day, sign=datetime.combine(day, datetime.min.time()))
-        _inspect(world.s2, "self", u["principal"], day)  # recorded, never signed
-        _inspect(world.s3, "self", u["principal"], day, sign=datetime.combine(end + timedelta(days=3),
+        record_inspection(world.s1, "self", u["principal"], day, sign=datetime.combine(day, datetime.min.time()))
+        record_inspection(world.s2, "self", u["principal"], day)  # recorded, never signed
+        record_inspection(world.s3, "self", u["principal"], day, sign=datetime.combine(end + timedelta(days=3),
                                                                                datetime.min.time()))
-        _inspect(world.s1, "township", u["township_supervisor"], day)
+        record_inspection(world.s1, "township", u["township_supervisor"], day)
         inspection_ops.assign_leader(leader=u["bureau_leader"], unit=world.t1, actor=u["bureau_admin"])
-        _inspect(world.s1, "unannounced", u["bureau_leader"], day)
+        record_inspection(world.s1, "unannounced", u["bureau_leader"], day)
         _learn(world.s1, u["principal"], "all_staff", day)
         principal_membership = db.session.execute(
             sa.select(Membership.id).where(Membership.user_id == u["principal"].id)).scalar_one()

@@ -26,21 +26,9 @@ from hazardhub.learning import operations as learning_ops
 from hazardhub.reports import figures as fig
 from hazardhub.runs.models import ReportRun
 from hazardhub.tenancy import tenant_bound
-from tests.fixtures.factories import PASSWORD, login, make_hazard
+from tests.fixtures.factories import login, make_hazard, record_inspection
 
 TODAY = hazard_ops.today()
-
-
-def _inspect(unit, kind, actor, day, sign=None):
-    inspection = inspection_ops.start(unit=unit, kind=kind, actor=actor, inspected_on=day, inspectors="检查组")
-    inspection_ops.record_results(inspection, actor=actor, findings={},
-                                  results={ln.id: ("pass", None) for ln in inspection_ops.lines_of(inspection)},
-                                  version_id=inspection.version_id)
-    inspection_ops.finish(inspection, actor=actor, summary="", version_id=inspection.version_id)
-    if sign is not None:
-        inspection_ops.sign(inspection, actor=actor, password=PASSWORD, version_id=inspection.version_id,
-                            signed_at=sign)
-    return inspection
 
 
 def _png(color=(200, 40, 40)) -> bytes:
@@ -85,8 +73,8 @@ def build_phase_world(db, world) -> SimpleNamespace:
         hazard_ops.void(h, actor=principal, reason="重复登记", version_id=h.version_id)
         # inspections: s1 self signed on time, s2 township recorded, a draft that does not count
         day = TODAY - timedelta(days=12)
-        _inspect(world.s1, "self", principal, day, sign=datetime.combine(day, datetime.min.time()))
-        _inspect(world.s2, "township", u["township_supervisor"], day)
+        record_inspection(world.s1, "self", principal, day, sign=datetime.combine(day, datetime.min.time()))
+        record_inspection(world.s2, "township", u["township_supervisor"], day)
         inspection_ops.start(unit=world.s3, kind="township", actor=u["township_supervisor"], inspected_on=day,
                              inspectors="检查组")
         # learning: all staff at s1, principals at t1 with s1's principal present

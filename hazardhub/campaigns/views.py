@@ -4,10 +4,9 @@ the seed plan's template, the city's publication and a district's adoption, and 
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf.file import FileField
 from wtforms import DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
@@ -21,7 +20,7 @@ from hazardhub.campaigns.models import (
     BADGES, CAMPAIGN_STATUSES, DELIVERABLE_LABELS, DELIVERABLE_STATUSES, SOURCES, SPEC_KINDS, WHO, Campaign,
     Deliverable, DeliverableFile, Phase,
 )
-from hazardhub.evidence.storage import FileRefused, download_name
+from hazardhub.evidence.storage import FileRefused, download_name, send_stored
 from hazardhub.extensions import db
 from hazardhub.forms import HazardForm, choices
 from hazardhub.hazards.operations import today
@@ -348,18 +347,9 @@ def deliverable_history(deliverable_id: int):
 def file(deliverable_file_id: int):
     record = load_or_404(DeliverableFile, deliverable_file_id, "deliverable.view")
     path = files.path_for(record.tenant_id, record.kind, record.stored_name)
-    if path is None:
-        abort(404)
     if record.kind == "video":
         stem = record.original_name.rsplit(".", 1)[0]
         name = download_name(stem, "", f"视频{record.id}") + ".mp4"
     else:
         name = download_name(record.original_name, record.content_type, f"附件{record.id}")
-    response = send_file(Path(path), mimetype=record.content_type, as_attachment=False, download_name=name,
-                         conditional=True, etag=record.sha256, max_age=None)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    response.cache_control.public = False
-    response.cache_control.private = True
-    response.cache_control.no_cache = True
-    return response
+    return send_stored(path, record.content_type, name, record.sha256)

@@ -130,8 +130,7 @@ def build(roots: list[OrgUnit], month: str, today: date) -> Matrix:
     if not roots:
         start, end = month_bounds(month)
         return Matrix(month=month, in_progress=start <= today <= end)
-    key = ("compliance_matrix", tuple(sorted((r.tenant_id, r.path) for r in roots)), month, today)
-    return datacache.cached(key, {r.tenant_id for r in roots}, lambda: _build(roots, month, today))
+    return datacache.cached_under(roots, ("compliance_matrix", month, today), lambda: _build(roots, month, today))
 
 
 def _build(roots: list[OrgUnit], month: str, today: date) -> Matrix:

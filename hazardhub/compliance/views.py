@@ -53,8 +53,7 @@ def index():
 
     # The tables depend on the matrix alone; a district's are 300 rows × 4 linked cells, which
     # took most of the page's time to render, so they are kept as HTML by data version too.
-    key = ("compliance_matrix_html", tuple(sorted((r.tenant_id, r.path) for r in roots)), month, now)
-    in_progress, counts, tables = datacache.cached(key, {r.tenant_id for r in roots}, render_tables)
+    in_progress, counts, tables = datacache.cached_under(roots, ("compliance_matrix_html", month, now), render_tables)
     return render_template("compliance/index.html", matrix={"in_progress": in_progress}, tables=tables,
                            month=month, counts=counts, months=ops.recent_months(now, 12))
 

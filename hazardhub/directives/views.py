@@ -2,10 +2,8 @@
 the PDF request, and the 升级督办 list of escalated overdue hazards."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from hazardhub.accounts.models import User
@@ -20,7 +18,7 @@ from hazardhub.directives.models import (
     DirectivePhoto, Escalation,
 )
 from hazardhub.extensions import db
-from hazardhub.forms import HazardForm, choices
+from hazardhub.forms import HazardForm, choices, errors_text
 from hazardhub.hazards.models import Hazard
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.operations import reading_roots_or_403
@@ -158,18 +156,13 @@ def show(directive_id: int):
     )
 
 
-def _first_error(form) -> str:
-    errors = [e for field in form for e in field.errors]
-    return "；".join(str(e) for e in errors) if errors else "表单无效，请刷新后重试。"
-
-
 def _act(directive_id: int, action: str, form_cls, apply, done: str):
     directive = load_or_404(Directive, directive_id, action)
     form = form_cls()
     if not form.validate_on_submit():
         if getattr(form, "csrf_token", None) is not None and form.csrf_token.errors:
             abort(400)
-        flash("操作未执行：" + _first_error(form), "danger")
+        flash("操作未执行：" + errors_text(form), "danger")
         return redirect(url_for("directives.show", directive_id=directive.id))
     try:
         apply(directive, form)
@@ -296,20 +289,6 @@ def _merge(merged: dict, entry) -> None:
         merged[entry.transaction_id] = entry
 
 
-def _serve_photo(photo: DirectivePhoto, stored_name: str | None, content_type: str, name: str, etag: str):
-    from hazardhub.evidence import storage
-
-    path = storage.path_for(photo.tenant_id, stored_name)
-    if path is None:
-        abort(404)
-    response = send_file(Path(path), mimetype=content_type, as_attachment=False, download_name=name,
-                         conditional=True, etag=etag, max_age=None)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.cache_control.private = True
-    response.cache_control.no_cache = True
-    return response
-
-
 @bp.route("/photos/<int:photo_id>")
 @login_required
 def photo(photo_id: int):
@@ -317,7 +296,8 @@ def photo(photo_id: int):
 
     row = load_or_404(DirectivePhoto, photo_id, "directive.view")
     name = storage.download_name(row.original_name, row.content_type, f"整改照片{row.id}")
-    return _serve_photo(row, row.stored_name, row.content_type, name, row.sha256)
+    path = storage.path_for(row.tenant_id, row.stored_name)
+    return storage.send_stored(path, row.content_type, name, row.sha256)
 
 
 @bp.route("/photos/<int:photo_id>/thumb")
@@ -329,7 +309,8 @@ def photo_thumb(photo_id: int):
     if not row.thumb_name:
         abort(404)
     name = storage.download_name(row.original_name, "image/jpeg", f"整改照片{row.id}")
-    return _serve_photo(row, row.thumb_name, "image/jpeg", f"缩略图-{name}", f"{row.sha256}-t")
+    path = storage.path_for(row.tenant_id, row.thumb_name)
+    return storage.send_stored(path, "image/jpeg", f"缩略图-{name}", f"{row.sha256}-t")
 
 
 @bp.route("/escalations")

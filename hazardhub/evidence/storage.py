@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
 import secrets
-import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +28,7 @@ from typing import BinaryIO
 from flask import current_app
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from hazardhub.runs.operations import storage_root
+from hazardhub.runs.operations import storage_root, write_atomic
 
 DEFAULT_MAX_MB = 10
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -137,23 +135,22 @@ def path_for(tenant_id: int, stored_name: str | None) -> Path | None:
     return path
 
 
-def _write_atomic(folder: Path, name: str, data: bytes) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / name
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return final
+def send_stored(path: Path | None, content_type: str, name: str, etag: str):
+    """The response for a stored file (a photo, its thumbnail, a PDF, a video) found by a
+    ``path_for``: never cached by shared caches, never sniffed, not embeddable elsewhere; 404 when
+    the name was bad or the file is gone."""
+    from flask import abort, send_file
+
+    if path is None:
+        abort(404)
+    response = send_file(path, mimetype=content_type, as_attachment=False, download_name=name,
+                         conditional=True, etag=etag, max_age=None)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    response.cache_control.public = False
+    response.cache_control.private = True
+    response.cache_control.no_cache = True
+    return response
 
 
 def remove(stored: StoredFile) -> None:
@@ -321,10 +318,10 @@ def store(tenant_id: int, stream: BinaryIO, *, allow_pdf: bool = True) -> Stored
         sha256=hashlib.sha256(data).hexdigest(), width=width, height=height,
     )
     folder = _folder(tenant_id)
-    _write_atomic(folder, stored.stored_name, data)
+    write_atomic(folder, stored.stored_name, data)
     if thumb is not None:
         try:
-            _write_atomic(folder, stored.thumb_name, thumb)
+            write_atomic(folder, stored.thumb_name, thumb)
         except BaseException:
             remove(stored)
             raise

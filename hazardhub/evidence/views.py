@@ -8,9 +8,7 @@ the hazard page and a flashed message.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-from flask import Blueprint, abort, flash, redirect, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, url_for
 from flask_login import current_user, login_required
 from werkzeug.routing import BuildError
 
@@ -73,26 +71,13 @@ def upload(hazard_id: int):
     return redirect(_hazard_url(hazard.id))
 
 
-def _serve(attachment: Attachment, stored_name: str | None, content_type: str, name: str, etag: str):
-    path = storage.path_for(attachment.tenant_id, stored_name)
-    if path is None:
-        abort(404)
-    response = send_file(Path(path), mimetype=content_type, as_attachment=False, download_name=name,
-                         conditional=True, etag=etag, max_age=None)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    response.cache_control.public = False
-    response.cache_control.private = True
-    response.cache_control.no_cache = True
-    return response
-
-
 @bp.route("/attachments/<int:attachment_id>")
 @login_required
 def file(attachment_id: int):
     attachment = load_or_404(Attachment, attachment_id, "evidence.view")
     name = storage.download_name(attachment.original_name, attachment.content_type, f"附件{attachment.id}")
-    return _serve(attachment, attachment.stored_name, attachment.content_type, name, attachment.sha256)
+    path = storage.path_for(attachment.tenant_id, attachment.stored_name)
+    return storage.send_stored(path, attachment.content_type, name, attachment.sha256)
 
 
 @bp.route("/attachments/<int:attachment_id>/thumb")
@@ -102,7 +87,8 @@ def thumb(attachment_id: int):
     if not attachment.thumb_name:
         abort(404)
     name = storage.download_name(attachment.original_name, "image/jpeg", f"附件{attachment.id}")
-    return _serve(attachment, attachment.thumb_name, "image/jpeg", f"缩略图-{name}", f"{attachment.sha256}-t")
+    path = storage.path_for(attachment.tenant_id, attachment.thumb_name)
+    return storage.send_stored(path, "image/jpeg", f"缩略图-{name}", f"{attachment.sha256}-t")
 
 
 @bp.route("/attachments/<int:attachment_id>/withdraw", methods=["POST"])

@@ -16,7 +16,7 @@ from hazardhub.audit import history
 from hazardhub.extensions import db
 from hazardhub.evidence import operations as evidence_ops
 from hazardhub.evidence.models import STAGES, Attachment
-from hazardhub.forms import choices
+from hazardhub.forms import choices, errors_text
 from hazardhub.hazards import operations as ops
 from hazardhub.hazards.forms import (
     AcceptForm, DecisionForm, HazardCreateForm, HazardEditForm, ReasonForm, ReportForm, VersionForm,
@@ -24,7 +24,7 @@ from hazardhub.hazards.forms import (
 from hazardhub.hazards.models import (
     CATEGORIES, DETERMINATIONS, HAZARD_LABELS, LEVELS, OPEN_STATUSES, SOURCES, STATUSES, Hazard, HazardCitation,
 )
-from hazardhub.orgs.models import OrgUnit, Tenant
+from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.operations import reading_roots_or_403
 from hazardhub.pagination import paginate
 from hazardhub.policy import can, load_or_404, requires
@@ -79,8 +79,7 @@ class UnitChoice(NamedTuple):
 def _filter_units(roots) -> list[UnitChoice]:
     """The unit filter's choices (townships first, then up to 300 schools by name); cached by
     the tenants' data version because a district's 300 schools cost more than its ledger page."""
-    key = ("ledger_filter_units", tuple(sorted((r.tenant_id, r.path) for r in roots)))
-    return datacache.cached(key, {r.tenant_id for r in roots}, lambda: _load_filter_units(roots))
+    return datacache.cached_under(roots, ("ledger_filter_units",), lambda: _load_filter_units(roots))
 
 
 def _load_filter_units(roots) -> list[UnitChoice]:
@@ -120,16 +119,14 @@ def index():
     if as_of is not None:
         return _ledger_as_of(roots, filters, as_of)
     sort = request.args.get("sort", "found")
-    roots_key = tuple(sorted((r.tenant_id, r.path) for r in roots))
-    tenant_ids = {r.tenant_id for r in roots}
     now = ops.today()
 
     def render_body() -> Markup:
         base = ops.ledger_query(roots, filters)
         page = paginate(base.order_by(*SORTS.get(sort, SORTS["found"])), per_page=50)
-        key = ("ledger_counts", roots_key, filters.unit_id, now)
-        by_status, by_level, overdue = datacache.cached(key, tenant_ids, lambda: _counts(
-            ops.ledger_query(roots, ops.LedgerFilters(unit_id=filters.unit_id, include_voided=True))))
+        counted = ops.LedgerFilters(unit_id=filters.unit_id, include_voided=True)
+        by_status, by_level, overdue = datacache.cached_under(
+            roots, ("ledger_counts", filters.unit_id, now), lambda: _counts(ops.ledger_query(roots, counted)))
         return Markup(render_template(
             "hazards/_ledger_body.html", page=page, filters=filters, sort=sort, today=now,
             units=_filter_units(roots), by_status=by_status, by_level=by_level, overdue=overdue,
@@ -137,8 +134,8 @@ def index():
 
     # Everything below the header depends on the scope, the query string and the data only; the
     # same filtered page is asked for again and again until somebody records something.
-    key = ("ledger_body", roots_key, tuple(sorted(request.args.items(multi=True))), now)
-    return render_template("hazards/index.html", body=datacache.cached(key, tenant_ids, render_body), as_of=None)
+    key = ("ledger_body", tuple(sorted(request.args.items(multi=True))), now)
+    return render_template("hazards/index.html", body=datacache.cached_under(roots, key, render_body), as_of=None)
 
 
 def _ledger_as_of(roots, filters: ops.LedgerFilters, as_of: date):
@@ -341,8 +338,7 @@ def _transition(hazard_id: int, action: str, form_cls, apply, done: str):
     hazard = load_or_404(Hazard, hazard_id, action)
     form = form_cls()
     if not form.validate_on_submit():
-        errors = [e for field in form for e in field.errors]
-        flash("操作未执行：" + ("；".join(errors) if errors else "表单无效，请刷新后重试。"), "danger")
+        flash("操作未执行：" + errors_text(form), "danger")
         return redirect(url_for("hazards.show", hazard_id=hazard.id))
     try:
         apply(hazard, form)
@@ -417,8 +413,7 @@ def hazard_history(hazard_id: int):
     hazard = load_or_404(Hazard, hazard_id, "hazard.history")
     # A long-lived hazard has dozens of versions over three tables; the timeline changes only when
     # its tenant's data does (or the city's, whose users' names it may show).
-    parent_id = db.session.execute(sa.select(Tenant.parent_id).where(Tenant.id == hazard.tenant_id)).scalar()
-    timeline = datacache.cached(("hazard_history", hazard.id), {hazard.tenant_id, *([parent_id] if parent_id else [])},
+    timeline = datacache.cached(("hazard_history", hazard.id), catalogue.visible_tenant_ids(hazard.tenant_id),
                                 lambda: _hazard_timeline(hazard))
     return render_template("history.html", title=f"隐患 {hazard.number} 的全部记录", entries=timeline,
                            back_url=url_for("hazards.show", hazard_id=hazard.id))

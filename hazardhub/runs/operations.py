@@ -135,15 +135,12 @@ def set_progress(run: ReportRun, percent: int) -> None:
     db.session.commit()
 
 
-def store_file(run: ReportRun, data: bytes, file_name: str, chain_head: str) -> None:
-    """Write the file to a temporary name and rename it into place, then mark the run done.
-
-    A worker killed mid-write leaves only a ``.tmp`` file and a run that is not ``finished``.
-    """
-    folder = storage_root() / "runs" / str(run.tenant_id)
+def write_atomic(folder: Path, name: str, data: bytes, *, tmp_prefix: str = "") -> Path:
+    """Write ``data`` to ``folder/name`` through a fsynced temporary file and a rename, so that a
+    process killed mid-write leaves at most a ``.tmp`` file, never a half file under the name."""
     folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"{run.id}{Path(file_name).suffix}"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{run.id}-", suffix=".tmp")
+    final = folder / name
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=tmp_prefix, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -156,6 +153,16 @@ def store_file(run: ReportRun, data: bytes, file_name: str, chain_head: str) -> 
         except FileNotFoundError:
             pass
         raise
+    return final
+
+
+def store_file(run: ReportRun, data: bytes, file_name: str, chain_head: str) -> None:
+    """Write the file to a temporary name and rename it into place, then mark the run done.
+
+    A worker killed mid-write leaves only a ``.tmp`` file and a run that is not ``finished``.
+    """
+    final = write_atomic(storage_root() / "runs" / str(run.tenant_id), f"{run.id}{Path(file_name).suffix}", data,
+                         tmp_prefix=f"{run.id}-")
     run.file_path = str(final.relative_to(storage_root()))
     run.file_name = file_name
     run.sha256 = hashlib.sha256(data).hexdigest()
