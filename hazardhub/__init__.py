@@ -25,6 +25,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(load_config(ROOT))
     if config:
         app.config.update(config)
+    if app.config.get("HAZARDHUB_PROXY_COUNT"):
+        # request.remote_addr (login throttle and lockout, the audit trail) from X-Forwarded-For,
+        # trusting exactly that many proxies; never the header when no proxy is configured
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["HAZARDHUB_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
     db.init_app(app)
     with app.app_context():

@@ -35,7 +35,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy_continuum import make_versioned, version_class, versioning_manager
 from sqlalchemy_continuum.plugins import FlaskPlugin, PropertyModTrackerPlugin, TransactionMetaPlugin
 
-from hazardhub.db import Base, utcnow
+from hazardhub.clock import utcnow
+from hazardhub.db import Base
 
 #: options every versioned model uses; see the module docstring for the strategy
 VERSIONED = {"strategy": "subquery"}
@@ -107,6 +108,37 @@ import sqlalchemy_continuum.unit_of_work as _continuum_uow  # noqa: E402
 
 _continuum_uow.is_session_modified = _is_session_modified
 
+
+def _create_transaction_without_autoflush(original):
+    """Create the Continuum transaction without letting its own set-up flush the session.
+
+    Building the transaction row asks the plugins for its arguments, and the Flask plugin asks for
+    the actor (:func:`actor_id` → ``current_user``). In a fresh app context — a job run in-process
+    inside a request, a witness record after a job — ``current_user`` is loaded by a query, and
+    that query autoflushed the pending rows first. The flush saw no transaction yet and created
+    one (N) for those rows; then the interrupted call created a second one (N+1) and made it
+    current. The versions stayed in N, the meta and the chain link went to N+1, and
+    ``audit verify`` reported N as written behind the application's back (issue #12: every
+    city witness record after an in-process PDF job). With autoflush held off, the pending rows
+    are flushed afterwards, into the one transaction that is sealed.
+    """
+
+    def create_transaction(self, session):
+        with session.no_autoflush:
+            return original(self, session)
+
+    return create_transaction
+
+
+_continuum_uow.UnitOfWork.create_transaction = _create_transaction_without_autoflush(
+    _continuum_uow.UnitOfWork.create_transaction)
+
+import sqlalchemy_continuum.transaction as _continuum_tx  # noqa: E402
+
+# Continuum stamps ``issued_at`` from the machine's clock; take it from the one clock, so a test that
+# freezes the clock finds its changes in the ledger "as of" that day (hazardhub/clock.py)
+_continuum_tx.TransactionBase.issued_at = sa.Column(sa.DateTime, default=utcnow)
+
 make_versioned(
     user_cls="User",
     plugins=[
@@ -148,6 +180,10 @@ class AuditChainLink(Base):
     #: sha256(prev_hash + sha256(canonical change set))
     link_hash: Mapped[str] = mapped_column(sa.String(64), nullable=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, nullable=False)
+
+
+class UnsealedVersions(RuntimeError):
+    """A commit would store version rows that are not part of the transaction being sealed."""
 
 
 def tx_meta(**values: Any) -> None:
@@ -300,6 +336,13 @@ def _seal_transaction(session: Session) -> None:
             tx.meta.setdefault("operator", _operator())
     session.flush()
 
+    stray = sorted({v.transaction_id for v in uow.version_objs.values()} - {tx.id})
+    if stray:
+        # Versions written under another Continuum transaction of this same database transaction
+        # would be committed outside the chain (verify: "不在审计链中"). Refuse the commit rather
+        # than store history the chain does not vouch for.
+        raise UnsealedVersions(
+            f"versions of transaction(s) {stray} would be committed unsealed beside transaction {tx.id}")
     conn = session.connection()
     tables = sorted({vcls.__table__ for (vcls, _pk) in uow.version_objs}, key=lambda t: t.name)
     tx_row, meta, versions = _load_transaction(conn, tx.id, tables)

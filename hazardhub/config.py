@@ -58,14 +58,28 @@ def load_config(root: Path) -> dict:
         "HAZARDHUB_INSTANCE_PATH": str(instance),
         "HAZARDHUB_PDF_FONT": os.environ.get("HAZARDHUB_PDF_FONT"),
         "HAZARDHUB_IDLE_MINUTES": int(os.environ.get("HAZARDHUB_IDLE_MINUTES", "30")),
+        # 等保 lockout, counted per (account, client address): hazardhub/accounts/auth.py lockout_until
         "HAZARDHUB_LOCKOUT_ATTEMPTS": 5,
         "HAZARDHUB_LOCKOUT_MINUTES": 15,
-        "HAZARDHUB_MAX_IMPORT_ROWS": 5000,
+        # failed logins that slow (429), never lock: hazardhub/accounts/throttle.py
+        "HAZARDHUB_LOGIN_LIMIT_PER_ADDRESS": os.environ.get("HAZARDHUB_LOGIN_LIMIT_PER_ADDRESS", "20/minute;100/hour"),
+        "HAZARDHUB_LOGIN_LIMIT_PER_ACCOUNT": os.environ.get("HAZARDHUB_LOGIN_LIMIT_PER_ACCOUNT", "10/minute"),
+        # reverse proxies in front that append X-Forwarded-For (0: trust only the socket address)
+        "HAZARDHUB_PROXY_COUNT": int(os.environ.get("HAZARDHUB_PROXY_COUNT", "0")),
+        # imports (hazardhub/spreadsheets.py): data rows of one file; rows read, blank ones included;
+        # seconds one upload may spend being read
+        "HAZARDHUB_MAX_IMPORT_ROWS": int(os.environ.get("HAZARDHUB_MAX_IMPORT_ROWS", "5000")),
+        "HAZARDHUB_IMPORT_MAX_SHEET_ROWS": int(os.environ.get("HAZARDHUB_IMPORT_MAX_SHEET_ROWS", "20000")),
+        "HAZARDHUB_IMPORT_MAX_SECONDS": float(os.environ.get("HAZARDHUB_IMPORT_MAX_SECONDS", "10")),
         # computed figures kept per process, keyed by the data version (hazardhub/datacache.py); 0: off
         "HAZARDHUB_DATA_CACHE_ENTRIES": int(os.environ.get("HAZARDHUB_DATA_CACHE_ENTRIES", "256")),
         "HAZARDHUB_MAX_EVIDENCE_MB": float(os.environ.get("HAZARDHUB_MAX_EVIDENCE_MB", "10")),
         "HAZARDHUB_MAX_EVIDENCE_PIXELS": int(os.environ.get("HAZARDHUB_MAX_EVIDENCE_PIXELS", "50000000")),
         "HAZARDHUB_MAX_VIDEO_MB": float(os.environ.get("HAZARDHUB_MAX_VIDEO_MB", "200")),
+        # one request, files included; the campaign video upload raises its own (hazardhub/httprequest.py).
+        # Werkzeug's other two limits stay at Flask's defaults: MAX_FORM_MEMORY_SIZE (500 KB) bounds
+        # one text field of a multipart form (no field allows more than 4,000 characters, ~12 KB) and
+        # does not apply to urlencoded forms; MAX_FORM_PARTS (1,000) bounds the parts of a multipart form.
         "MAX_CONTENT_LENGTH": int(os.environ.get("HAZARDHUB_MAX_UPLOAD_MB", "64")) * 1024 * 1024,
         "PERMANENT_SESSION_LIFETIME": timedelta(
             minutes=int(os.environ.get("HAZARDHUB_IDLE_MINUTES", "30"))

@@ -6,11 +6,13 @@ and the composite tenant foreign keys are named so a failed insert says which li
 from __future__ import annotations
 
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+from hazardhub import clock
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -25,14 +27,9 @@ class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def utcnow() -> datetime:
-    """Naive UTC now: every ``*_at`` column stores naive UTC (Continuum does too)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
 class TimestampMixin:
     #: when the row was created (naive UTC)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(default=clock.utcnow, nullable=False)
 
 
 class TenantScoped:

@@ -5,7 +5,7 @@ Alembic's env.py, the app factory and the worker import this module; nothing els
 import hazardhub.audit  # noqa: F401 - make_versioned before any versioned model
 import sqlalchemy as sa
 
-from hazardhub.accounts.models import LoginAttempt, Membership, User  # noqa: F401
+from hazardhub.accounts.models import LoginAttempt, Membership, User, UserSession  # noqa: F401
 from hazardhub.audit import AuditChainHead, AuditChainLink  # noqa: F401
 from hazardhub.orgs.models import OrgUnit, Tenant  # noqa: F401
 from hazardhub.runs.models import ReportRun  # noqa: F401
@@ -19,6 +19,7 @@ from hazardhub.citywide.models import ChainVerification, WitnessedHead  # noqa: 
 from hazardhub.notifications.models import Notification  # noqa: F401
 from hazardhub.accountability.models import AccountabilityFinding  # noqa: F401
 from hazardhub.directives.models import Directive, DirectiveCounter, DirectiveHazard, DirectivePhoto, Escalation  # noqa: F401
+from hazardhub.formtokens import FormSubmission  # noqa: F401
 
 sa.orm.configure_mappers()
 

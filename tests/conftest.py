@@ -8,6 +8,7 @@ pytest_plugins = [
     "tests.fixtures.db",
     "tests.fixtures.factories",
     "tests.fixtures.browser",
+    "tests.fixtures.chain",
 ]
 
 

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy_continuum import version_class
 
+from hazardhub import clock
 from hazardhub.accountability import operations as ops
 from hazardhub.accountability.models import AccountabilityFinding
 from hazardhub.hazards import operations as hazard_ops
@@ -14,7 +15,7 @@ from hazardhub.inspections import operations as inspection_ops
 from hazardhub.tenancy import tenant_bound
 from tests.fixtures.factories import login, make_hazard, record_inspection
 
-TODAY = date.today()
+TODAY = clock.today()
 
 
 def _last_month() -> tuple[str, date]:

@@ -417,3 +417,43 @@ def test_user_history_never_shows_the_password_hash(client, app, world, db):
     assert "须修改密码" in page
     for secret in secrets | {"password_hash", "scrypt:", "session_salt"}:
         assert secret not in page  # ...but never a secret
+
+
+# ---------------------------------------------------------------------------------------------
+# sessions and locks on the user's page (issue #12, items 4 and 5)
+
+
+def test_deactivating_a_user_in_the_ui_ends_their_sessions(client, app, world, db):
+    staff = world.users["staff"]
+    staff_client = app.test_client()
+    staff_client.submit("/login", {"username": staff.username, "password": PASSWORD}, page="/login")
+    assert staff_client.get("/units/").status_code == 200
+    login(client, world.users["bureau_admin"])
+    page = f"/users/{staff.id}/edit"
+    data = form_fields(client.get(page).get_data(as_text=True))
+    data.pop("is_active")  # the box unticked
+    data["reason"] = "调离本单位"
+    assert client.submit(page, data).status_code == 302
+    assert find_user(db, staff.username).is_active is False
+    response = staff_client.get("/units/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+
+def test_user_page_lists_live_sessions_and_locks_by_address(client, app, world, db):
+    staff = world.users["staff"]
+    browser, stranger = app.test_client(), app.test_client()
+    browser.submit("/login", {"username": staff.username, "password": PASSWORD}, page="/login",
+                   environ_base={"REMOTE_ADDR": "10.2.3.4"})
+    for _ in range(5):
+        stranger.submit("/login", {"username": staff.username, "password": "Wrong0pass"}, page="/login",
+                        environ_base={"REMOTE_ADDR": "10.9.9.9"})
+    login(client, world.users["bureau_admin"])
+    page = text(client.get(f"/users/{staff.id}"))
+    assert "当前登录会话" in page and "10.2.3.4" in page
+    assert "已锁定（来自 10.9.9.9 的登录" in page
+    assert "10.2.3.4 的登录" not in page  # the owner's own address is not locked
+
+    client.submit(f"/users/{staff.id}/reset-password", {"reason": "疑似泄露"}, page=f"/users/{staff.id}")
+    assert "没有有效的登录会话" in text(client.get(f"/users/{staff.id}"))
+    response = browser.get("/units/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")

@@ -5,12 +5,12 @@ Everything goes through the real forms (POST with the CSRF token scraped from th
 from __future__ import annotations
 
 import re
-import time
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from hazardhub import clock
 from tests.fixtures.factories import PASSWORD, login
 
 OTP_RE = re.compile(r"一次性密码[：:]\s*<code[^>]*>\s*([^<\s]+)\s*</code>")
@@ -207,26 +207,49 @@ def test_empty_login_form_is_refused_in_chinese(client, world, db):
 # idle expiry
 
 
-def test_idle_session_expires_after_thirty_minutes(client, world):
-    login(client, world.users["principal"])
-    assert is_logged_in(client)
-    with client.session_transaction() as session:
-        session["last_seen"] = time.time() - 31 * 60
-    response = client.get("/units/")
-    assert response.status_code == 302
-    assert response.headers["Location"].startswith("/login")
-    page = client.get(response.headers["Location"])
-    assert "过期" in text(page)
-    assert not is_logged_in(client)
+def session_rows(db, user):
+    from hazardhub.accounts.models import UserSession
+
+    return db.session.execute(
+        sa.select(UserSession).where(UserSession.user_id == user.id).order_by(UserSession.id)
+        .execution_options(populate_existing=True)
+    ).scalars().all()
 
 
-def test_activity_within_the_idle_limit_keeps_the_session(client, world):
-    login(client, world.users["principal"])
-    with client.session_transaction() as session:
-        session["last_seen"] = time.time() - 29 * 60
-    assert is_logged_in(client)
-    with client.session_transaction() as session:
-        assert time.time() - session["last_seen"] < 60  # refreshed by the request
+def test_idle_session_expires_after_thirty_minutes(client, world, db):
+    user = world.users["principal"]
+    with clock.frozen("2025-04-09 10:00"):
+        login(client, user)
+        assert is_logged_in(client)
+        clock.advance(timedelta(minutes=31))
+        expired_at = clock.utcnow()
+        response = client.get("/units/")
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/login")
+        page = client.get(response.headers["Location"])
+        assert "过期" in text(page)
+        assert not is_logged_in(client)
+    [row] = session_rows(db, user)
+    assert (row.revoked_reason, row.revoked_at) == ("idle", expired_at)  # ended on the server
+
+
+def test_activity_within_the_idle_limit_keeps_the_session(client, world, db):
+    """Each request moves the idle deadline; ``last_seen_at`` is written at most once a minute."""
+    user = world.users["principal"]
+    with clock.frozen("2025-04-09 10:00"):
+        login(client, user)
+        clock.advance(timedelta(minutes=29))
+        assert is_logged_in(client)
+        [row] = session_rows(db, user)
+        assert row.last_seen_at == clock.utcnow()  # refreshed by the request
+        clock.advance(timedelta(minutes=29))
+        assert is_logged_in(client)  # 58 minutes after login, never 30 idle
+        seen = clock.utcnow()
+        clock.advance(timedelta(seconds=30))
+        assert is_logged_in(client)
+        [row] = session_rows(db, user)
+        assert row.last_seen_at == seen  # within a minute: no write
+        assert row.revoked_at is None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,18 +297,6 @@ def test_admin_reset_ends_sessions_and_forces_a_new_password(client, new_client,
     assert refreshed(db, staff).must_change_password is False
     staff_client.submit("/logout", {}, page="/")
     assert do_login(staff_client, staff.username, "Fresh2pass").headers["Location"] == "/"
-
-
-def test_own_password_change_ends_other_sessions(client, new_client, world, production_sessions):
-    user = world.users["principal"]
-    other = new_client()
-    do_login(other, user.username, PASSWORD)
-    do_login(client, user.username, PASSWORD)
-    response = client.submit("/password", {"current_password": PASSWORD, "new_password": "Another9pass",
-                                           "confirm": "Another9pass"})
-    assert response.status_code == 302
-    assert is_logged_in(client)
-    assert not is_logged_in(other)
 
 
 @pytest.mark.parametrize(
@@ -444,3 +455,265 @@ def test_hsts_follows_the_environment_setting(app, client, world, monkeypatch):
     monkeypatch.setitem(app.config, "HAZARDHUB_ENV", "development")
     assert "Strict-Transport-Security" not in client.get("/login").headers
 
+
+
+# ---------------------------------------------------------------------------------------------
+# sessions that end (issue #12, item 4): the server decides, not the cookie
+
+
+def replay(app, client):
+    """Another browser holding a copy of ``client``'s session cookie (what a thief would keep)."""
+    name = app.config["SESSION_COOKIE_NAME"]
+    cookie = client.get_cookie(name)
+    assert cookie is not None
+    copy = app.test_client()
+    copy.set_cookie(name, cookie.value)
+    return copy
+
+
+def test_a_cookie_replayed_after_logout_gets_the_login_page(app, client, world, db, production_sessions):
+    user = world.users["principal"]
+    assert do_login(client, user.username, PASSWORD).status_code == 302
+    thief = replay(app, client)
+    assert is_logged_in(thief)  # the copy is as good as the original while the session lives
+    client.submit("/logout", {}, page="/")
+
+    response = thief.get("/units/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
+    assert "登录" in text(thief.get(response.headers["Location"]))
+    assert not is_logged_in(thief)
+    [row] = session_rows(db, user)
+    assert row.revoked_reason == "logout" and row.revoked_at is not None
+
+
+def test_logout_ends_only_its_own_session(app, client, new_client, world, db):
+    user = world.users["principal"]
+    phone = new_client()
+    do_login(client, user.username, PASSWORD)
+    do_login(phone, user.username, PASSWORD)
+    client.submit("/logout", {}, page="/")
+    assert not is_logged_in(client)
+    assert is_logged_in(phone)
+    assert sorted(str(r.revoked_reason) for r in session_rows(db, user)) == ["None", "logout"]
+
+
+def test_the_cookie_carries_a_random_id_and_the_database_only_its_hash(client, world, db):
+    import hashlib
+
+    from hazardhub.accounts.sessions import SESSION_KEY
+
+    user = world.users["principal"]
+    do_login(client, user.username, PASSWORD)
+    with client.session_transaction() as session:
+        token = session[SESSION_KEY]
+    assert len(token) >= 43  # 32 random bytes, urlsafe base64
+    [row] = session_rows(db, user)
+    assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert token not in {str(v) for v in vars(row).values()}
+    assert (row.remote_addr, row.revoked_at) == ("127.0.0.1", None)
+    assert client.get_cookie("remember_token") is None  # "remember me" is never issued
+
+
+def test_a_remember_cookie_alone_signs_nobody_in(app, new_client, world):
+    """Flask-Login would accept a remember cookie naming a user id; without a live session row
+    the loader refuses it, so it cannot outlive a logout either."""
+    from flask_login.utils import encode_cookie
+
+    user = world.users["principal"]
+    with app.test_request_context("/"):
+        value = encode_cookie(user.get_id())
+    browser = new_client()
+    browser.set_cookie(app.config.get("REMEMBER_COOKIE_NAME", "remember_token"), value)
+    response = browser.get("/units/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+
+def test_own_password_change_keeps_this_session_and_ends_the_others(app, client, new_client, world, db,
+                                                                    production_sessions):
+    user = world.users["principal"]
+    phone = new_client()
+    do_login(phone, user.username, PASSWORD)
+    do_login(client, user.username, PASSWORD)
+    copy_of_phone = replay(app, phone)
+    response = client.submit("/password", {"current_password": PASSWORD, "new_password": "Another9pass",
+                                           "confirm": "Another9pass"})
+    assert response.status_code == 302
+    assert "其他设备上的登录已失效" in text(client.get("/"))
+    assert is_logged_in(client)
+    assert not is_logged_in(phone) and not is_logged_in(copy_of_phone)
+    assert sorted(str(r.revoked_reason) for r in session_rows(db, user)) == ["None", "password_change"]
+
+
+def test_deactivation_ends_every_session_for_good(app, client, world, db, production_sessions):
+    from hazardhub.accounts import operations as account_ops
+    from hazardhub.tenancy import tenant_bound
+
+    user = world.users["staff"]
+    do_login(client, user.username, PASSWORD)
+    thief = replay(app, client)
+    with tenant_bound(user.tenant_id):
+        account_ops.update_user(user, display_name=user.display_name, phone=None, is_active=False,
+                                version_id=user.version_id)
+    assert not is_logged_in(client)
+    with tenant_bound(user.tenant_id):
+        user = refreshed(db, user)
+        account_ops.update_user(user, display_name=user.display_name, phone=None, is_active=True,
+                                version_id=user.version_id)
+    assert not is_logged_in(client) and not is_logged_in(thief)  # reactivation revives nothing
+    assert [r.revoked_reason for r in session_rows(db, user)] == ["deactivated"]
+    assert do_login(client, user.username, PASSWORD).status_code == 302  # a fresh login works
+
+
+# ---------------------------------------------------------------------------------------------
+# login that strangers cannot turn against a principal (issue #12, item 5)
+
+
+def login_from(client, address: str, username: str, password: str):
+    return client.submit("/login", {"username": username, "password": password}, page="/login",
+                         environ_base={"REMOTE_ADDR": address})
+
+
+def test_failures_from_another_address_do_not_lock_the_owner(client, new_client, world, db):
+    user = world.users["principal"]
+    stranger = new_client()
+    for _ in range(5):
+        assert "用户名或密码错误" in text(login_from(stranger, "10.0.0.9", user.username, "Wrong0pass"))
+    # the stranger's address is locked for this account, even with the right password...
+    assert "账号已锁定" in text(login_from(stranger, "10.0.0.9", user.username, PASSWORD))
+    assert not is_logged_in(stranger)
+    # ...and the owner at their own address is not
+    response = login_from(client, "10.0.0.1", user.username, PASSWORD)
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert is_logged_in(client)
+    assert [(a.remote_addr, a.reason) for a in attempts(db, user.username)] == \
+        [("10.0.0.9", "bad_password")] * 5 + [("10.0.0.9", "locked"), ("10.0.0.1", None)]
+
+
+def test_the_owners_own_failures_lock_the_owner(client, world, db):
+    user = world.users["principal"]
+    for _ in range(5):
+        assert "用户名或密码错误" in text(login_from(client, "10.0.0.1", user.username, "Wrong0pass"))
+    response = login_from(client, "10.0.0.1", user.username, PASSWORD)
+    assert response.status_code == 200
+    assert "连续登录失败次数过多，账号已锁定" in text(response)
+    assert not is_logged_in(client)
+    assert attempts(db, user.username)[-1].reason == "locked"
+    age_attempts(db, user.username, 16)  # the lock ends after fifteen minutes
+    assert login_from(client, "10.0.0.1", user.username, PASSWORD).status_code == 302
+
+
+def test_too_many_failures_from_one_address_answer_429_in_chinese(app, client, new_client, world, db, monkeypatch):
+    from hazardhub.accounts import passwords
+
+    assert app.config["HAZARDHUB_LOGIN_LIMIT_PER_ADDRESS"] == "20/minute;100/hour"
+    user = world.users["principal"]
+    for i in range(20):  # one machine guessing across many usernames
+        assert "用户名或密码错误" in text(login_from(client, "10.0.0.7", f"guess{i}", "Wrong0pass"))
+    checks = []
+    monkeypatch.setattr(passwords, "check_password_hash", lambda h, p: checks.append(h) or False)
+    response = login_from(client, "10.0.0.7", user.username, PASSWORD)
+    assert response.status_code == 429
+    assert "登录尝试过于频繁" in text(response) and "秒后再试" in text(response)
+    assert checks == []  # no password was checked
+    assert not is_logged_in(client)
+    assert attempts(db, user.username)[-1].reason == "throttled"
+    monkeypatch.undo()
+    # slowed, not locked: another address is not affected
+    assert login_from(new_client(), "10.0.0.8", user.username, PASSWORD).status_code == 302
+
+
+def test_many_addresses_against_one_account_are_slowed_but_not_the_owner_at_home(client, new_client, world, db):
+    user = world.users["principal"]
+    assert login_from(client, "10.0.0.1", user.username, PASSWORD).status_code == 302  # the owner's address
+    client.submit("/logout", {}, page="/", environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    stranger = new_client()
+    for i in range(10):  # ten machines, one guess each: no address reaches the lock
+        assert "用户名或密码错误" in text(login_from(stranger, f"10.0.1.{i}", user.username, "Wrong0pass"))
+    response = login_from(stranger, "10.0.1.99", user.username, PASSWORD)
+    assert response.status_code == 429 and "登录尝试过于频繁" in text(response)
+    assert not is_logged_in(stranger)
+    # the owner, at an address the account signed in from, is not kept out
+    assert login_from(client, "10.0.0.1", user.username, PASSWORD).status_code == 302
+    assert is_logged_in(client)
+
+
+def test_unknown_and_known_usernames_do_the_same_work(client, world, db, monkeypatch):
+    """Counted, not timed: each failed login checks exactly one hash, of the configured method."""
+    from hazardhub.accounts import operations as account_ops
+    from hazardhub.accounts import passwords
+    from hazardhub.tenancy import tenant_bound
+
+    real = passwords.check_password_hash
+    checks: list[str] = []
+    monkeypatch.setattr(passwords, "check_password_hash", lambda h, p: checks.append(h.split("$")[0]) or real(h, p))
+    inactive = world.users["staff"]
+    with tenant_bound(inactive.tenant_id):
+        account_ops.update_user(inactive, display_name=inactive.display_name, phone=None, is_active=False,
+                                version_id=inactive.version_id)
+    pages = {}
+    for name in (world.users["principal"].username, "nobody-at-all", inactive.username):
+        checks.clear()
+        pages[name] = text(do_login(client, name, "Wrong0pass"))
+        assert checks == ["pbkdf2:sha256:1000"], name
+        assert "用户名或密码错误" in pages[name]
+    assert len({page.replace(name, "") for name, page in pages.items()}) == 1  # nothing tells them apart
+
+
+def test_unknown_usernames_take_as_long_as_known_ones(app, client, world, db, factories, monkeypatch):
+    """What the issue measured (unknown usernames answered 3–10× faster), with a hash costly
+    enough to dominate a request: medians of five tries each must be within 2×."""
+    import statistics
+    import time
+
+    monkeypatch.setitem(app.config, "HAZARDHUB_PASSWORD_HASH", "pbkdf2:sha256:200000")
+    user = factories.user(world.s1, "staff")
+    timings: dict[str, list[float]] = {"known": [], "unknown": []}
+    for _ in range(5):  # five failures: the sixth would be refused by the lock
+        for kind, name in (("known", user.username), ("unknown", "ghost-user")):
+            token = client.csrf_token("/login")
+            started = time.perf_counter()
+            response = client.post("/login", data={"username": name, "password": "Wrong0pass", "csrf_token": token})
+            timings[kind].append(time.perf_counter() - started)
+            assert "用户名或密码错误" in text(response)
+    known, unknown = statistics.median(timings["known"]), statistics.median(timings["unknown"])
+    assert max(known, unknown) / min(known, unknown) < 2, timings
+
+
+def test_the_throttle_lets_logins_through_when_its_storage_is_down(app, client, world, db, monkeypatch):
+    """Redis gone: nobody is kept out (the lockout, in the database, still holds)."""
+    from hazardhub.accounts.throttle import LoginThrottle
+
+    monkeypatch.setitem(app.extensions, "hazardhub_login_throttle",
+                        LoginThrottle("redis://127.0.0.1:1/0", "20/minute", "10/minute"))
+    user = world.users["principal"]
+    assert "用户名或密码错误" in text(do_login(client, user.username, "Wrong0pass"))
+    assert do_login(client, user.username, PASSWORD).status_code == 302
+    assert is_logged_in(client)
+
+
+def test_x_forwarded_for_is_trusted_only_behind_a_configured_proxy(client, world, db, database_url, tmp_path,
+                                                                     monkeypatch):
+    from flask import request
+
+    from hazardhub import create_app
+    from hazardhub.extensions import db as _db
+
+    user = world.users["principal"]
+    client.submit("/login", {"username": user.username, "password": "Wrong0pass"},
+                  headers={"X-Forwarded-For": "10.6.6.6"})
+    assert attempts(db, user.username)[-1].remote_addr == "127.0.0.1"  # a header anybody can send
+
+    monkeypatch.setenv("HAZARDHUB_INSTANCE_PATH", str(tmp_path))
+    proxied = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "HAZARDHUB_STORAGE_PATH": str(tmp_path),
+                          "SECRET_KEY": "proxied", "HAZARDHUB_PROXY_COUNT": 1})
+    try:
+        with proxied.test_client() as browser:
+            browser.get("/healthz", headers={"X-Forwarded-For": "10.6.6.6"})
+            assert request.remote_addr == "10.6.6.6"
+            browser.get("/healthz", headers={"X-Forwarded-For": "10.1.1.1, 10.6.6.6"})
+            assert request.remote_addr == "10.6.6.6"  # only the hop our proxy appended
+    finally:
+        with proxied.app_context():
+            _db.session.remove()
+            _db.engine.dispose()

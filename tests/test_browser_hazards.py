@@ -14,14 +14,14 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
 
+from hazardhub import clock
 from tests.fixtures.browser import DESKTOP, PHONE
 
 pytestmark = pytest.mark.browser
@@ -83,10 +83,6 @@ def home_card(page: Page, title: str) -> None:
     page.locator("main a.card").filter(has=page.get_by_role("heading", name=title, exact=True)).click()
 
 
-def shanghai_today():
-    return datetime.now(ZoneInfo("Asia/Shanghai")).date()
-
-
 def png(tmp_path: Path, name: str = "整改前-楼梯间.png") -> Path:
     path = tmp_path / name
     image = Image.new("RGB", (160, 120), (200, 60, 40))
@@ -142,7 +138,7 @@ def start_register(page: Page, location: str, description: str) -> None:
 def register_major(page: Page, location: str) -> str:
     """Register a complete major hazard from the home page; return its page URL."""
     start_register(page, location, "楼梯间停放电动自行车 2 辆，私拉电线充电。")
-    fill_plan(page, shanghai_today() + timedelta(days=20))
+    fill_plan(page, clock.today() + timedelta(days=20))
     page.get_by_role("button", name="登记", exact=True).click()
     expect(page).to_have_url(re.compile(r"/hazards/\d+$"), timeout=SLOW)
     expect(alert(page, "已登记隐患")).to_be_visible()
@@ -205,7 +201,7 @@ def test_major_hazard_from_phone_registration_to_closing(new_page, live_demo, tm
     expect(principal.get_by_label("隐患部位")).to_have_value(location)
 
     # then with the plan
-    fill_plan(principal, shanghai_today() + timedelta(days=30))
+    fill_plan(principal, clock.today() + timedelta(days=30))
     principal.get_by_role("button", name="登记", exact=True).click()
     expect(principal).to_have_url(re.compile(r"/hazards/\d+$"), timeout=SLOW)
     heading = principal.locator("main h1")
@@ -281,7 +277,7 @@ def test_major_hazard_from_phone_registration_to_closing(new_page, live_demo, tm
     township.get_by_role("button", name="验收合格，销号").click()
     expect(alert(township, "验收合格，已销号")).to_be_visible(timeout=SLOW)
     expect(status_badge(township)).to_have_text("已销号")
-    expect(detail(township, "销号日期")).to_have_text(shanghai_today().isoformat())
+    expect(detail(township, "销号日期")).to_have_text(clock.today().isoformat())
     expect(detail(township, "验收")).to_contain_text(NAMES["demo_ja_township"])
     # nothing left to handle but 作废 (a wrong entry), no uploads on a closed hazard
     expect(township.locator("main form:not([action$='/void'])")).to_have_count(0)

@@ -12,13 +12,12 @@ phone and desktop size, checks nothing is wider than the screen and keeps screen
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from hazardhub import clock
 from tests.fixtures.browser import DESKTOP, PHONE, assert_fits_width
 
 pytestmark = pytest.mark.browser
@@ -52,10 +51,6 @@ def login(page: Page, account: dict) -> None:
 def home_card(page: Page, title: str) -> None:
     """Click the home page card titled ``title``."""
     page.locator("main a.card").filter(has=page.get_by_role("heading", name=title, exact=True)).click()
-
-
-def shanghai_today():
-    return datetime.now(ZoneInfo("Asia/Shanghai")).date()
 
 
 def alert(page: Page, text: str):
@@ -99,11 +94,11 @@ def test_principal_self_inspection_on_phone(new_page, live_demo):
     expect(school.locator("option:checked")).to_have_text(SCHOOL)
     assert unit_options(page) == [SCHOOL]
     page.get_by_label("检查类型").select_option(label="校长带队月度自查")
-    expect(page.get_by_label("检查日期")).to_have_value(shanghai_today().isoformat())
+    expect(page.get_by_label("检查日期")).to_have_value(clock.today().isoformat())
     page.get_by_label("检查人员").fill("郑校长、冯安全、总务主任")
     page.get_by_role("button", name="生成检查表").click()
 
-    month = shanghai_today().strftime("%Y-%m")
+    month = clock.today().strftime("%Y-%m")
     heading = page.get_by_role("heading", level=1)
     expect(heading).to_contain_text(f"校长带队月度自查 · {month}")
     expect(heading).to_contain_text("草稿")
@@ -263,10 +258,11 @@ def test_inspection_page_tour(new_page, live_demo, size):
     assert_fits_width(page)
     shoot(page, f"{size}-list")
 
-    # the demo's 2026-11 self-inspection: recorded, awaiting the principal's signature
-    pending = rows.filter(has_text="2026-11").filter(has_text="校长带队月度自查").filter(has_text="待签字")
+    # the demo's self-inspection of this month: recorded, awaiting the principal's signature
+    month = clock.this_month()
+    pending = rows.filter(has_text=month).filter(has_text="校长带队月度自查").filter(has_text="待签字")
     expect(pending.first).to_be_visible()
-    pending.first.get_by_role("link", name="2026-11").click()
+    pending.first.get_by_role("link", name=month).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("已记录")
     expect(page.locator("main .alert", has_text="待校长签字")).to_be_visible()
     expect(page.locator(".checklist-line").first).to_be_visible()

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy_continuum import version_class
 
+from hazardhub import clock
 from hazardhub.campaigns import files
 from hazardhub.campaigns import operations as ops
 from hazardhub.campaigns.models import Campaign, Deliverable, DeliverableFile, Phase
@@ -106,7 +107,7 @@ def test_submit_return_accept_with_versions_and_conflicts(db, client, world):
                   page=url)
     item = _deliverable(db, world, campaign, world.t1)
     assert item.status == "returned" and item.review_comment == "请补充会议照片"
-    assert item.badge(date.today()) == "returned"
+    assert item.badge(clock.today()) == "returned"
     login(client, world.users["township_supervisor"])
     assert "请补充会议照片" in client.get(url).get_data(as_text=True)
     client.submit(f"{url}/submit", {"version_id": str(item.version_id)}, page=url)
@@ -270,7 +271,7 @@ def test_a_large_video_is_copied_chunk_by_chunk(app, db, world, monkeypatch):
 def test_a_pdf_goes_through_the_evidence_storage(app, db, client, world, summary):
     item, principal = summary
     login(client, principal)
-    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    from tests.fixtures.pdfs import PLAIN as pdf
     assert _upload(client, item, pdf, "总结报告.pdf").status_code == 302
     (record,) = _files(db, item)
     assert record.kind == "pdf" and record.content_type == "application/pdf"

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from hazardhub import clock
 from hazardhub.audit import AuditChainHead, AuditChainLink, verify_chain
 from hazardhub.citywide import operations as city_ops
 from hazardhub.citywide.models import ChainVerification, WitnessedHead
@@ -23,11 +24,12 @@ from hazardhub.learning.models import LearningAttendee, LearningSession
 from hazardhub.accounts.models import Membership
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.tenancy import tenant_bound
+from tests.fixtures.app import form_token_for
 from tests.fixtures.factories import login, make_hazard, make_unit, record_inspection
 
 
 def _last_month() -> tuple[str, date, date]:
-    end = date.today().replace(day=1) - timedelta(days=1)
+    end = clock.today().replace(day=1) - timedelta(days=1)
     return f"{end.year:04d}-{end.month:02d}", end.replace(day=1), end
 
 
@@ -76,8 +78,8 @@ def scene(db, world):
                           found_on=found, deadline=found + timedelta(days=5))  # open, overdue, listed
     h_late = make_hazard(db, world.s3, u["bureau_leader"], source="unannounced", found_on=found,
                          deadline=found + timedelta(days=1))
-    make_hazard(db, s4, u["principal"], source="self", found_on=found, deadline=date.today() + timedelta(days=30))
-    make_hazard(db, s5, u["bureau_admin"], source="report", found_on=found, deadline=date.today() + timedelta(days=30))
+    make_hazard(db, s4, u["principal"], source="self", found_on=found, deadline=clock.today() + timedelta(days=30))
+    make_hazard(db, s5, u["bureau_admin"], source="report", found_on=found, deadline=clock.today() + timedelta(days=30))
     voided = make_hazard(db, s5, u["bureau_admin"], source="self", found_on=found)
     with tenant_bound(world.a.id):
         _close(h_self, u["principal"], u["township_supervisor"], found + timedelta(days=4))       # on time, 4 days
@@ -92,7 +94,7 @@ def scene(db, world):
 
 def _compare(world, period):
     with tenant_bound(_city_scope(world)):
-        return city_ops.compare(world.city.id, period, date.today())
+        return city_ops.compare(world.city.id, period, clock.today())
 
 
 def _city_scope(world):
@@ -121,7 +123,7 @@ def _direct(db, world, tenant, first, last, month):
     checked = {(i.unit_id, i.month) for i in inspections if i.kind == "township" and i.status != "draft"
                and i.unit_id in {s.id for s in township_schools}}
     principal_sessions = {s.id for s in sessions if s.level == "principals"}
-    today = date.today()
+    today = clock.today()
     closed = [h for h in hazards if h.status == "closed"]
     return {
         "schools": len(schools),
@@ -146,7 +148,7 @@ def _direct(db, world, tenant, first, last, month):
 
 
 def test_every_figure_equals_a_direct_count(db, world, scene):
-    period = city_ops.month_period(scene["month"], date.today())
+    period = city_ops.month_period(scene["month"], clock.today())
     comparison = _compare(world, period)
     rows = {r.tenant.id: r for r in comparison.rows}
     assert set(rows) == {world.a.id, world.b.id}
@@ -182,7 +184,7 @@ def test_every_figure_equals_a_direct_count(db, world, scene):
 def test_directive_columns_count_the_directives_when_installed(db, world, scene):
     model = city_ops.directive_model()
     assert model is not None
-    period = city_ops.month_period(scene["month"], date.today())
+    period = city_ops.month_period(scene["month"], clock.today())
     comparison = _compare(world, period)
     rows = {r.tenant.id: r for r in comparison.rows}
     with tenant_bound(_city_scope(world)):
@@ -194,7 +196,7 @@ def test_directive_columns_count_the_directives_when_installed(db, world, scene)
 
 
 def test_small_samples_are_flagged_and_not_ranked(db, client, world, scene):
-    period = city_ops.month_period(scene["month"], date.today())
+    period = city_ops.month_period(scene["month"], clock.today())
     comparison = _compare(world, period)
     rows = {r.tenant.id: r for r in comparison.rows}
     b, a = rows[world.b.id], rows[world.a.id]
@@ -273,7 +275,8 @@ def test_city_users_change_nothing_in_a_district(app, db, client, world, role):
         args = {name: ids.get(name, 2**31 - 1) for name in rule.arguments}
         url = _url(rule, args)
         response = client.post(url, data={"csrf_token": token, "tenant_id": world.a.id, "unit_id": world.s1.id,
-                                          "school_id": world.s1.id, "hazard_id": hazard.id})
+                                          "school_id": world.s1.id, "hazard_id": hazard.id,
+                                          "form_token": form_token_for("", url, url)})  # one-shot forms
         if rule.arguments:
             assert response.status_code in (403, 404), (role, url, response.status_code)
         else:
@@ -377,7 +380,7 @@ def test_excel_export_carries_the_figures(db, client, world, scene):
     header = [c.value for c in ws[2]]
     assert header[0] == "县（市、区）" and "自查按时签字率" in header and "发现差距率" in header
     rows = {ws.cell(row=r, column=1).value: [c.value for c in ws[r]] for r in range(3, ws.max_row + 1)}
-    comparison = _compare(world, city_ops.month_period(scene["month"], date.today()))
+    comparison = _compare(world, city_ops.month_period(scene["month"], clock.today()))
     for row in comparison.rows:
         values = rows[row.tenant.name]
         for i, column in enumerate(comparison.columns, start=1):
@@ -424,7 +427,7 @@ def test_the_city_sees_each_districts_progress_through_its_campaign(db, client, 
     from hazardhub.campaigns import operations as campaign_ops
     from hazardhub.campaigns.models import Deliverable
 
-    year = date.today().year - 1
+    year = clock.today().year - 1
     with tenant_bound(world.city.id):
         campaign = campaign_ops.create_from_template(world.city, year, world.users["city_admin"])
         campaign_ops.publish(campaign, actor=world.users["city_admin"], version_id=campaign.version_id)

@@ -5,6 +5,7 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
+from hazardhub import clock
 from hazardhub.accounts.models import Membership
 from hazardhub.compliance import operations as compliance
 from hazardhub.inspections import operations as inspection_ops
@@ -14,7 +15,7 @@ from tests.fixtures.factories import login, record_inspection
 
 
 def _last_month() -> tuple[str, date]:
-    first = date.today().replace(day=1) - timedelta(days=1)
+    first = clock.today().replace(day=1) - timedelta(days=1)
     return f"{first.year:04d}-{first.month:02d}", first.replace(day=10)
 
 
@@ -41,7 +42,7 @@ def test_matrix_matches_the_records_cell_by_cell(db, client, world):
             sa.select(Membership.id).where(Membership.user_id == u["principal"].id)).scalar_one()
         _learn(world.t1, u["township_supervisor"], "principals", day, [principal_membership])
         _learn(world.a_root, u["bureau_admin"], "bureau_staff", day)
-        matrix = compliance.build([world.a_root], month, date.today())
+        matrix = compliance.build([world.a_root], month, clock.today())
     rows = {r.unit.name: r for r in matrix.schools}
     cells = {name: (r.self_check.state, r.township_check.state, r.staff_learning.state, r.principal_learning.state)
              for name, r in rows.items()}
@@ -68,7 +69,7 @@ def test_matrix_matches_the_records_cell_by_cell(db, client, world):
 
 def test_the_current_month_shows_amber_not_red(db, world):
     with tenant_bound(world.a.id):
-        today = date.today()
+        today = clock.today()
         matrix = compliance.build([world.a_root], f"{today.year:04d}-{today.month:02d}", today)
     assert matrix.in_progress
     assert all(r.self_check.state == "amber" for r in matrix.schools)
@@ -95,8 +96,8 @@ def test_a_school_page_shows_its_months(db, client, world):
 def test_home_page_lists_what_is_due(db, client, world):
     from tests.fixtures.factories import make_hazard
 
-    make_hazard(db, world.s1, world.users["principal"], deadline=date.today() - timedelta(days=1),
-                found_on=date.today() - timedelta(days=5))
+    make_hazard(db, world.s1, world.users["principal"], deadline=clock.today() - timedelta(days=1),
+                found_on=clock.today() - timedelta(days=5))
     login(client, world.users["principal"])
     home = client.get("/").get_data(as_text=True)
     assert "本月待办" in home and "尚未开展" in home and "超过整改期限" in home

@@ -4,11 +4,11 @@ commits."""
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
 
-from hazardhub import datacache
+from hazardhub import clock, datacache
 from hazardhub.hazards.models import Hazard
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.tenancy import tenant_bound
@@ -51,7 +51,7 @@ def test_cached_ledger_is_not_shared_with_a_narrower_scope(client, world, factor
 def test_compliance_matrix_follows_a_learning_session(db, client, world):
     from hazardhub.learning import operations as learning_ops
 
-    first = date.today().replace(day=1) - timedelta(days=1)
+    first = clock.today().replace(day=1) - timedelta(days=1)
     month = f"{first.year:04d}-{first.month:02d}"
     login(client, world.users["bureau_admin"])
     url = f"/compliance/?month={month}"
@@ -71,7 +71,7 @@ def test_city_comparison_follows_a_district_write(client, world, factories):
     table = re.compile(r'<table class="table table-sm table-bordered align-middle compare-table.*?</table>', re.S)
     before = table.search(client.get("/citywide/").get_data(as_text=True)).group(0)
     assert table.search(client.get("/citywide/").get_data(as_text=True)).group(0) == before
-    last_month = date.today().replace(day=1) - timedelta(days=1)  # the page's default period
+    last_month = clock.today().replace(day=1) - timedelta(days=1)  # the page's default period
     factories.hazard(world.s1, world.users["principal"], found_on=last_month, level="general")
     after = table.search(client.get("/citywide/").get_data(as_text=True)).group(0)
     assert after != before, "a district's new hazard must change the city's comparison"

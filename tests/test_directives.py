@@ -3,12 +3,13 @@ acceptance, extensions, history, permissions and scoping, and bad input that wri
 from __future__ import annotations
 
 import io
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 from PIL import Image
 
+from hazardhub import clock
 from hazardhub.directives import operations as ops
 from hazardhub.directives.models import Directive, DirectiveHazard, DirectivePhoto
 from hazardhub.tenancy import tenant_bound
@@ -65,7 +66,7 @@ def test_township_issues_two_directives_with_consecutive_numbers(db, client, wor
     assert first.status_code == 302 and second.status_code == 302
     with tenant_bound(world.a.id):
         rows = db.session.execute(sa.select(Directive).order_by(Directive.id)).scalars().all()
-    year = ops.today().year
+    year = clock.today().year
     assert [d.number for d in rows] == [f"一镇中校整〔{year}〕1号", f"一镇中校整〔{year}〕2号"]
     assert [d.seq for d in rows] == [1, 2]
     assert rows[0].deadline == add_working_days(rows[0].issued_on, 10)
@@ -107,6 +108,7 @@ def test_lifecycle_acknowledge_respond_with_photos_return_once_then_accept(db, c
         photos = db.session.execute(sa.select(DirectivePhoto).where(DirectivePhoto.directive_id == d.id)).scalars().all()
     assert len(photos) == 2 and all(p.round == 1 and p.thumb_name for p in photos)
     assert client.get(f"/directives/photos/{photos[0].id}").status_code == 200
+    assert client.get(f"/directives/photos/{photos[0].id}").headers["Content-Security-Policy"].startswith("sandbox;")
     assert client.get(f"/directives/photos/{photos[0].id}/thumb").headers["Content-Type"] == "image/jpeg"
     # the school cannot accept its own report
     assert client.submit(f"{url}/accept", {"version_id": str(d.version_id), "note": "好"}, page=url).status_code == 403
@@ -130,7 +132,7 @@ def test_lifecycle_acknowledge_respond_with_photos_return_once_then_accept(db, c
     r = client.submit(f"{url}/accept", {"version_id": str(d.version_id), "note": "现场复查合格。"}, page=url)
     assert r.status_code == 302
     db.session.refresh(d)
-    assert d.status == "accepted" and d.accepted_on == ops.today() and d.verified_by_id == township.id
+    assert d.status == "accepted" and d.accepted_on == clock.today() and d.verified_by_id == township.id
 
     history = client.get(f"{url}/history").get_data(as_text=True)
     for step in ("下达隐患整改通知书", "签收整改指令", "报告整改情况（第 1 次", "退回整改（第 1 次）：充电桩尚未安装",
@@ -313,7 +315,7 @@ def test_concurrent_issues_get_consecutive_numbers(app, committed_db):
         hazard_ids = []
         for n in range(2):
             h = hazard_ops.register(school=school, actor=sup1, item_ids=[], data={
-                "found_on": date.today(), "found_by_name": "并发", "source": "township", "category": "其他",
+                "found_on": clock.today(), "found_by_name": "并发", "source": "township", "category": "其他",
                 "location": f"位置{n}", "description": "并发"})
             hazard_ids.append(h.id)
         ids = (township.id, school.id, sup1.id, sup2.id)
@@ -343,7 +345,7 @@ def test_concurrent_issues_get_consecutive_numbers(app, committed_db):
     assert not errors, errors
     with tenant_bound(district_id):
         rows = db.session.execute(sa.select(Directive.seq, Directive.number).order_by(Directive.seq)).all()
-    year = ops.today().year
+    year = clock.today().year
     assert [r.seq for r in rows] == [1, 2]
     assert [r.number for r in rows] == [f"并发镇中校整〔{year}〕1号", f"并发镇中校整〔{year}〕2号"]
 

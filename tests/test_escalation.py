@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from hazardhub import clock
 from hazardhub.directives import escalation as esc
 from hazardhub.directives import operations as ops
 from hazardhub.directives.models import Directive, Escalation
@@ -32,7 +33,7 @@ def _notifications(db, world) -> int:
 def _setup(db, world):
     """A major hazard under township 1 on an overdue directive, a general overdue hazard, and a
     major overdue hazard at the bureau-affiliated school."""
-    today = ops.today()
+    today = clock.today()
     long_ago = today - timedelta(days=40)
     principal = world.users["principal"]
     major = make_hazard(db, world.s1, principal, items=["3.1.6"], found_on=long_ago,
@@ -50,7 +51,7 @@ def _setup(db, world):
 
 def test_sweep_marks_records_escalates_and_twice_on_one_day_creates_nothing(db, world):
     major, general, affiliated, directive = _setup(db, world)
-    today = ops.today()
+    today = clock.today()
     first = esc.run_daily(today)
     assert first["directives_marked"] == 1 and first["escalated"] == 2 and first["overdue_recorded"] == 3
     rows = _escalations(db, world)
@@ -77,7 +78,7 @@ def test_sweep_marks_records_escalates_and_twice_on_one_day_creates_nothing(db, 
 
 def test_a_major_hazard_still_overdue_at_the_bureau_goes_on_to_the_city(db, world):
     major, _general, _affiliated, _directive = _setup(db, world)
-    today = ops.today()
+    today = clock.today()
     esc.run_daily(today)
     esc.run_daily(add_working_days(today, esc.ESCALATE_AGAIN_WORKING_DAYS - 1))
     assert not any(r.hazard_id == major.id and r.to_level == "city" for r in _escalations(db, world))
@@ -90,7 +91,7 @@ def test_a_major_hazard_still_overdue_at_the_bureau_goes_on_to_the_city(db, worl
 
 def test_an_approved_extension_is_a_new_deadline_and_accepted_directives_are_left_alone(db, world):
     _major, _general, _affiliated, directive = _setup(db, world)
-    today = ops.today()
+    today = clock.today()
     esc.run_daily(today)
     with tenant_bound(world.a.id):
         d = db.session.execute(sa.select(Directive).where(Directive.id == directive.id)).scalar_one()
@@ -102,7 +103,7 @@ def test_an_approved_extension_is_a_new_deadline_and_accepted_directives_are_lef
 
 def test_the_lists_show_escalations_to_each_level(db, client, world):
     major, general, affiliated, _directive = _setup(db, world)
-    esc.run_daily(ops.today())
+    esc.run_daily(clock.today())
     login(client, world.users["bureau_admin"])
     page = client.get("/directives/escalations").get_data(as_text=True)
     assert major.number in page and affiliated.number in page and "升级督办" in page
@@ -125,6 +126,6 @@ def test_the_worker_job_sweeps_a_given_day(app, db, world):
     from worker.periodic import daily as run_daily
 
     _setup(db, world)
-    result = run_daily(ops.today().isoformat())
+    result = run_daily(clock.today().isoformat())
     assert result["escalated"] == 2
-    assert run_daily(ops.today().isoformat())["escalated"] == 0
+    assert run_daily(clock.today().isoformat())["escalated"] == 0

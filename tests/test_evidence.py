@@ -14,6 +14,7 @@ from PIL import Image
 
 from hazardhub.evidence.models import Attachment
 from tests.fixtures.factories import login
+from tests.fixtures.pdfs import PLAIN, raw_pdf
 
 PAGE = "/password"  # any page with a CSRF token for a logged-in user
 
@@ -41,8 +42,7 @@ def image_bytes(fmt: str, size=(300, 200), mode="RGB", **options) -> bytes:
     return out.getvalue()
 
 
-PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-       b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+PDF = PLAIN  # a one-page PDF with a correct cross-reference table (tests/fixtures/pdfs.py)
 
 
 def png_bomb(side: int = 20000) -> bytes:
@@ -270,7 +270,7 @@ def test_pdf_must_be_a_document_and_complete_and_passive(app, db, client, world,
     login(client, world.users["principal"])
     _refused(app, db, client, world, hazard, PDF, "a.pdf", stage="before", expect="文件资料")
     _refused(app, db, client, world, hazard, PDF[:-7], "cut.pdf", stage="document", expect="PDF")
-    scripted = PDF.replace(b"/Type/Catalog", b"/Type/Catalog/OpenAction<</S/JavaScript/JS(app.alert(1))>>")
+    scripted = raw_pdf(b"/OpenAction<</S/JavaScript/JS(app.alert(1))>>")
     _refused(app, db, client, world, hazard, scripted, "js.pdf", stage="document", expect="脚本")
 
 
@@ -351,7 +351,7 @@ def test_pdf_has_no_thumbnail(app, db, client, world, hazard):
     (a,) = rows(db, hazard)
     response = client.get(f"/attachments/{a.id}")
     assert response.status_code == 200 and response.mimetype == "application/pdf"
-    assert response.headers["Content-Disposition"].startswith("inline;")
+    assert response.headers["Content-Disposition"].startswith("attachment;")  # a download, never a viewer
     assert client.get(f"/attachments/{a.id}/thumb").status_code == 404
 
 

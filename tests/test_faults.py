@@ -9,12 +9,13 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 import threading
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy_continuum import version_class
 
+from hazardhub import clock
 from hazardhub.hazards.models import Hazard
 from hazardhub.tenancy import tenant_bound
 from tests.fixtures.factories import PASSWORD, login, make_tenant, make_unit, make_user
@@ -49,8 +50,8 @@ def _register(school, actor, n=0):
     from hazardhub.hazards import operations as hazard_ops
 
     return hazard_ops.register(school=school, actor=actor, item_ids=[], data={
-        "found_on": date.today(), "found_by_name": "测试", "source": "self", "category": "其他",
-        "location": f"教学楼{n}层", "description": "楼梯扶手松动", "deadline": date.today() + timedelta(days=5)})
+        "found_on": clock.today(), "found_by_name": "测试", "source": "self", "category": "其他",
+        "location": f"教学楼{n}层", "description": "楼梯扶手松动", "deadline": clock.today() + timedelta(days=5)})
 
 
 def test_two_editors_of_one_hazard_lose_no_update(app, committed_db):

@@ -15,6 +15,7 @@ from typing import Callable
 import pytest
 import sqlalchemy as sa
 
+from tests.fixtures.app import CSRF_RE, form_token_for
 from tests.fixtures.factories import PASSWORD, login
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -161,8 +162,14 @@ def prepare(name: str, client, world, db):
 
 def submit(client, url: str, page: str, data: dict, *, csrf: bool = True):
     data = dict(data)
+    html = text(client.get(page))
     if csrf:
-        data.setdefault("csrf_token", client.csrf_token(page))
+        match = CSRF_RE.search(html)
+        assert match, f"no csrf token on {page}"
+        data.setdefault("csrf_token", match.group(1))
+    token = form_token_for(html, url, page)  # the form's one-time token (hazardhub.formtokens)
+    if token:
+        data.setdefault("form_token", token)
     return client.post(url, data=data, follow_redirects=True)
 
 

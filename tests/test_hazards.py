@@ -2,12 +2,13 @@
 person, downgrade approval, conflicts, void, catalogue snapshots, scoping, history, and speed."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy_continuum import version_class
 
+from hazardhub import clock
 from hazardhub.audit import verify_chain
 from hazardhub.hazards import operations as ops
 from hazardhub.hazards.models import Hazard, HazardCitation
@@ -18,7 +19,7 @@ from tests.fixtures.factories import login, make_hazard
 
 PLAN = {
     "responsible_person": "张主任", "responsible_dept": "总务处", "measures": "拆除飞线，建设集中充电棚",
-    "funds": "3500", "deadline": (date.today() + timedelta(days=15)).isoformat(),
+    "funds": "3500", "deadline": (clock.today() + timedelta(days=15)).isoformat(),
     "interim_controls": "楼内禁止停放，专人巡查", "contingency_plan": "按学校消防应急预案处置",
 }
 
@@ -30,7 +31,7 @@ def _item_id(db, world, number):
 
 def _form(db, world, **overrides):
     data = {
-        "school_id": str(world.s1.id), "found_on": date.today().isoformat(), "found_by_name": "郑校长",
+        "school_id": str(world.s1.id), "found_on": clock.today().isoformat(), "found_by_name": "郑校长",
         "source": "self", "category": "校园消防", "location": "学生宿舍楼一楼楼梯间",
         "description": "发现电动自行车在楼梯间充电，私拉电线", "level": "general",
         "items": [str(_item_id(db, world, "3.1.6"))],
@@ -65,7 +66,7 @@ def test_citing_a_direct_item_makes_it_major_and_asks_for_the_five_plan_fields(d
     hazard = _hazard(db, world, hazard_id)
     assert hazard.level == "major" and hazard.determination == "direct" and hazard.is_listed
     assert "3.1.6" in hazard.determination_rule
-    assert hazard.number.startswith(f"{world.a.short_name}-{date.today().year}-")
+    assert hazard.number.startswith(f"{world.a.short_name}-{clock.today().year}-")
     page = client.get(f"/hazards/{hazard_id}").get_data(as_text=True)
     assert "直接判定" in page and "3.1.6" in page
     login(client, world.users["bureau_admin"])
@@ -106,7 +107,7 @@ def _walk(db, client, world, hazard_id, path, data, who):
 def test_full_lifecycle_with_rejection_and_history(db, client, world):
     hazard = make_hazard(db, world.s1, world.users["principal"], items=["3.1.6"])
     hid = hazard.id
-    today = date.today().isoformat()
+    today = clock.today().isoformat()
     _walk(db, client, world, hid, "start", {}, "safety_officer")
     assert _hazard(db, world, hid).status == "rectifying"
     _walk(db, client, world, hid, "report", {"rectified_on": today, "note": "已拆除飞线，建成充电棚"}, "safety_officer")
@@ -122,7 +123,7 @@ def test_full_lifecycle_with_rejection_and_history(db, client, world):
     _walk(db, client, world, hid, "report", {"rectified_on": today, "note": "已配灭火器两具"}, "safety_officer")
     _walk(db, client, world, hid, "accept", {"accepted_on": today, "note": "复查合格"}, "township_supervisor")
     hazard = _hazard(db, world, hid)
-    assert hazard.status == "closed" and hazard.closed_on == date.today()
+    assert hazard.status == "closed" and hazard.closed_on == clock.today()
     assert hazard.accepted_by_id == world.users["township_supervisor"].id
     login(client, world.users["bureau_admin"])
     history = client.get(f"/hazards/{hid}/history").get_data(as_text=True)
@@ -141,11 +142,11 @@ def test_the_reporter_cannot_accept_their_own_rectification(db, world):
     admin = world.users["bureau_admin"]
     hazard = make_hazard(db, world.s1, world.users["principal"])
     with tenant_bound(world.a.id):
-        ops.report_rectification(hazard, actor=admin, rectified_on=date.today(), note="已整改",
+        ops.report_rectification(hazard, actor=admin, rectified_on=clock.today(), note="已整改",
                                  version_id=hazard.version_id)
         with pytest.raises(ops.HazardError, match="不能验收"):
-            ops.accept(hazard, actor=admin, accepted_on=date.today(), note="x", version_id=hazard.version_id)
-        ops.accept(hazard, actor=world.users["principal"], accepted_on=date.today(), note="合格",
+            ops.accept(hazard, actor=admin, accepted_on=clock.today(), note="x", version_id=hazard.version_id)
+        ops.accept(hazard, actor=world.users["principal"], accepted_on=clock.today(), note="合格",
                    version_id=hazard.version_id)
     assert hazard.status == "closed"
 
@@ -165,7 +166,7 @@ def test_composite_group_tips_to_major_at_the_stored_threshold(db, world):
                                version_id=group.version_id, reason="依据正式文件设定阈值")
     other_school = make_hazard(db, world.s2, principal, items=["3.2.2"])
     assert other_school.level == "general", "counted per school"
-    old = make_hazard(db, world.s1, principal, items=["3.2.2"], found_on=date.today() - timedelta(days=40))
+    old = make_hazard(db, world.s1, principal, items=["3.2.2"], found_on=clock.today() - timedelta(days=40))
     assert old.level == "general", "outside the window"
     second = make_hazard(db, world.s1, principal, items=["3.2.3"])
     assert second.level == "major" and second.determination == "composite"
@@ -262,7 +263,7 @@ def test_ledger_filters_and_counts(db, client, world):
     principal = world.users["principal"]
     make_hazard(db, world.s1, principal, items=["3.1.6"], location="宿舍楼梯间")
     make_hazard(db, world.s1, principal, location="食堂后门", category="食品安全",
-                deadline=date.today() - timedelta(days=2), found_on=date.today() - timedelta(days=9))
+                deadline=clock.today() - timedelta(days=2), found_on=clock.today() - timedelta(days=9))
     make_hazard(db, world.s3, world.users["bureau_admin"], location="初中实验室", category="实验实训", source="bureau")
     make_hazard(db, world.sb, world.b_principal, location="乙区的隐患")
     login(client, world.users["bureau_admin"])
@@ -280,17 +281,11 @@ def test_ledger_filters_and_counts(db, client, world):
 
 def test_ledger_as_of_a_past_date(db, client, world):
     hazard = make_hazard(db, world.s1, world.users["principal"], location="历史状态测试")
-    with tenant_bound(world.a.id):
+    # the rectification starts tomorrow (Beijing): its audit transaction is stamped by the clock
+    with clock.frozen(clock.now() + timedelta(days=1)), tenant_bound(world.a.id):
         ops.start_rectification(hazard, actor=world.users["principal"], version_id=hazard.version_id)
-    # pretend the start happened tomorrow: move that transaction's time forward
-    from sqlalchemy_continuum import versioning_manager
-
-    tx = versioning_manager.transaction_cls
-    last_tx = db.session.execute(sa.select(sa.func.max(tx.id))).scalar_one()
-    db.session.execute(sa.text('UPDATE "transaction" SET issued_at = :t WHERE id = :id'),
-                       {"t": datetime(2099, 1, 1), "id": last_tx})
     login(client, world.users["bureau_admin"])
-    today_view = client.get(f"/hazards/?as_of={date.today().isoformat()}&status=registered").get_data(as_text=True)
+    today_view = client.get(f"/hazards/?as_of={clock.today().isoformat()}&status=registered").get_data(as_text=True)
     assert "历史状态测试" in today_view
     assert "历史状态测试" not in client.get("/hazards/?status=registered").get_data(as_text=True)
 
@@ -359,7 +354,7 @@ def test_concurrent_registrations_get_gapless_unique_numbers(app, committed_db):
                     actor = db.session.execute(sa.select(User).where(User.id == admin_id)).scalar_one()
                     for i in range(3):
                         ops.register(school=unit, actor=actor, item_ids=[], data={
-                            "found_on": date.today(), "found_by_name": "并发", "source": "self",
+                            "found_on": clock.today(), "found_by_name": "并发", "source": "self",
                             "category": "其他", "location": f"位置{n}-{i}", "description": "并发登记"})
                 db.session.remove()
         except BaseException as exc:  # noqa: BLE001
@@ -374,7 +369,7 @@ def test_concurrent_registrations_get_gapless_unique_numbers(app, committed_db):
     with tenant_bound(district_id):
         numbers = sorted(db.session.execute(sa.select(Hazard.number)).scalars())
         report = verify_chain(db.session.connection(), district_id)
-    year = date.today().year
+    year = clock.today().year
     assert numbers == [f"{short_name}-{year}-{n:06d}" for n in range(1, 19)]
     assert report.ok, report.problems
 

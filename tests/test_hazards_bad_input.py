@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy_continuum import version_class
 
+from hazardhub import clock
 from hazardhub.hazards.models import Hazard, HazardCitation
 from hazardhub.standards import operations as catalogue
 from hazardhub.tenancy import tenant_bound
@@ -26,10 +27,10 @@ def _state(db, world):
 def _valid(db, world):
     with tenant_bound(world.a.id):
         item = next(i.id for i in catalogue.items_for(world.a.id) if i.number == "3.1.3")
-    return {"school_id": str(world.s1.id), "found_on": date.today().isoformat(), "found_by_name": "郑校长",
+    return {"school_id": str(world.s1.id), "found_on": clock.today().isoformat(), "found_by_name": "郑校长",
             "source": "self", "category": "校园消防", "location": "食堂", "description": "彩钢板搭建储藏间",
             "level": "general", "items": [str(item)], "responsible_person": "张主任", "measures": "拆除",
-            "funds": "100", "deadline": (date.today() + timedelta(days=5)).isoformat(),
+            "funds": "100", "deadline": (clock.today() + timedelta(days=5)).isoformat(),
             "interim_controls": "停用", "contingency_plan": "预案"}
 
 
@@ -38,7 +39,7 @@ BAD_CREATE = [
     ("empty description", {"description": ""}, "描述"),
     ("too long location", {"location": "长" * 300}, "不超过 200 字"),
     ("bad date", {"found_on": "2025-13-45"}, "日期"),
-    ("future date", {"found_on": (date.today() + timedelta(days=3)).isoformat()}, "不能晚于今天"),
+    ("future date", {"found_on": (clock.today() + timedelta(days=3)).isoformat()}, "不能晚于今天"),
     ("deadline before found", {"deadline": "2000-01-01"}, "不能早于排查日期"),
     ("letters in funds", {"funds": "abc"}, "数"),
     ("negative funds", {"funds": "-5"}, "资金"),

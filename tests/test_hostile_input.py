@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy_continuum import version_class
 
+from hazardhub import clock
 from hazardhub.audit import AuditChainLink
 from hazardhub.hazards.models import Hazard
 from hazardhub.learning.models import LearningSession
@@ -55,10 +56,10 @@ def _counts(db, tenant_id, *models) -> tuple:
 def _hazard_form(db, world):
     with tenant_bound(world.a.id):
         item = next(i.id for i in catalogue.items_for(world.a.id) if i.number == "3.1.3")
-    return {"school_id": str(world.s1.id), "found_on": date.today().isoformat(), "found_by_name": "郑校长",
+    return {"school_id": str(world.s1.id), "found_on": clock.today().isoformat(), "found_by_name": "郑校长",
             "source": "self", "category": "校园消防", "location": "食堂", "description": "彩钢板搭建储藏间",
             "level": "general", "items": [str(item)], "responsible_person": "张主任", "measures": "拆除",
-            "funds": "100", "deadline": (date.today() + timedelta(days=5)).isoformat(),
+            "funds": "100", "deadline": (clock.today() + timedelta(days=5)).isoformat(),
             "interim_controls": "停用", "contingency_plan": "预案"}
 
 
@@ -88,7 +89,7 @@ def test_hazard_registration_never_fails_and_never_half_writes(db, client, world
     "attendees": st.lists(numberish, max_size=3), "headcount": numberish, "materials_note": nasty_text}))
 def test_learning_record_never_fails_and_never_half_writes(db, client, world, changes):
     login(client, world.users["principal"])
-    valid = {"unit_id": str(world.s1.id), "level": "all_staff", "form": "video", "held_on": date.today().isoformat(),
+    valid = {"unit_id": str(world.s1.id), "level": "all_staff", "form": "video", "held_on": clock.today().isoformat(),
              "title": "学习判定指南", "hours": "1.5", "headcount": "30"}
     before = _counts(db, world.a.id, LearningSession, version_class(LearningSession))
     response = client.submit("/learning/new", {**valid, **changes})
@@ -144,6 +145,33 @@ def test_random_bytes_as_a_photo_are_refused(db, client, world, payload, name):
                              page=f"/hazards/{hazard.id}")
     assert response.status_code in OK
     assert _counts(db, world.a.id, Attachment)[0] == before[0], "random bytes are never stored as evidence"
+
+
+@SETTINGS
+@given(junk=st.binary(min_size=1, max_size=512), where=st.floats(min_value=0, max_value=1))
+def test_a_damaged_pdf_as_a_document_is_a_message_not_a_500(db, client, world, junk, where):
+    """Bytes spliced into a valid PDF reach the parser (the header and end marker stay): qpdf's
+    errors become a Chinese message, and a file that is stored is the upload, unchanged."""
+    from hazardhub.evidence.models import Attachment
+    from tests.fixtures.factories import make_hazard
+    from tests.fixtures.pdfs import PLAIN
+
+    at = int(len(PLAIN) * where)
+    data = PLAIN[:at] + junk + PLAIN[at:]
+    hazard = make_hazard(db, world.s1, world.users["principal"])
+    login(client, world.users["principal"])
+    before = _counts(db, world.a.id, Attachment)
+    response = client.submit(f"/hazards/{hazard.id}/attachments", {"stage": "document", "file": (io.BytesIO(data), "a.pdf")},
+                             page=f"/hazards/{hazard.id}")
+    assert response.status_code in OK
+    added = _counts(db, world.a.id, Attachment)[0] - before[0]
+    assert added in (0, 1)
+    if added:
+        import hashlib
+
+        with tenant_bound(world.a.id):
+            stored = db.session.execute(sa.select(Attachment).order_by(Attachment.id.desc())).scalars().first()
+        assert stored.sha256 == hashlib.sha256(data).hexdigest()
 
 
 @SETTINGS

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from hazardhub import clock
 from hazardhub.hazards.models import Hazard
 from hazardhub.inspections import operations as ops
 from hazardhub.inspections.models import Inspection, InspectionItem, SignOff
@@ -18,7 +19,7 @@ from tests.fixtures.factories import PASSWORD, login
 
 def _start(client, world, unit, kind, who, **extra):
     login(client, world.users[who] if isinstance(who, str) else who)
-    data = {"unit_id": str(unit.id), "kind": kind, "inspected_on": date.today().isoformat(),
+    data = {"unit_id": str(unit.id), "kind": kind, "inspected_on": clock.today().isoformat(),
             "inspectors": "检查组", "agencies": extra.pop("agencies", "")}
     response = client.submit("/inspections/new", data)
     assert response.status_code == 302, response.get_data(as_text=True)[-3000:]
@@ -136,7 +137,7 @@ def test_self_inspection_failures_sign_off_freeze_and_amendment(db, client, worl
 
 def test_late_sign_off_is_marked_late(db, world):
     principal = world.users["principal"]
-    last_month = date.today().replace(day=1) - timedelta(days=3)
+    last_month = clock.today().replace(day=1) - timedelta(days=3)
     with tenant_bound(world.a.id):
         inspection = ops.start(unit=world.s1, kind="self", actor=principal, inspected_on=last_month, inspectors="校长")
         ops.record_results(inspection, actor=principal, results={ln.id: ("pass", None) for ln in ops.lines_of(inspection)},
@@ -150,7 +151,7 @@ def test_township_checks_its_own_schools_only(db, client, world):
     iid = _start(client, world, world.s1, "township", "township_supervisor")
     assert _inspection(db, world, iid).kind == "township"
     response = client.submit("/inspections/new", {"unit_id": str(world.s3.id), "kind": "township",
-                                                  "inspected_on": date.today().isoformat(), "inspectors": "x"})
+                                                  "inspected_on": clock.today().isoformat(), "inspectors": "x"})
     assert response.status_code == 200 and "不是有效的选择" in response.get_data(as_text=True)
 
 
@@ -164,7 +165,7 @@ def test_unannounced_visits_need_an_assignment_and_stay_hidden_until_recorded(db
     iid = _start(client, world, world.s1, "unannounced", leader)
     login(client, leader)
     response = client.submit("/inspections/new", {"unit_id": str(world.s3.id), "kind": "unannounced",
-                                                  "inspected_on": date.today().isoformat(), "inspectors": "x"})
+                                                  "inspected_on": clock.today().isoformat(), "inspectors": "x"})
     assert response.status_code == 200, "an unassigned school is not offered"
     login(client, world.users["principal"])
     assert client.get(f"/inspections/{iid}").status_code == 404, "a draft visit is invisible to the school"
@@ -180,7 +181,7 @@ def test_unannounced_visits_need_an_assignment_and_stay_hidden_until_recorded(db
 def test_joint_checks_name_the_agencies(db, client, world):
     login(client, world.users["bureau_admin"])
     response = client.submit("/inspections/new", {"unit_id": str(world.s3.id), "kind": "joint",
-                                                  "inspected_on": date.today().isoformat(), "inspectors": "区教体局"})
+                                                  "inspected_on": clock.today().isoformat(), "inspectors": "区教体局"})
     assert "参加的部门" in response.get_data(as_text=True)
     iid = _start(client, world, world.s3, "joint", "bureau_admin", agencies="区消防救援大队、交警中队")
     assert _inspection(db, world, iid).agencies == "区消防救援大队、交警中队"

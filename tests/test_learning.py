@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy_continuum import version_class
 
+from hazardhub import clock
 from hazardhub.accounts.models import Membership
 from hazardhub.learning import operations as ops
 from hazardhub.learning.models import LearningAttendee, LearningSession, LearningStandard
@@ -33,7 +34,7 @@ def _state(db, tenant_id):
 
 
 def _record(db, unit, user, *, level="all_staff", held_on=None, membership_ids=(), headcount=None, **data):
-    values = {"level": level, "form": "expert_lecture", "held_on": held_on or date.today(),
+    values = {"level": level, "form": "expert_lecture", "held_on": held_on or clock.today(),
               "title": "学习《教育系统重大事故隐患判定指南》", "hours": 2, "headcount": headcount}
     values.update(data)
     with tenant_bound(unit.tenant_id):
@@ -41,7 +42,7 @@ def _record(db, unit, user, *, level="all_staff", held_on=None, membership_ids=(
 
 
 def _form(db, world, **change):
-    data = {"level": "all_staff", "form": "case_study", "held_on": date.today().isoformat(),
+    data = {"level": "all_staff", "form": "case_study", "held_on": clock.today().isoformat(),
             "title": "校园消防安全案例分析", "hours": "1.5", "speaker": "冯安全", "summary": "学习典型火灾案例",
             "headcount": "35", "materials_note": "课件：消防安全.pptx",
             "standards": [str(_standard_id(db, world.a.id))]}
@@ -149,7 +150,7 @@ def test_other_district_and_outside_subtree_get_404_city_reads_only(db, client, 
         login(client, world.users[role])
         assert client.get("/learning/").status_code == 200
         assert client.get(f"/learning/{session.id}").status_code == 200
-        assert client.get(f"/learning/coverage?month={date.today():%Y-%m}").status_code == 200
+        assert client.get(f"/learning/coverage?month={clock.today():%Y-%m}").status_code == 200
         before = _state(db, world.a.id)
         response = client.submit(f"/learning/{session.id}/edit", {"title": "改", "version_id": "1"}, page="/password")
         assert response.status_code == 403
@@ -157,7 +158,7 @@ def test_other_district_and_outside_subtree_get_404_city_reads_only(db, client, 
 
 
 def test_coverage_counts_match_direct_counts(db, client, world):
-    first = date.today().replace(day=1)
+    first = clock.today().replace(day=1)
     last_month = (first - timedelta(days=1)).replace(day=1)
     principal = _membership(db, world.users["principal"], world.a.id)
     staff = _membership(db, world.users["staff"], world.a.id)
@@ -208,7 +209,7 @@ def _other_school_membership(db, world):
 BAD = [
     ("empty title", {"title": ""}, "请填写学习主题"),
     ("bad date", {"held_on": "2025-13-45"}, "日期"),
-    ("future date", {"held_on": (date.today() + timedelta(days=3)).isoformat()}, "不能晚于今天"),
+    ("future date", {"held_on": (clock.today() + timedelta(days=3)).isoformat()}, "不能晚于今天"),
     ("headcount letters", {"headcount": "abc"}, "整数"),
     ("negative headcount", {"headcount": "-3"}, "参加人数"),
     ("zero hours", {"hours": "0"}, "学时"),
@@ -308,7 +309,7 @@ def test_unchanged_edit_writes_nothing(db, client, world):
     login(client, world.users["principal"])
     before = _state(db, world.a.id)
     response = client.submit(f"/learning/{session.id}/edit", {
-        "level": "all_staff", "form": "video", "held_on": date.today().isoformat(), "title": "原主题",
+        "level": "all_staff", "form": "video", "held_on": clock.today().isoformat(), "title": "原主题",
         "hours": "2", "headcount": "20", "version_id": "1"})
     assert response.status_code == 302
     assert _state(db, world.a.id) == before
@@ -321,6 +322,6 @@ def test_list_filters_and_home_card(db, client, world):
     login(client, world.users["bureau_admin"])
     page = client.get("/learning/?form=video").get_data(as_text=True)
     assert "视频学习会" in page and "校长专题学习" not in page
-    page = client.get(f"/learning/?level=principals&month={date.today():%Y-%m}&unit_id={world.t1.id}").get_data(as_text=True)
+    page = client.get(f"/learning/?level=principals&month={clock.today():%Y-%m}&unit_id={world.t1.id}").get_data(as_text=True)
     assert "校长专题学习" in page and "视频学习会" not in page
     assert "三学学习记录" in client.get("/").get_data(as_text=True)

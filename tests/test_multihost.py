@@ -2,12 +2,14 @@
 PostgreSQL, one Redis and one upload directory, plus exactly one cron scheduler.
 
 Proves what the README's production section promises: a session started on one host is honoured
-by the other (shared secret key, server-side nothing), a photo uploaded through one is served by
-the other (shared, configurable storage path), jobs enqueued through either host run exactly once
-on either worker, and a periodic job fires once per period however many workers run.
+by the other and ended on both (shared secret key, session rows in PostgreSQL, the login throttle
+in Redis), a photo uploaded through one is served by the other (shared, configurable storage
+path), jobs enqueued through either host run exactly once on either worker, and a periodic job
+fires once per period however many workers run.
 """
 from __future__ import annotations
 
+import copy
 import http.cookiejar
 import io
 import sys
@@ -92,6 +94,27 @@ def test_two_web_hosts_and_two_workers_share_everything(app, committed_db, tmp_p
         for run in runs:  # either host serves either run's file
             assert b.get(f"/runs/{run.id}/download")[0] == 200
             assert a.get(f"/runs/{run.id}/download")[0] == 200
+
+        # a session ended through one host is ended on both (user_sessions in PostgreSQL): a copy
+        # of the cookie taken before logout gets the login page from either
+        copied = http.cookiejar.CookieJar()
+        for cookie in jar:
+            copied.set_cookie(copy.copy(cookie))
+        thief_a, thief_b = Client(base_a, copied), Client(base_b, copied)
+        assert thief_a.get("/")[0] == 200
+        assert b.submit("/logout", {}, page="/")[0] == 302
+        for thief in (thief_a, thief_b):
+            status, headers, _ = thief.get("/units/")
+            assert status == 302 and "/login" in headers["Location"], status
+
+        # the login throttle counts in Redis, so both hosts see one address's failures together
+        guesser_a, guesser_b = Client(base_a), Client(base_b)
+        for n in range(20):
+            status, _h, body = (guesser_a if n % 2 else guesser_b).submit(
+                "/login", {"username": f"ghost-{n}", "password": "Wrong0pass"})
+            assert status == 200 and "用户名或密码错误" in body.decode(), status
+        status, _h, body = guesser_a.submit("/login", {"username": principal.username, "password": PASSWORD})
+        assert status == 429 and "登录尝试过于频繁" in body.decode()
     finally:
         for proc in processes:
             proc.stop()

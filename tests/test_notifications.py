@@ -5,6 +5,7 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 
+from hazardhub import clock
 from hazardhub.campaigns import operations as campaign_ops
 from hazardhub.campaigns.models import Deliverable
 from hazardhub.compliance.reminders import reminders_for
@@ -170,7 +171,7 @@ def test_directives_due_reach_the_school_and_the_issuer(app, db, world):
     from tests.test_accountability import _photo
 
     u = world.users
-    today = date.today()
+    today = clock.today()
     hazard = make_hazard(db, world.s1, u["principal"])
     with tenant_bound(world.a.id):
         directive = directive_ops.issue(issuer=world.t1, school=world.s1, actor=u["township_supervisor"],

@@ -15,10 +15,11 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
+from hazardhub import clock
 from hazardhub.accounts.models import Membership
 from hazardhub.campaigns import operations as campaign_ops
 from hazardhub.campaigns.models import Deliverable
-from hazardhub.db import utcnow
+from hazardhub.clock import utcnow
 from hazardhub.hazards import operations as hazard_ops
 from hazardhub.hazards.models import Hazard
 from hazardhub.inspections import operations as inspection_ops
@@ -28,7 +29,7 @@ from hazardhub.runs.models import ReportRun
 from hazardhub.tenancy import tenant_bound
 from tests.fixtures.factories import login, make_hazard, record_inspection
 
-TODAY = hazard_ops.today()
+TODAY = clock.today()
 
 
 def _png(color=(200, 40, 40)) -> bytes:
@@ -89,8 +90,9 @@ def build_phase_world(db, world) -> SimpleNamespace:
         item = db.session.execute(sa.select(Deliverable).where(Deliverable.unit_id == world.t1.id,
                                                                Deliverable.campaign_id == campaign.id)).unique().scalar_one()
         campaign_ops.add_file(item, actor=u["township_supervisor"], stream=io.BytesIO(_png()), original_name="动员会.png")
-        campaign_ops.add_file(item, actor=u["township_supervisor"], stream=io.BytesIO(
-            b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"), original_name="实施方案.pdf")
+        from tests.fixtures.pdfs import PLAIN
+
+        campaign_ops.add_file(item, actor=u["township_supervisor"], stream=io.BytesIO(PLAIN), original_name="实施方案.pdf")
         campaign_ops.submit(item, actor=u["township_supervisor"], version_id=item.version_id)
         draft = db.session.execute(sa.select(Deliverable).where(Deliverable.unit_id == world.t2.id,
                                                                 Deliverable.campaign_id == campaign.id)).unique().scalar_one()
@@ -170,16 +172,13 @@ def test_as_of_reproduces_the_figures_after_later_changes(db, world):
 
 
 def test_as_of_a_past_date_reads_the_versions_of_that_day(db, world):
-    """Back-date every transaction of the set-up to yesterday morning, then void a hazard today:
-    the report as of yesterday still counts it, the day before sees nothing yet, today's does not."""
-    ns = build_phase_world(db, world)
-    from sqlalchemy_continuum import versioning_manager
-
-    tx = versioning_manager.transaction_cls
+    """Set everything up yesterday morning (the clock frozen), then void a hazard today: the report
+    as of yesterday still counts it, the day before sees nothing yet, today's does not. (This test
+    used to rewrite ``issued_at`` by SQL, which the chain rightly reports as tampering.)"""
     yesterday = TODAY - timedelta(days=1)
-    morning = datetime.combine(yesterday, datetime.min.time()) + timedelta(hours=2)  # 10:00 Beijing
+    with clock.frozen(datetime.combine(yesterday, datetime.min.time()) + timedelta(hours=10)):  # 10:00 Beijing
+        ns = build_phase_world(db, world)
     with tenant_bound(world.a.id):
-        db.session.execute(sa.update(tx).values(issued_at=morning))  # test-only: rewrite the clock
         h = db.session.execute(sa.select(Hazard).where(Hazard.id == ns.h_major.id)).scalar_one()
         hazard_ops.void(h, actor=world.users["principal"], reason="测试作废", version_id=h.version_id)
         as_of = fig.phase_figures(world.a_root, ns.phase, yesterday)

@@ -10,9 +10,11 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from hazardhub import clock
 from hazardhub.accounts.models import Membership
 from hazardhub.runs.models import ReportRun
 from hazardhub.tenancy import tenant_bound
+from tests.fixtures.app import form_token_for
 from tests.fixtures.factories import login
 
 #: endpoints an anonymous visitor may reach
@@ -68,7 +70,7 @@ def _learning_for(db, unit, user) -> int:
 
     with tenant_bound(unit.tenant_id):
         return learning_ops.record(unit=unit, actor=user, membership_ids=[], standard_ids=[], data={
-            "level": "all_staff", "form": "video", "held_on": date.today(), "title": "消防安全全员学习",
+            "level": "all_staff", "form": "video", "held_on": clock.today(), "title": "消防安全全员学习",
             "hours": 1, "headcount": 10}).id
 
 
@@ -80,7 +82,7 @@ def _inspection_ids(db, unit, actor, leader_home) -> dict[str, int]:
     from tests.fixtures.factories import make_user
 
     with tenant_bound(unit.tenant_id):
-        inspection = inspection_ops.start(unit=unit, kind="self", actor=actor, inspected_on=date.today(),
+        inspection = inspection_ops.start(unit=unit, kind="self", actor=actor, inspected_on=clock.today(),
                                           inspectors="检查组")
         inspection_id = inspection.id
     leader = make_user(db, leader_home, "bureau_leader")
@@ -252,7 +254,8 @@ def _request(client, method, url):
     if method == "GET":
         return client.get(url)
     token = client.csrf_token("/login" if not _logged_in(client) else "/password")
-    return client.post(url, data={"csrf_token": token})
+    # a one-time form token too (hazardhub.formtokens), so one-shot POSTs reach their authorisation
+    return client.post(url, data={"csrf_token": token, "form_token": form_token_for("", url, url)})
 
 
 def _logged_in(client) -> bool:

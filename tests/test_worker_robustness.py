@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from rq import Queue, Worker
 from rq.job import JobStatus
 
-from hazardhub import ROOT
-from hazardhub.db import utcnow
+from hazardhub import ROOT, clock
+from hazardhub.clock import utcnow
 from hazardhub.runs import operations as run_ops
 from hazardhub.runs.models import ReportRun
 from hazardhub.tenancy import tenant_bound
@@ -254,7 +254,7 @@ def _start_worker(app, tmp_path: Path, name: str) -> subprocess.Popen:
         "HAZARDHUB_ENV": "test",
     })
     log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "python"), "-m", "worker"], cwd=str(ROOT), env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "worker"], cwd=str(ROOT), env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     proc.log = log  # type: ignore[attr-defined]
     return proc
@@ -321,7 +321,7 @@ def test_killed_worker_leaves_no_file_and_the_report_can_be_retried(app, committ
         _bulk_schools(db, district_id, townships, 300)
         schools = db.session.execute(sa.select(OrgUnit).where(OrgUnit.kind == "school").order_by(OrgUnit.id)
                                      .limit(40)).scalars().all()
-        today = hazard_ops.today()
+        today = clock.today()
         for n, school in enumerate(schools):
             hazard_ops.register(school=school, actor=admin, item_ids=[], data={
                 "found_on": today - timedelta(days=n % 20), "found_by_name": "压力测试", "source": "self",

@@ -16,9 +16,8 @@ from hazardhub.audit import chain_head
 from hazardhub.citywide import charts
 from hazardhub.citywide import operations as ops
 from hazardhub.citywide.witness import record_head, witness_summary
-from hazardhub.db import utcnow
+from hazardhub.clock import today, utcnow
 from hazardhub.extensions import db
-from hazardhub.hazards.operations import today
 from hazardhub.orgs.models import Tenant
 from hazardhub.pdf import canonical_sha256, format_chain_head, render_pdf
 from hazardhub.runs import operations as runs

@@ -2,14 +2,11 @@
 records progress on its ``ReportRun`` row."""
 from __future__ import annotations
 
-import io
-
 import sqlalchemy as sa
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
 
+from hazardhub import spreadsheets
 from hazardhub.audit import chain_head
-from hazardhub.db import utcnow
+from hazardhub.clock import utcnow
 from hazardhub.extensions import db
 from hazardhub.orgs.models import OWNERSHIPS, OrgUnit
 from hazardhub.orgs.operations import subtree_query
@@ -37,14 +34,10 @@ def export_unit_tree(run_id: int) -> str:
                 OrgUnit.id.in_({u.parent_id for u in units if u.parent_id}))).all()
         )
         codes.update(parent_codes)
-        wb = Workbook()
-        ws = wb.active
-        ws.title = "单位名录"
+        book = spreadsheets.Book()
+        ws = book.sheet("单位名录", widths=(14, 14, 30, 14, 10, 8, 8, 10, 10, 30, 10, 14))
         keys = list(HEADER_LABELS)
-        ws.append([HEADER_LABELS[k] for k in keys])
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
-            cell.alignment = Alignment(horizontal="center")
+        ws.append([HEADER_LABELS[k] for k in keys], style=spreadsheets.Style(bold=True, horizontal="center"))
         total = max(1, len(units))
         for i, unit in enumerate(units, start=1):
             values = {
@@ -66,17 +59,13 @@ def export_unit_tree(run_id: int) -> str:
             ws.append([values[k] for k in keys])
             if i % 200 == 0:
                 runs.set_progress(run, 90 * i // total)
-        for col, width in zip("ABCDEFGHIJKL", (14, 14, 30, 14, 10, 8, 8, 10, 10, 30, 10, 14)):
-            ws.column_dimensions[col].width = width
         seq, head = chain_head(run.tenant_id)
-        ws2 = wb.create_sheet("说明")
+        ws2 = book.sheet("说明")
         ws2.append(["导出范围", root.name])
         ws2.append(["导出时间（北京时间）", local_time(utcnow())])
         ws2.append(["单位数", len(units)])
         ws2.append(["审计链头", f"{seq}:{head}"])
-        buffer = io.BytesIO()
-        wb.save(buffer)
-        runs.store_file(run, buffer.getvalue(), f"{root.name}-单位名录.xlsx", f"{seq}:{head}")
+        runs.store_file(run, book.to_bytes(), f"{root.name}-单位名录.xlsx", f"{seq}:{head}")
         return run.sha256
     except Exception as exc:
         runs.mark_failed(run_id, f"{type(exc).__name__}: {exc}")

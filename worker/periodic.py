@@ -9,7 +9,7 @@ from datetime import date
 
 def daily(today_iso: str | None = None) -> dict[str, int]:
     """The daily pass for ``today_iso`` (default: today in Beijing)."""
-    from hazardhub.hazards.operations import today
+    from hazardhub.clock import today
     from hazardhub.platform.daily import run_daily
 
     day = date.fromisoformat(today_iso) if today_iso else today()

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from hazardhub.audit import chain_head
 from hazardhub.campaigns.models import Phase
-from hazardhub.db import utcnow
+from hazardhub.clock import utcnow
 from hazardhub.extensions import db
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.pdf import canonical_sha256, format_chain_head, render_pdf

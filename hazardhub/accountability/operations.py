@@ -34,11 +34,11 @@ from sqlalchemy_continuum import version_class
 
 from hazardhub.accountability.models import AccountabilityFinding
 from hazardhub.audit import tx_meta
-from hazardhub.db import commit_or_raise, utcnow
+from hazardhub.clock import month_of, utcnow
+from hazardhub.db import commit_or_raise
 from hazardhub.extensions import db
 from hazardhub.hazards.models import OPEN_STATUSES, Hazard, HazardCitation
 from hazardhub.inspections.models import Inspection, InspectionItem, SignOff
-from hazardhub.inspections.operations import month_of
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.tenancy import tenant_bound
 

@@ -10,9 +10,9 @@ from flask_login import current_user, login_required
 from hazardhub.accountability import operations as ops
 from hazardhub.accountability.models import FINDING_KINDS, FINDING_LABELS, FINDING_STATUSES, AccountabilityFinding
 from hazardhub.audit import history
+from hazardhub.clock import today
 from hazardhub.extensions import db
 from hazardhub.forms import HazardForm as FlaskForm
-from hazardhub.hazards.operations import today
 from hazardhub.orgs.operations import reading_roots_or_403
 from hazardhub.pagination import paginate
 from hazardhub.policy import authorize, can, load_or_404, requires

@@ -3,6 +3,9 @@
 A user belongs to one tenant; what they may do comes only from memberships, each a role on one
 unit, acting on that unit's subtree (see ``hazardhub.policy``). The password hash and the session
 salt are excluded from versioning: no secret ever lands in a version table.
+
+Login attempts and server-side sessions (:class:`UserSession`) are neither versioned nor
+tenant-scoped: they are the authentication record, not ledger data (see each class).
 """
 from __future__ import annotations
 
@@ -11,13 +14,13 @@ from datetime import datetime
 
 import hazardhub.audit  # noqa: F401 - make_versioned must run before versioned models
 import sqlalchemy as sa
-from flask import current_app, has_app_context
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from werkzeug.security import check_password_hash, generate_password_hash
 
+from hazardhub.accounts import passwords
 from hazardhub.audit import VERSIONED
-from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk, utcnow
+from hazardhub.clock import utcnow
+from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
 
 #: role -> (Chinese label, level); the level orders roles top down for display
 ROLES: dict[str, tuple[str, str]] = {
@@ -62,7 +65,9 @@ class User(UserMixin, TenantScoped, TimestampMixin, Base):
     phone: Mapped[str | None] = mapped_column(sa.String(30))
     #: scrypt hash (werkzeug); never versioned
     password_hash: Mapped[str] = mapped_column(sa.String(255), nullable=False)
-    #: rotated on every password change so other sessions of the user end; never versioned
+    #: retired (issue #12): sessions now end by revoking their :class:`UserSession` rows, which also
+    #: covers logout; the column stays (unversioned, still rotated) so that no migration has to
+    #: rebuild ``users`` on SQLite, and nothing reads it any more
     session_salt: Mapped[str] = mapped_column(sa.String(32), default=_new_salt, nullable=False)
     #: set by an admin reset or a one-time password: the next login must choose a new one
     must_change_password: Mapped[bool] = mapped_column(default=True, nullable=False)
@@ -81,19 +86,20 @@ class User(UserMixin, TenantScoped, TimestampMixin, Base):
     )
 
     def set_password(self, password: str, *, must_change: bool) -> None:
-        # scrypt in production; the test suite configures a cheap method (hundreds of users).
-        method = current_app.config.get("HAZARDHUB_PASSWORD_HASH", "scrypt") if has_app_context() else "scrypt"
-        self.password_hash = generate_password_hash(password, method=method)
+        """Store a new hash. Ending the user's sessions is the caller's part
+        (:mod:`hazardhub.accounts.sessions`), in the same commit."""
+        self.password_hash = passwords.hash_password(password)
         self.session_salt = _new_salt()
         self.must_change_password = must_change
         self.password_changed_at = utcnow()
 
     def check_password(self, password: str) -> bool:
-        return check_password_hash(self.password_hash, password)
+        return passwords.verify(self.password_hash, password)
 
     def get_id(self) -> str:
-        """Session identity: id plus the salt, so a password change ends every other session."""
-        return f"{self.id}.{self.session_salt}"
+        """Flask-Login's identity: the user id only. Whether the request may act as this user is
+        decided by its server-side session row (:func:`hazardhub.accounts.auth.load_user`)."""
+        return str(self.id)
 
     def __repr__(self) -> str:
         return f"<User {self.username}>"
@@ -140,21 +146,62 @@ class LoginAttempt(Base):
     """Every login attempt, successful or not (等保 2.0 expects the record).
 
     Not tenant-scoped: an attempt for an unknown username has no tenant. Lockout is derived from
-    these rows, so a login never writes to the versioned ``users`` table.
+    these rows (per account and client address), so a login never writes to the versioned
+    ``users`` table.
     """
 
     __tablename__ = "login_attempts"
-    __table_args__ = (sa.Index("ix_login_attempts_username_at", "username", "attempted_at"),)
+    __table_args__ = (
+        sa.Index("ix_login_attempts_username_at", "username", "attempted_at"),
+        # the lockout counts per (account, client address)
+        sa.Index("ix_login_attempts_username_addr_at", "username", "remote_addr", "attempted_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(sa.String(80), nullable=False)
     user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     succeeded: Mapped[bool] = mapped_column(nullable=False)
-    #: why it failed: bad_password, unknown_user, locked, inactive
+    #: why it failed: bad_password, unknown_user, locked, throttled, inactive
     reason: Mapped[str | None] = mapped_column(sa.String(20))
     remote_addr: Mapped[str | None] = mapped_column(sa.String(50))
     user_agent: Mapped[str | None] = mapped_column(sa.String(200))
     attempted_at: Mapped[datetime] = mapped_column(default=utcnow, nullable=False)
+
+
+class UserSession(Base):
+    """One signed-in browser, held on the server so that ending it is real (issue #12, item 4).
+
+    The cookie carries a random 256-bit id; only its SHA-256 is stored, so a copy of this table
+    (a backup, a replica) cannot be replayed as cookies. A request is accepted only while its row
+    exists, is not revoked and has not idled out (:func:`hazardhub.accounts.auth.load_user`);
+    logout revokes the row, a password change the user's other rows, and deactivation or an
+    admin reset all of them (:mod:`hazardhub.accounts.sessions`). Every web host reads the same
+    table, so a session ended on one host is ended on all.
+
+    Not versioned: a row changes at most once a minute while the user works (``last_seen_at``)
+    and says nothing about the ledger; versioning it would put a Continuum transaction and a link
+    of the tenant's audit chain on ordinary page views. The revocations themselves happen in the
+    commit of the versioned change that causes them (password, deactivation), so the chain
+    records the cause. Not tenant-scoped: the user loader reads it before any tenant is known
+    (it reads ``users`` with ``all_tenants=True`` in the same query), and it carries no
+    tenant's data, only ``user_id``.
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: SHA-256 (hex) of the random id in the cookie; never the id itself
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True, nullable=False)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True,
+                                         nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False)
+    #: refreshed at most once a minute (no write per request); idle expiry is measured from it
+    last_seen_at: Mapped[datetime] = mapped_column(nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    #: logout, idle, password_change, admin_reset, deactivated
+    revoked_reason: Mapped[str | None] = mapped_column(sa.String(20))
+    remote_addr: Mapped[str | None] = mapped_column(sa.String(50))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(200))
 
 
 USER_LABELS = {

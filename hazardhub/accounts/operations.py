@@ -1,12 +1,15 @@
 """State changes on people. Views authorise; these functions change and commit, with the actor.
 
 Each function commits once, so each is one audited transaction (one link of the tenant's chain).
+A password change, an admin reset and a deactivation end the user's server-side sessions in that
+same commit (:mod:`hazardhub.accounts.sessions`): a cookie taken before is refused after.
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from hazardhub.accounts import sessions
 from hazardhub.accounts.models import ROLE_UNIT_KINDS, ROLES, Membership, User
 from hazardhub.accounts.passwords import one_time_password, password_problem
 from hazardhub.audit import tx_meta
@@ -76,14 +79,18 @@ def create_user(
 
 def update_user(user: User, *, display_name: str, phone: str | None, is_active: bool,
                 version_id: int, reason: str | None = None) -> User:
-    """Edit a user's profile; a stale ``version_id`` means someone else saved first."""
+    """Edit a user's profile; a stale ``version_id`` means someone else saved first.
+    Deactivating ends every session of the user (reactivating does not revive them)."""
     if user.version_id != version_id:
         raise StaleEdit("该账号已被他人修改，请刷新后重试。")
+    deactivating = user.is_active and not is_active
     user.display_name = display_name.strip()
     user.phone = (phone or "").strip() or None
     user.is_active = is_active
     if db.session.is_modified(user):
         tx_meta(reason=reason or "修改账号信息")
+    if deactivating:
+        sessions.revoke_all(user.id, "deactivated")
     _commit_or_conflict()
     return user
 
@@ -93,11 +100,14 @@ def reset_password(user: User, *, reason: str | None = None) -> str:
     password = one_time_password()
     user.set_password(password, must_change=True)
     tx_meta(reason=reason or "管理员重置密码")
+    sessions.revoke_all(user.id, "admin_reset")
     _commit_or_conflict()
     return password
 
 
-def change_own_password(user: User, current: str, new: str) -> None:
+def change_own_password(user: User, current: str, new: str, *, keep_session: int | None = None) -> None:
+    """The user's own change: every other session of the user ends; ``keep_session`` (the one
+    that made the change, and just proved the new password) continues."""
     if not user.check_password(current):
         raise AccountError("当前密码不正确。")
     problem = password_problem(new)
@@ -105,6 +115,7 @@ def change_own_password(user: User, current: str, new: str) -> None:
         raise AccountError(problem)
     user.set_password(new, must_change=False)
     tx_meta(reason="本人修改密码")
+    sessions.revoke_all(user.id, "password_change", keep=keep_session)
     _commit_or_conflict()
 
 

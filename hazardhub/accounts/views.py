@@ -4,15 +4,21 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from hazardhub.accounts import operations as ops
-from hazardhub.accounts.auth import find_login_user, load_memberships, lockout_until, record_attempt
+from hazardhub.accounts import sessions
+from hazardhub.accounts.auth import (
+    current_session_id, find_login_user, known_address, load_memberships, locked_addresses, lockout_until,
+    record_attempt,
+)
 from hazardhub.accounts.forms import (
     ChangePasswordForm, ConfirmForm, LoginForm, MembershipForm, UserCreateForm, UserEditForm,
 )
 from hazardhub.accounts.models import MEMBERSHIP_LABELS, ROLES, USER_LABELS, LoginAttempt, Membership, User
+from hazardhub.accounts.passwords import verify_nobody
+from hazardhub.accounts.throttle import login_throttle, wait_text
 from hazardhub.audit import history
 from hazardhub.forms import choices
 from hazardhub.extensions import db
@@ -46,30 +52,49 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
+    """Sign in: throttle, lockout, password, then a new server-side session.
+
+    In that order: over the throttle (:mod:`hazardhub.accounts.throttle`) the answer is 429 and
+    no password is checked; locked for this client address (:func:`lockout_until`) likewise;
+    otherwise the password is checked — against a dummy hash of the same method when the
+    username is unknown, so that known and unknown usernames cost the same work and read the
+    same message ("用户名或密码错误"). A failure counts towards the throttle and the lock.
+    """
     if current_user.is_authenticated:
         return redirect(url_for("web.home"))
     form = LoginForm()
     if form.validate_on_submit():
         username = form.username.data.strip()
-        locked_until = lockout_until(username)
+        address = request.remote_addr
+        throttle = login_throttle()
+        wait = throttle.retry_after(address, username, known_address=lambda: known_address(username, address))
+        if wait is not None:
+            record_attempt(username, find_login_user(username), False, "throttled")
+            flash(f"登录尝试过于频繁，请 {wait_text(wait)}后再试。", "danger")
+            return render_template("accounts/login.html", form=form), 429
+        locked_until = lockout_until(username, address)
         user = find_login_user(username)
         if locked_until is not None:
             record_attempt(username, user, False, "locked")
             flash(f"连续登录失败次数过多，账号已锁定，请于 {local_time(locked_until, '%H:%M')} 后再试。", "danger")
         elif user is None or not user.check_password(form.password.data):
+            if user is None:
+                verify_nobody(form.password.data)  # the work a real account costs
             record_attempt(username, user, False, "unknown_user" if user is None else "bad_password")
+            throttle.failed(address, username)
             flash("用户名或密码错误。", "danger")
         elif not user.is_active:
             record_attempt(username, user, False, "inactive")
             flash("该账号已停用，请联系管理员。", "danger")
         else:
-            record_attempt(username, user, True, None)
+            token = sessions.issue(user.id, remote_addr=address, user_agent=request.user_agent.string)
+            record_attempt(username, user, True, None)  # commits the session row with it
             # the commit expired ``user`` and no tenant is bound yet: reload it unscoped
             user = find_login_user(username)
             session.clear()
             user.active_memberships = load_memberships(user)
             login_user(user)
-            session["last_seen"] = __import__("time").time()
+            session[sessions.SESSION_KEY] = token
             session.permanent = True
             if user.must_change_password:
                 return redirect(url_for("accounts.change_password"))
@@ -82,6 +107,11 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
+    """End this session on the server, so a copy of the cookie is worth nothing afterwards."""
+    session_id = current_session_id()
+    if session_id is not None:
+        sessions.revoke(session_id, "logout")
+        db.session.commit()
     logout_user()
     session.clear()
     flash("已退出登录。", "info")
@@ -94,12 +124,12 @@ def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:
-            ops.change_own_password(current_user, form.current_password.data, form.new_password.data)
+            ops.change_own_password(current_user, form.current_password.data, form.new_password.data,
+                                    keep_session=current_session_id())
         except ops.AccountError as exc:
             form.current_password.errors.append(str(exc))
         else:
-            login_user(current_user)  # the session id includes the new salt
-            flash("密码已修改。", "success")
+            flash("密码已修改，您在其他设备上的登录已失效。", "success")
             return redirect(url_for("web.home"))
     elif request.method == "POST":
         flash("请更正表单中的错误。", "danger")
@@ -208,7 +238,8 @@ def show_user(user_id: int):
     form.role.choices = choices([("", "请选择角色")] + _grantable_roles())
     form.unit_id.data, form.role.data = 0, ""
     return render_template("accounts/user_show.html", user=user, memberships=memberships, attempts=attempts,
-                           form=form, confirm=ConfirmForm(), locked=lockout_until(user.username))
+                           form=form, confirm=ConfirmForm(), locked=locked_addresses(user.username),
+                           live_sessions=sessions.live_sessions(user.id, current_app.config["HAZARDHUB_IDLE_MINUTES"]))
 
 
 @bp.route("/users/<int:user_id>/edit", methods=["GET", "POST"])

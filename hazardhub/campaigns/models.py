@@ -8,12 +8,13 @@ school and bureau-affiliated school of the district — reviewed by the bureau's
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 
 import hazardhub.audit  # noqa: F401 - make_versioned must run before versioned models
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from hazardhub import clock
 from hazardhub.audit import VERSIONED
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
 
@@ -146,9 +147,7 @@ class Deliverable(TenantScoped, TimestampMixin, Base):
         """The Beijing date of the submission."""
         if self.submitted_at is None:
             return None
-        from hazardhub.web import SHANGHAI
-
-        return self.submitted_at.replace(tzinfo=timezone.utc).astimezone(SHANGHAI).date()
+        return clock.local_date(self.submitted_at)
 
     def is_late(self, today: date) -> bool:
         """Submitted after the due date, or not submitted and the due date has passed."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf.file import FileField
 from wtforms import DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
@@ -20,10 +20,12 @@ from hazardhub.campaigns.models import (
     BADGES, CAMPAIGN_STATUSES, DELIVERABLE_LABELS, DELIVERABLE_STATUSES, SOURCES, SPEC_KINDS, WHO, Campaign,
     Deliverable, DeliverableFile, Phase,
 )
+from hazardhub.clock import today
 from hazardhub.evidence.storage import FileRefused, download_name, send_stored
 from hazardhub.extensions import db
+from hazardhub.formtokens import one_shot
 from hazardhub.forms import HazardForm, choices
-from hazardhub.hazards.operations import today
+from hazardhub.httprequest import MB, upload_limit
 from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.pagination import paginate
 from hazardhub.policy import can, load_or_404, requires
@@ -104,6 +106,7 @@ def index():
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 @requires("campaign.create")
+@one_shot(creates=(Campaign, lambda c: url_for("campaigns.show", campaign_id=c.id)))
 def new():
     form = NewForm()
     if request.method == "GET":
@@ -125,6 +128,7 @@ def new():
 @bp.route("/adopt", methods=["GET", "POST"])
 @login_required
 @requires("campaign.adopt")
+@one_shot(creates=(Campaign, lambda c: url_for("campaigns.show", campaign_id=c.id)))
 def adopt():
     published = ops.published_city_campaigns(_tenant())
     form = AdoptForm()
@@ -168,6 +172,7 @@ def show(campaign_id: int):
 
 @bp.route("/<int:campaign_id>/publish", methods=["POST"])
 @login_required
+@one_shot(lambda campaign_id: url_for("campaigns.show", campaign_id=campaign_id))
 def publish(campaign_id: int):
     campaign = load_or_404(Campaign, campaign_id, "campaign.publish")
     form = SubmitForm()
@@ -186,6 +191,7 @@ def publish(campaign_id: int):
 
 @bp.route("/<int:campaign_id>/status", methods=["POST"])
 @login_required
+@one_shot(lambda campaign_id: url_for("campaigns.show", campaign_id=campaign_id))
 def set_status(campaign_id: int):
     campaign = load_or_404(Campaign, campaign_id, "campaign.manage")
     form = StatusForm()
@@ -237,6 +243,10 @@ def edit_phase(phase_id: int):
                            due={s.id: request.form.get(f"due-{s.id}", s.due_on.isoformat()) for s in specs})
 
 
+def _deliverable_url(deliverable_id: int) -> str:
+    return url_for("campaigns.deliverable", deliverable_id=deliverable_id)
+
+
 @bp.route("/deliverables/<int:deliverable_id>", methods=["GET", "POST"])
 @login_required
 def deliverable(deliverable_id: int):
@@ -272,10 +282,14 @@ def deliverable(deliverable_id: int):
 
 @bp.route("/deliverables/<int:deliverable_id>/files", methods=["POST"])
 @login_required
+@one_shot(_deliverable_url)
+# a video may be larger than the general request limit (MAX_CONTENT_LENGTH, read by the CSRF check
+# before this view runs, so the limit is the view's own: hazardhub.httprequest); the video's own
+# limit is checked while it streams to disk, the megabyte on top is the multipart framing
+@upload_limit(lambda: max(current_app.config["MAX_CONTENT_LENGTH"] or 0, files.max_video_bytes() + MB),
+              shown_mb=lambda: max(current_app.config["MAX_CONTENT_LENGTH"] or 0, files.max_video_bytes()) / MB)
 def upload(deliverable_id: int):
     item = load_or_404(Deliverable, deliverable_id, "deliverable.edit")
-    # a video may be larger than the general request limit; its own limit is checked while streaming
-    request.max_content_length = max(request.max_content_length or 0, files.max_video_bytes() + 1024 * 1024)
     form = UploadForm()
     if not form.validate_on_submit():
         if form.csrf_token.errors:
@@ -297,6 +311,7 @@ def upload(deliverable_id: int):
 
 @bp.route("/deliverables/<int:deliverable_id>/submit", methods=["POST"])
 @login_required
+@one_shot(_deliverable_url)
 def submit(deliverable_id: int):
     item = load_or_404(Deliverable, deliverable_id, "deliverable.edit")
     form = SubmitForm()
@@ -316,6 +331,7 @@ def submit(deliverable_id: int):
 
 @bp.route("/deliverables/<int:deliverable_id>/review", methods=["POST"])
 @login_required
+@one_shot(_deliverable_url)
 def review(deliverable_id: int):
     item = load_or_404(Deliverable, deliverable_id, "deliverable.review")
     form = ReviewForm()

@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hazardhub.audit import VERSIONED
-from hazardhub.db import Base, TenantScoped, utcnow
+from hazardhub.clock import utcnow
+from hazardhub.db import Base, TenantScoped
 
 #: where a witnessed head came from
 SOURCE_KINDS = {

@@ -29,15 +29,15 @@ Definitions (the same words the monthly compliance matrix uses, ``hazardhub.comp
 """
 from __future__ import annotations
 
-import calendar
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta, timezone
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
+from hazardhub import clock
 from hazardhub.campaigns.models import Campaign, Deliverable, DeliverableSpec, Phase
 from hazardhub.extensions import db
 from hazardhub.hazards.models import OPEN_STATUSES, Hazard
@@ -104,7 +104,7 @@ def months_between(start: date, end: date, today: date) -> list[str]:
 
 def month_period(month: str, today: date) -> Period:
     year, mon = (int(p) for p in month.split("-"))
-    start, end = date(year, mon, 1), date(year, mon, calendar.monthrange(year, mon)[1])
+    start, end = date(year, mon, 1), clock.month_end(month)
     return Period("month", start, end, f"{year}年{mon}月", months_between(start, end, today))
 
 
@@ -500,13 +500,10 @@ def deliverable_figures(ids: list[int], start: date, end: date, today: date) -> 
         .join(Campaign, Campaign.id == Deliverable.campaign_id)
         .where(Deliverable.tenant_id.in_(ids), DeliverableSpec.due_on >= start, DeliverableSpec.due_on <= last,
                Campaign.status != "draft")).all()
-    from hazardhub.web import SHANGHAI
-
     result: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for tid, submitted_at, due_on in rows:
         result[tid][0] += 1
-        if submitted_at is not None and \
-                submitted_at.replace(tzinfo=timezone.utc).astimezone(SHANGHAI).date() <= due_on:
+        if submitted_at is not None and clock.local_date(submitted_at) <= due_on:
             result[tid][1] += 1
     return {tid: (due, ok) for tid, (due, ok) in result.items()}
 

@@ -24,9 +24,11 @@ from hazardhub.campaigns.models import BADGES, Campaign, Deliverable, Phase
 from hazardhub.citywide import operations as ops
 from hazardhub.citywide import witness
 from hazardhub.citywide.export import comparison_workbook
+from hazardhub.clock import today
 from hazardhub.extensions import db
+from hazardhub.formtokens import one_shot
 from hazardhub.forms import HazardForm
-from hazardhub.hazards.operations import today
+from hazardhub.runs.models import ReportRun
 from hazardhub.orgs.models import Tenant
 from hazardhub.policy import authorize, load_or_404, requires
 from hazardhub.tenancy import current_scope
@@ -180,6 +182,7 @@ def export():
 @bp.route("/report", methods=["POST"])
 @login_required
 @requires("citywide.export")
+@one_shot(creates=(ReportRun, lambda run: url_for("runs.show", run_id=run.id)))
 def report():
     """Queue the comparison PDF (worker.citywide.render_comparison) for the period on the page."""
     from hazardhub.runs import operations as run_ops
@@ -205,6 +208,7 @@ def report():
 @bp.route("/verify", methods=["POST"])
 @login_required
 @requires("citywide.verify")
+@one_shot()  # a chain walk is costly: a double click verifies once (a duplicate returns to the page)
 def verify():
     """Verify one district's chain now against the heads the city holds (a city write only)."""
     city = _city()

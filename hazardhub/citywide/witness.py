@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from hazardhub.audit import GENESIS, AuditChainHead, AuditChainLink, ChainReport, tx_meta, verify_chain
 from hazardhub.citywide.models import SOURCE_KINDS, ChainVerification, WitnessedHead
-from hazardhub.db import utcnow
+from hazardhub.clock import utcnow
 from hazardhub.extensions import db
 from hazardhub.orgs.models import Tenant
 from hazardhub.tenancy import TenantScope, tenant_bound

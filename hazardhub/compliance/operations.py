@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import sqlalchemy as sa
 
-from hazardhub import datacache
+from hazardhub import clock, datacache
 from hazardhub.accounts.models import Membership, User
 from hazardhub.extensions import db
 from hazardhub.inspections.models import Inspection, LeaderAssignment, SignOff
@@ -110,10 +110,8 @@ class Matrix:
 
 
 def month_bounds(month: str) -> tuple[date, date]:
-    import calendar
-
     year, mon = (int(p) for p in month.split("-"))
-    return date(year, mon, 1), date(year, mon, calendar.monthrange(year, mon)[1])
+    return date(year, mon, 1), clock.month_end(month)
 
 
 def _missing(in_progress: bool, text_missing: str, text_pending: str) -> Cell:

@@ -6,17 +6,16 @@ stores the same list in each user's inbox, keyed so that a second run changes no
 """
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import date
 
 import sqlalchemy as sa
 from flask import url_for
 
+from hazardhub import clock
 from hazardhub.compliance import operations as compliance
 from hazardhub.extensions import db
 from hazardhub.hazards.models import OPEN_STATUSES, Hazard
-from hazardhub.hazards.operations import today
 from hazardhub.orgs.operations import reading_roots
 from hazardhub.policy import can
 
@@ -35,7 +34,7 @@ def reminders_for(user, now: date | None = None) -> list[Reminder]:
     roles = {m.role for m in user.active_memberships}
     if not roles or roles <= {"staff"}:
         return []
-    now = now or today()
+    now = now or clock.today()
     month = f"{now.year:04d}-{now.month:02d}"
     roots = reading_roots(user)
     result: list[Reminder] = []
@@ -141,7 +140,7 @@ def _deliverable_reminders(user, roles: set[str], now: date) -> list[Reminder]:
     from hazardhub.campaigns.models import Campaign, Deliverable, DeliverableSpec
 
     result: list[Reminder] = []
-    month_last = date(now.year, now.month, calendar.monthrange(now.year, now.month)[1])
+    month_last = clock.month_end(clock.month_of(now))
     active = (sa.select(Deliverable).join(Campaign, Campaign.id == Deliverable.campaign_id)
               .join(DeliverableSpec, DeliverableSpec.id == Deliverable.spec_id)
               .where(Campaign.status == "active", Campaign.tenant_id == user.tenant_id))

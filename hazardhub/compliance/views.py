@@ -7,18 +7,15 @@ import re
 from flask import Blueprint, render_template, request, send_file
 from markupsafe import Markup
 from flask_login import current_user, login_required
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
 
-from hazardhub import datacache
+from hazardhub import datacache, spreadsheets
+from hazardhub.clock import today
 from hazardhub.compliance import operations as ops
-from hazardhub.hazards.operations import today
+from hazardhub.compliance.export import matrix_workbook
 from hazardhub.orgs.operations import reading_roots
 from hazardhub.policy import requires
 
 bp = Blueprint("compliance", __name__, url_prefix="/compliance")
-
-FILLS = {ops.GREEN: "C6EFCE", ops.AMBER: "FFEB9C", ops.RED: "FFC7CE", ops.NONE: "EEEEEE"}
 
 
 def _month() -> str:
@@ -64,32 +61,5 @@ def index():
 def export():
     month = _month()
     matrix = ops.build(_roots(), month, today())
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "学校"
-    ws.append(["学校", "所属乡镇", "校长带队自查", "乡镇检查", "全员学习", "校长参加学习"])
-    for row in matrix.schools:
-        ws.append([row.unit.name, row.township.name if row.township else "局属/直属",
-                   row.self_check.text, row.township_check.text, row.staff_learning.text, row.principal_learning.text])
-        for col, cell in zip("CDEF", (row.self_check, row.township_check, row.staff_learning, row.principal_learning)):
-            ws[f"{col}{ws.max_row}"].fill = PatternFill("solid", fgColor=FILLS[cell.state])
-    ws2 = wb.create_sheet("乡镇与分包领导")
-    ws2.append(["乡镇中心学校", "学校数", "已检查", "检查覆盖率", "主要负责人学习"])
-    for t in matrix.townships:
-        ws2.append([t.unit.name, t.schools, t.checked, f"{t.share:.0%}", t.principals_session.text])
-    ws2.append([])
-    ws2.append(["分包领导", "分包单位", "暗访次数", "情况"])
-    for leader in matrix.leaders:
-        ws2.append([leader.leader.display_name, "、".join(leader.assigned), leader.visits, leader.cell.text])
-    for sheet in (ws, ws2):
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-            cell.alignment = Alignment(horizontal="center")
-        sheet.column_dimensions["A"].width = 30
-        for col in "BCDEF":
-            sheet.column_dimensions[col].width = 16
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    buffer.seek(0)
-    return send_file(buffer, as_attachment=True, download_name=f"三学三查落实情况-{month}.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return send_file(io.BytesIO(matrix_workbook(matrix)), as_attachment=True,
+                     download_name=f"三学三查落实情况-{month}.xlsx", mimetype=spreadsheets.XLSX_MIME)

@@ -16,13 +16,13 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from hazardhub.audit import tx_meta
-from hazardhub.db import commit_or_raise, utcnow
+from hazardhub.clock import today, utcnow
+from hazardhub.db import commit_or_raise
 from hazardhub.directives.models import (
     DOC_TITLES, OPEN_STATUSES, RUNNING_STATUSES, Directive, DirectiveCounter, DirectiveHazard, DirectivePhoto,
 )
 from hazardhub.extensions import db
 from hazardhub.hazards.models import OPEN_STATUSES as HAZARD_OPEN, Hazard, HazardCitation
-from hazardhub.hazards.operations import today
 from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.workdays import add_working_days
 

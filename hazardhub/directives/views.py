@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from hazardhub import clock
 from hazardhub.accounts.models import User
 from hazardhub.audit import history
 from hazardhub.directives import escalation as esc
@@ -18,11 +19,13 @@ from hazardhub.directives.models import (
     DirectivePhoto, Escalation,
 )
 from hazardhub.extensions import db
+from hazardhub.formtokens import one_shot
 from hazardhub.forms import HazardForm, choices, errors_text
 from hazardhub.hazards.models import Hazard
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.operations import reading_roots_or_403
 from hazardhub.pagination import paginate
+from hazardhub.runs.models import ReportRun
 from hazardhub.policy import CITY_ROLES, authorize, can, load_or_404, requires
 
 bp = Blueprint("directives", __name__, url_prefix="/directives")
@@ -51,7 +54,7 @@ def index():
     overdue = db.session.execute(sa.select(sa.func.count()).select_from(
         ops.directives_query(roots, ops.DirectiveFilters(overdue=True)).order_by(None).subquery())).scalar_one()
     return render_template("directives/index.html", page=page, filters=filters, STATUSES=STATUSES, counts=counts,
-                           overdue=overdue, today=ops.today(), can_issue=bool(ops.issuer_units(current_user))
+                           overdue=overdue, today=clock.today(), can_issue=bool(ops.issuer_units(current_user))
                            and can(current_user, "directive.issue"))
 
 
@@ -70,6 +73,7 @@ def _issuers_or_403() -> list[OrgUnit]:
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 @requires("directive.issue")
+@one_shot(creates=(Directive, lambda d: url_for("directives.show", directive_id=d.id)))
 def create():
     """Issue a directive: pick the issuing unit and a school in its reach, then the school's hazards."""
     issuers = _issuers_or_403()
@@ -144,7 +148,7 @@ def show(directive_id: int):
     directive = load_or_404(Directive, directive_id, "directive.view")
     photos = ops.photos_of(directive)
     v = str(directive.version_id)
-    today = ops.today()
+    today = clock.today()
     return render_template(
         "directives/show.html", d=directive, items=directive.items, photos=photos,
         people=_people(directive, photos), today=today, overdue=directive.overdue_on(today),
@@ -154,6 +158,10 @@ def show(directive_id: int):
         return_form=ReturnForm(version_id=v), extension_form=ExtensionForm(version_id=v),
         decision_form=ExtensionDecisionForm(version_id=v), pdf_form=HazardForm(),
     )
+
+
+def _directive_url(directive_id: int) -> str:
+    return url_for("directives.show", directive_id=directive_id)
 
 
 def _act(directive_id: int, action: str, form_cls, apply, done: str):
@@ -176,6 +184,7 @@ def _act(directive_id: int, action: str, form_cls, apply, done: str):
 
 @bp.route("/<int:directive_id>/acknowledge", methods=["POST"])
 @login_required
+@one_shot(_directive_url)
 def acknowledge(directive_id: int):
     return _act(directive_id, "directive.acknowledge", AcknowledgeForm, lambda d, f: ops.acknowledge(
         d, actor=current_user, signer_name=f.signer_name.data, version_id=int(f.version_id.data)),
@@ -184,6 +193,7 @@ def acknowledge(directive_id: int):
 
 @bp.route("/<int:directive_id>/respond", methods=["POST"])
 @login_required
+@one_shot(_directive_url)
 def respond(directive_id: int):
     return _act(directive_id, "directive.respond", RespondForm, lambda d, f: ops.respond(
         d, actor=current_user, note=f.note.data, photos=request.files.getlist("photos"),
@@ -192,6 +202,7 @@ def respond(directive_id: int):
 
 @bp.route("/<int:directive_id>/accept", methods=["POST"])
 @login_required
+@one_shot(_directive_url)
 def accept(directive_id: int):
     return _act(directive_id, "directive.verify", AcceptForm, lambda d, f: ops.accept(
         d, actor=current_user, note=f.note.data, version_id=int(f.version_id.data)), "验收合格。")
@@ -199,6 +210,7 @@ def accept(directive_id: int):
 
 @bp.route("/<int:directive_id>/return", methods=["POST"])
 @login_required
+@one_shot(_directive_url)
 def return_(directive_id: int):
     return _act(directive_id, "directive.verify", ReturnForm, lambda d, f: ops.return_(
         d, actor=current_user, comments=f.comments.data, version_id=int(f.version_id.data)),
@@ -207,6 +219,7 @@ def return_(directive_id: int):
 
 @bp.route("/<int:directive_id>/extension", methods=["POST"])
 @login_required
+@one_shot(_directive_url)
 def extension(directive_id: int):
     return _act(directive_id, "directive.extension_request", ExtensionForm, lambda d, f: ops.request_extension(
         d, actor=current_user, until=f.until.data, reason=f.reason.data, version_id=int(f.version_id.data)),
@@ -215,6 +228,7 @@ def extension(directive_id: int):
 
 @bp.route("/<int:directive_id>/extension/decide", methods=["POST"])
 @login_required
+@one_shot(_directive_url)
 def decide_extension(directive_id: int):
     return _act(directive_id, "directive.extension_decide", ExtensionDecisionForm, lambda d, f: ops.decide_extension(
         d, actor=current_user, approve=f.decision.data == "approve", note=f.note.data,
@@ -223,6 +237,7 @@ def decide_extension(directive_id: int):
 
 @bp.route("/<int:directive_id>/pdf", methods=["POST"])
 @login_required
+@one_shot(creates=(ReportRun, lambda run: url_for("runs.show", run_id=run.id)))
 def request_pdf(directive_id: int):
     """Ask the worker for the directive PDF; the run page shows progress and the download."""
     from hazardhub.runs import operations as runs
@@ -335,4 +350,4 @@ def escalations():
         sa.select(OrgUnit).where(OrgUnit.id.in_(school_ids))).scalars()} if school_ids else {}
     return render_template("directives/escalations.html", page=page, hazards=hazards, schools=schools,
                            to_level=to_level or "all", kind=kind, LEVELS=LEVELS, KINDS=ESCALATION_KINDS,
-                           today=ops.today(), is_city=bool(roles & CITY_ROLES))
+                           today=clock.today(), is_city=bool(roles & CITY_ROLES))

@@ -5,7 +5,9 @@ browser's ``Content-Type``: a ``.jpg`` that is really HTML or a program is refus
 decoded by Pillow (only the decoder of the sniffed format is tried), checked against a pixel limit
 before decoding (decompression bombs), turned upright by their EXIF orientation and re-encoded
 without EXIF, XMP or comments, so the GPS position and the device of the phone never reach the
-ledger. PDFs are kept byte for byte after their header and end marker are checked.
+ledger. PDFs are kept byte for byte after a PDF parser found nothing active in them
+(:mod:`hazardhub.evidence.pdfcheck`: no scripts, automatic actions, embedded files, multimedia or
+XFA forms).
 
 Files live under ``<HAZARDHUB_STORAGE_PATH>/evidence/<tenant_id>/`` as ``<32 hex>.<ext>`` (the
 thumbnail: ``<same hex>.t.jpg``); each is written to a temporary file, fsynced and renamed into
@@ -28,6 +30,7 @@ from typing import BinaryIO
 from flask import current_app
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from hazardhub.evidence import pdfcheck
 from hazardhub.runs.operations import storage_root, write_atomic
 
 DEFAULT_MAX_MB = 10
@@ -48,8 +51,6 @@ EXTENSIONS = {ct: ext for (_k, ct, ext, _f) in FORMATS.values()}
 #: what a stored name may look like (anything else is never opened)
 STORED_NAME = re.compile(r"^[0-9a-f]{32}(?:\.t\.jpg|\.jpg|\.png|\.webp|\.pdf)$")
 ACCEPTED = "仅支持 JPEG、PNG、WebP 格式的照片和 PDF 文件"
-#: PDF features that run code or open other programs; refused (raw scan of the bytes)
-PDF_ACTIVE = (b"/JavaScript", b"/Launch")
 
 
 class FileRefused(ValueError):
@@ -135,16 +136,26 @@ def path_for(tenant_id: int, stored_name: str | None) -> Path | None:
     return path
 
 
+#: what a page may show inline: photos re-encoded by Pillow (and their JPEG thumbnails)
+INLINE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+#: the policy of every stored user file: opened in a tab it is a sandboxed document with a unique
+#: origin that may load, run, submit and embed nothing (no script, no plugin — so no PDF viewer)
+SANDBOX_CSP = "sandbox; default-src 'none'; frame-ancestors 'none'"
+
+
 def send_stored(path: Path | None, content_type: str, name: str, etag: str):
     """The response for a stored file (a photo, its thumbnail, a PDF, a video) found by a
-    ``path_for``: never cached by shared caches, never sniffed, not embeddable elsewhere; 404 when
-    the name was bad or the file is gone."""
+    ``path_for``: never cached by shared caches, never sniffed, not embeddable elsewhere, under a
+    sandboxing CSP; photos inline (the pages show them), everything else — PDFs, videos — as a
+    download (``attachment``, the name in RFC 5987 ``filename*``), so no viewer inside the
+    browser opens it. 404 when the name was bad or the file is gone."""
     from flask import abort, send_file
 
     if path is None:
         abort(404)
-    response = send_file(path, mimetype=content_type, as_attachment=False, download_name=name,
-                         conditional=True, etag=etag, max_age=None)
+    response = send_file(path, mimetype=content_type, as_attachment=content_type not in INLINE_TYPES,
+                         download_name=name, conditional=True, etag=etag, max_age=None)
+    response.headers["Content-Security-Policy"] = SANDBOX_CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
     response.cache_control.public = False
@@ -283,10 +294,13 @@ def clean_image(data: bytes, sniffed: str) -> tuple[bytes, bytes, int, int]:
 
 
 def check_pdf(data: bytes) -> None:
+    """Refuse a truncated PDF, then let the parser decide (``pdfcheck``: scripts, actions,
+    embedded files, multimedia and XFA are refused after names and object streams are decoded)."""
     if not data.startswith(b"%PDF-") or b"%%EOF" not in data[-2048:]:
         raise FileRefused("PDF 文件不完整或已损坏（缺少文件头或结束标记），请重新导出后上传。")
-    if any(marker in data for marker in PDF_ACTIVE):
-        raise FileRefused("PDF 文件包含脚本或启动程序等动态内容，出于安全原因已拒绝。请打印为普通 PDF 后再上传。")
+    refused = pdfcheck.problem(data)
+    if refused:
+        raise FileRefused(refused)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
 """Evidence routes: upload to a hazard, serve a file or its thumbnail, withdraw.
 
 Files are served only here, after ``load_or_404`` (another tenant's id → 404, out of reach → 404,
-visible but not allowed → 403), with the type recorded from the file's content, ``nosniff``, an
-inline disposition with a safe name, and ``private, no-cache`` (the browser revalidates with the
-ETag, so a revoked role stops seeing files at once). Upload and withdraw answer with a redirect to
-the hazard page and a flashed message.
+visible but not allowed → 403), with the type recorded from the file's content, ``nosniff``, a
+sandboxing CSP, a safe name (photos inline, PDFs as downloads) and ``private, no-cache`` (the
+browser revalidates with the ETag, so a revoked role stops seeing files at once). Upload and
+withdraw answer with a redirect to the hazard page and a flashed message.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from hazardhub.evidence import operations as ops
 from hazardhub.evidence import storage
 from hazardhub.evidence.forms import UploadForm, WithdrawForm
 from hazardhub.evidence.models import STAGES, Attachment
+from hazardhub.formtokens import one_shot
 from hazardhub.hazards.models import Hazard
 from hazardhub.policy import load_or_404
 
@@ -54,6 +55,7 @@ def _first_error(form) -> str:
 
 @bp.route("/hazards/<int:hazard_id>/attachments", methods=["POST"])
 @login_required
+@one_shot(_hazard_url)  # one click, one attachment
 def upload(hazard_id: int):
     hazard = load_or_404(Hazard, hazard_id, "evidence.upload")
     form = UploadForm()

@@ -3,19 +3,20 @@
 Export: :func:`write_ledger` writes the 18 ledger columns (domain-reference §4.1 order) plus a
 second sheet 说明 with the scope, export time (Beijing), row count and the audit-chain head, so a
 printed ledger can be traced to the database state it came from. Schools, townships, acceptors and
-citations are loaded in bulk (one query each), never per row.
+citations are loaded in bulk (one query each), never per row. It is written through
+:mod:`hazardhub.spreadsheets`, so no text (a school renamed ``=HYPERLINK(…)``) is ever a formula.
 
-Import: :func:`read_ledger_xlsx` reads a clerk's .xlsx safely (magic bytes, zip size, row limit,
-values only, no formulas evaluated); the user maps each header to a field (:func:`guess_mapping`
+Import: :func:`read_ledger_xlsx` reads a clerk's .xlsx safely through
+:func:`hazardhub.spreadsheets.read_xlsx` (magic bytes, zip size, every row counted — blank ones
+too — against the row and time limits, values only, no formulas evaluated); the parsed sheet is
+kept as JSON (:meth:`Sheet.dumps`) for the mapping step; the user maps each header to a field (:func:`guess_mapping`
 proposes defaults); :func:`parse_ledger` checks every row and collects every error as
 ``(row, column header, Chinese message)``; :func:`import_rows` registers all rows through the
 ledger's own rules in ONE versioned transaction whose meta carries the file's SHA-256, or nothing.
 """
 from __future__ import annotations
 
-import io
 import re
-import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -23,13 +24,14 @@ from typing import Any, Callable, Iterable
 
 import sqlalchemy as sa
 
+from hazardhub import clock, spreadsheets
 from hazardhub.audit import chain_head, tx_meta
-from hazardhub.db import utcnow
+from hazardhub.clock import utcnow
 from hazardhub.extensions import db
 from hazardhub.hazards import operations as hazard_ops
 from hazardhub.hazards.models import CATEGORIES, LEVELS, SOURCES, STATUSES, Hazard, HazardCitation
 from hazardhub.orgs.models import OrgUnit, Tenant
-from hazardhub.orgs.unit_rows import UnreadableFile
+from hazardhub.spreadsheets import UnreadableFile
 
 __all__ = ["LEDGER_COLUMNS", "SYNC_EXPORT_LIMIT", "UnreadableFile", "write_ledger", "read_ledger_xlsx",
            "guess_mapping", "parse_ledger", "import_rows"]
@@ -43,6 +45,12 @@ _WIDTHS = (20, 22, 16, 12, 10, 26, 12, 44, 8, 44, 32, 10, 12, 12, 8, 10, 12, 12)
 _DATE_COLUMNS = {3, 13, 16, 17}
 _WRAP_COLUMNS = {7, 9, 10}
 _FUNDS_COLUMN = 12
+_HEADER_STYLE = spreadsheets.Style(bold=True, horizontal="center", vertical="center")
+_ROW_STYLES = {
+    **{i: spreadsheets.Style(number_format="yyyy-mm-dd") for i in _DATE_COLUMNS},
+    **{i: spreadsheets.Style(wrap=True, vertical="top") for i in _WRAP_COLUMNS},
+    _FUNDS_COLUMN: spreadsheets.Style(number_format="0.00"),
+}
 
 #: up to this many rows the web process writes the file at once; beyond, a background run
 SYNC_EXPORT_LIMIT = 2000
@@ -50,9 +58,7 @@ SYNC_EXPORT_LIMIT = 2000
 #: an imported closed hazard keeps its acceptor's name here (the acceptor has no account)
 ACCEPTOR_NOTE = "导入台账，原验收人："
 
-XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-_ILLEGAL = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
+XLSX_MIME = spreadsheets.XLSX_MIME
 
 
 def _chunks(values: list, size: int = 900):
@@ -146,9 +152,6 @@ def write_ledger(hazards: list[Hazard], title: str, *, tenant_id: int, scope: st
     rows are written; every value is read before the first call, so a callback that commits
     (expiring the session) costs no reloads.
     """
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Alignment, Font
     from openpyxl.utils import get_column_letter
 
     from hazardhub.web import local_time
@@ -159,57 +162,19 @@ def write_ledger(hazards: list[Hazard], title: str, *, tenant_id: int, scope: st
     tenant_names = dict(db.session.execute(
         sa.select(Tenant.id, Tenant.name).where(Tenant.id.in_(list(heads)))).all()) if heads else {}
 
-    wb = Workbook(write_only=True)
-    wb.properties.title = title[:200]
-    ws = wb.create_sheet("隐患台账")
-    for i, width in enumerate(_WIDTHS, start=1):
-        ws.column_dimensions[get_column_letter(i)].width = width
-    ws.freeze_panes = "A2"
-    bold = Font(bold=True)
-    center = Alignment(horizontal="center", vertical="center")
-    wrap = Alignment(wrap_text=True, vertical="top")
-    header = []
-    for name in LEDGER_COLUMNS:
-        cell = WriteOnlyCell(ws, value=name)
-        cell.font = bold
-        cell.alignment = center
-        header.append(cell)
-    ws.append(header)
-
-    def text_cell(value: str, col: int):
-        cell = WriteOnlyCell(ws, value=_ILLEGAL.sub("", value))
-        if isinstance(cell.value, str) and cell.value.startswith("="):
-            cell.data_type = "s"  # a ledger text is never a formula
-        if col in _WRAP_COLUMNS:
-            cell.alignment = wrap
-        return cell
-
+    book = spreadsheets.Book(title)
+    ws = book.sheet("隐患台账", widths=_WIDTHS, freeze="A2")
+    ws.append(LEDGER_COLUMNS, style=_HEADER_STYLE)
     total = len(rows)
     step = max(500, total // 20 or 1)
     for n, row in enumerate(rows, start=1):
-        out = []
-        for col, value in enumerate(row):
-            if value is None:
-                out.append(None)
-            elif col in _DATE_COLUMNS:
-                cell = WriteOnlyCell(ws, value=value)
-                cell.number_format = "yyyy-mm-dd"
-                out.append(cell)
-            elif col == _FUNDS_COLUMN:
-                cell = WriteOnlyCell(ws, value=value)
-                cell.number_format = "0.00"
-                out.append(cell)
-            else:
-                out.append(text_cell(str(value), col))
-        ws.append(out)
+        ws.append(row, style=_ROW_STYLES)
         if progress is not None and n % step == 0:
             progress(100 * n // total)
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(LEDGER_COLUMNS))}{total + 1}"
+    ws.auto_filter(f"A1:{get_column_letter(len(LEDGER_COLUMNS))}{total + 1}")
 
-    notes = wb.create_sheet("说明")
-    notes.column_dimensions["A"].width = 22
-    notes.column_dimensions["B"].width = 90
-    notes.append([WriteOnlyCell(notes, value="标题"), title])
+    notes = book.sheet("说明", widths=(22, 90))
+    notes.append(["标题", title])
     notes.append(["导出范围", scope])
     if filters:
         notes.append(["筛选条件", filters])
@@ -219,11 +184,10 @@ def write_ledger(hazards: list[Hazard], title: str, *, tenant_id: int, scope: st
         label = "审计链头" if len(heads) == 1 else f"审计链头（{tenant_names.get(tid, tid)}）"
         notes.append([label, format_head(head)])
     notes.append(["说明", "审计链头为导出时该单位审计哈希链的最新序号与哈希值，可在“审计链”页面核对本表导出时的数据状态。"])
-    buffer = io.BytesIO()
-    wb.save(buffer)
+    data = book.to_bytes()
     if progress is not None:
         progress(100)
-    return buffer.getvalue()
+    return data
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,7 +241,6 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 _MAX_COLUMNS = 60
-_MAX_UNZIPPED = 200 * 1024 * 1024
 
 
 @dataclass
@@ -287,6 +250,16 @@ class Sheet:
     headers: list[str]
     rows: list[tuple[int, list[Any]]]
     header_line: int = 1
+
+    def dumps(self) -> bytes:
+        """The parsed sheet as JSON, kept between the upload and the mapping step so the file is
+        read once (cell types survive: a date cell is still a date)."""
+        return spreadsheets.dump_rows({"headers": self.headers, "header_line": self.header_line}, self.rows)
+
+    @classmethod
+    def loads(cls, data: bytes) -> "Sheet":
+        payload, rows = spreadsheets.load_rows(data)
+        return cls(headers=[str(h) for h in payload["headers"]], rows=rows, header_line=int(payload["header_line"]))
 
     def samples(self, column: int, n: int = 2) -> list[str]:
         out = []
@@ -331,48 +304,17 @@ def guess_mapping(headers: list[str]) -> dict[int, str]:
     return mapping
 
 
-def read_ledger_xlsx(data: bytes, max_rows: int) -> Sheet:
-    """Read the first worksheet of an .xlsx upload (values only), refusing anything else."""
-    if not data.startswith(b"PK\x03\x04"):
-        raise UnreadableFile("文件内容不是 Excel（.xlsx）文件，请用 Excel 另存为 .xlsx 后重新上传。")
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = set(archive.namelist())
-            unzipped = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, ValueError) as exc:
-        raise UnreadableFile("文件已损坏或不是 Excel（.xlsx）文件。") from exc
-    if "xl/workbook.xml" not in names:
-        raise UnreadableFile("文件不是 Excel 工作簿（.xlsx），请用 Excel 另存为 .xlsx 后重新上传。")
-    if unzipped > _MAX_UNZIPPED:
-        raise UnreadableFile("文件解压后过大，请删除无关的工作表或图片后重新上传。")
-    from openpyxl import load_workbook
+def read_ledger_xlsx(data: bytes, max_rows: int, limits: spreadsheets.ReadLimits | None = None) -> Sheet:
+    """Read the first worksheet of an .xlsx upload (values only), refusing anything else.
 
-    try:
-        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
-        raise UnreadableFile("无法读取该 Excel 文件，请确认是 .xlsx 格式。") from exc
-    try:
-        if not wb.worksheets:
-            raise UnreadableFile("工作簿中没有工作表。")
-        table: list[tuple[int, list[Any]]] = []
-        try:
-            for line, row in enumerate(wb.worksheets[0].iter_rows(values_only=True), start=1):
-                values = list(row)
-                while values and (values[-1] is None or (isinstance(values[-1], str) and not values[-1].strip())):
-                    values.pop()
-                if not values:
-                    continue
-                if len(values) > _MAX_COLUMNS:
-                    raise UnreadableFile(f"第 {line} 行超过 {_MAX_COLUMNS} 列，请只保留台账各列。")
-                table.append((line, values))
-                if len(table) > max_rows + 10:
-                    raise UnreadableFile(f"行数超过上限 {max_rows} 行，请分成几个文件导入。")
-        except UnreadableFile:
-            raise
-        except Exception as exc:  # noqa: BLE001 - malformed sheet XML
-            raise UnreadableFile("无法读取该 Excel 文件的内容，请确认是 .xlsx 格式。") from exc
-    finally:
-        wb.close()
+    ``max_rows`` bounds the data rows; ``limits`` (default: the config) bound every row read,
+    blank ones included, and the seconds spent (:func:`spreadsheets.read_xlsx`)."""
+    table = spreadsheets.read_xlsx(data, limits)
+    for line, values in table:
+        if len(values) > _MAX_COLUMNS:
+            raise UnreadableFile(f"第 {line} 行超过 {_MAX_COLUMNS} 列，请只保留台账各列。")
+    if len(table) > max_rows + 10:
+        raise UnreadableFile(f"行数超过上限 {max_rows} 行，请分成几个文件导入。")
     if not table:
         raise UnreadableFile("文件是空的。")
     # the header is the first of the first rows that names at least two ledger columns (a title
@@ -509,7 +451,7 @@ def parse_ledger(sheet: Sheet, column_map: dict[int, str], *, tenant_id: int, de
                  today: date | None = None) -> LedgerParse:
     """Check every row under the mapping; collect all errors instead of stopping at the first."""
     result = LedgerParse()
-    today = today or hazard_ops.today()
+    today = today or clock.today()
     by_field = {key: i for i, key in column_map.items() if key}
     header_of = {key: sheet.headers[i] for key, i in by_field.items()}
 

@@ -27,7 +27,9 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import HiddenField, SelectField
 from wtforms.validators import DataRequired, Regexp
 
+from hazardhub import clock
 from hazardhub.extensions import db
+from hazardhub.formtokens import one_shot
 from hazardhub.forms import HazardForm, choices
 from hazardhub.hazards import excel
 from hazardhub.hazards import operations as hazard_ops
@@ -35,6 +37,7 @@ from hazardhub.hazards.models import CATEGORIES, LEVELS, SOURCES, STATUSES, Haza
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.operations import reading_roots, subtree_query, user_roots
 from hazardhub.policy import can, load_or_404
+from hazardhub.runs.models import ReportRun
 
 bp = Blueprint("ledger_excel", __name__, url_prefix="/hazards")
 
@@ -119,7 +122,7 @@ _LARGE_EXPORT = """{% extends "base.html" %}
 可以提交后台任务，导出“{{ unit.name }}”范围内全部未作废的隐患（后台导出不应用其他筛选条件），生成后在“后台任务”中下载。</div>
 <p class="small text-muted">当前筛选条件：{{ filters }}</p>
 <form method="post" action="{{ url_for('ledger_excel.export_run') }}">
-  {{ form.csrf_token }}{{ form.unit_id() }}
+  {{ form.csrf_token }}{{ form_token() }}{{ form.unit_id() }}
   <button class="btn btn-primary" type="submit">提交后台导出</button>
   <a class="btn btn-link" href="javascript:history.back()">返回</a>
 </form>
@@ -149,7 +152,7 @@ def export():
     title = f"{scope}隐患排查治理台账"
     data = excel.write_ledger(hazards, title, tenant_id=current_user.tenant_id, scope=scope,
                               filters=describe_filters(filters, unit))
-    name = f"{scope_unit.name}-隐患台账-{hazard_ops.today():%Y%m%d}.xlsx"
+    name = f"{scope_unit.name}-隐患台账-{clock.today():%Y%m%d}.xlsx"
     response = send_file(io.BytesIO(data), mimetype=excel.XLSX_MIME, as_attachment=True, download_name=name)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -157,6 +160,7 @@ def export():
 
 @bp.route("/export-run", methods=["POST"])
 @login_required
+@one_shot(creates=(ReportRun, lambda run: url_for("runs.show", run_id=run.id)))
 def export_run():
     """Background export of every non-voided hazard under one unit (kind ``ledger_xlsx``)."""
     from hazardhub.runs import operations as run_ops
@@ -212,7 +216,7 @@ def _pending_path(pending: dict) -> Path | None:
     token = str(pending.get("token") or "")
     if not _TOKEN_RE.match(token):
         return None
-    return _folder() / f"{token}.xlsx"
+    return _folder() / f"{token}.json"
 
 
 def _drop_pending() -> None:
@@ -224,9 +228,9 @@ def _drop_pending() -> None:
 
 
 def _sweep(folder: Path) -> None:
-    """Remove uploads nobody finished within a day."""
+    """Remove uploads nobody finished within a day (and the .xlsx files older versions kept)."""
     cutoff = time.time() - _STALE_SECONDS
-    for path in folder.glob("*.xlsx"):
+    for path in [*folder.glob("*.json"), *folder.glob("*.xlsx")]:
         try:
             if path.stat().st_mtime < cutoff:
                 path.unlink(missing_ok=True)
@@ -264,9 +268,13 @@ def import_upload():
             folder.mkdir(parents=True, exist_ok=True)
             _sweep(folder)
             token = secrets.token_urlsafe(24)
-            (folder / f"{token}.xlsx").write_bytes(data)
+            # the file is read once, here: the mapping step works on these parsed rows, and the
+            # upload itself is not kept (its SHA-256 goes into the import's audit meta)
+            parsed = sheet.dumps()
+            (folder / f"{token}.json").write_bytes(parsed)
             session[_SESSION_KEY] = {
                 "token": token, "school_id": school.id, "sha256": hashlib.sha256(data).hexdigest(),
+                "parsed_sha256": hashlib.sha256(parsed).hexdigest(),
                 "file_name": Path(upload.filename or "ledger.xlsx").name[:200],
             }
             return redirect(url_for("ledger_excel.import_map"))
@@ -312,6 +320,7 @@ def _mapping_errors(form, sheet: excel.Sheet) -> tuple[dict[int, str], list[str]
 
 @bp.route("/import/map", methods=["GET", "POST"])
 @login_required
+@one_shot(creates=(Hazard, lambda h: url_for("hazards.index", unit_id=h.school_id)))  # one file, imported once
 def import_map():
     """Step 2 and 3: map the columns; check every row; import all of them or none."""
     pending = session.get(_SESSION_KEY)
@@ -321,17 +330,15 @@ def import_map():
         flash("请先上传要导入的台账文件（上次上传的文件已失效）。", "warning")
         return redirect(url_for("ledger_excel.import_upload"))
     school = load_or_404(OrgUnit, pending.get("school_id"), "hazard.import")
-    data = path.read_bytes()
-    sha256 = hashlib.sha256(data).hexdigest()
-    if sha256 != pending.get("sha256"):
+    parsed = path.read_bytes()
+    sha256 = str(pending.get("sha256") or "")
+    try:
+        if hashlib.sha256(parsed).hexdigest() != pending.get("parsed_sha256"):
+            raise ValueError("changed")
+        sheet = excel.Sheet.loads(parsed)
+    except (ValueError, KeyError, TypeError):
         _drop_pending()
         flash("上传的文件已变化，请重新上传。", "danger")
-        return redirect(url_for("ledger_excel.import_upload"))
-    try:
-        sheet = excel.read_ledger_xlsx(data, current_app.config["HAZARDHUB_MAX_IMPORT_ROWS"])
-    except excel.UnreadableFile as exc:
-        _drop_pending()
-        flash(str(exc), "danger")
         return redirect(url_for("ledger_excel.import_upload"))
     form = mapping_form(sheet, guesses=excel.guess_mapping(sheet.headers))
     mapping_problems: list[str] = []

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hazardhub.audit import VERSIONED
-from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk, utcnow
+from hazardhub.clock import utcnow
+from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
 from hazardhub.standards.models import DOMAINS, SEED_AREAS
 
 SOURCES = {

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy_continuum import version_class
 
+from hazardhub import clock
 from hazardhub.audit import tx_meta
 from hazardhub.db import commit_or_raise, flush_or_raise
 from hazardhub.extensions import db
@@ -48,13 +49,6 @@ class PlanIncomplete(HazardError):
     def __init__(self, missing: list[str]):
         super().__init__("重大事故隐患必须落实“五落实”，尚缺：" + "、".join(missing) + "。")
         self.missing = missing
-
-
-def today() -> date:
-    from hazardhub.web import SHANGHAI
-    from datetime import datetime
-
-    return datetime.now(SHANGHAI).date()
 
 
 def _next_number(tenant_id: int, year: int) -> tuple[int, str]:
@@ -97,7 +91,7 @@ def _apply_fields(hazard: Hazard, data: dict[str, Any]) -> None:
             setattr(hazard, key, value)
     if hazard.deadline_working_days:
         hazard.deadline = add_working_days(hazard.found_on, hazard.deadline_working_days)
-    if hazard.found_on and hazard.found_on > today():
+    if hazard.found_on and hazard.found_on > clock.today():
         raise HazardError("排查日期不能晚于今天。")
     if hazard.deadline and hazard.found_on and hazard.deadline < hazard.found_on:
         raise HazardError("整改期限不能早于排查日期。")
@@ -180,7 +174,7 @@ def build_registration(*, school: OrgUnit, actor, data: dict[str, Any], item_ids
     if not school.is_active:
         raise HazardError("该单位已停用，不能登记隐患。")
     items = _items(school.tenant_id, item_ids)
-    found_on = data.get("found_on") or today()
+    found_on = data.get("found_on") or clock.today()
     hazard = Hazard(tenant_id=school.tenant_id, school_id=school.id, school_path=school.path,
                     found_by_id=actor.id if actor else None, year=found_on.year, number="", status="registered")
     _apply_fields(hazard, {**data, "found_on": found_on})
@@ -263,7 +257,7 @@ def report_rectification(hazard: Hazard, *, actor, rectified_on: date, note: str
     if hazard.status not in ("registered", "rectifying"):
         raise HazardError("只有“已登记”或“整改中”的隐患可以报告整改完成。")
     _require_plan(hazard)
-    if rectified_on > today():
+    if rectified_on > clock.today():
         raise HazardError("整改完成日期不能晚于今天。")
     if rectified_on < hazard.found_on:
         raise HazardError("整改完成日期不能早于排查日期。")
@@ -282,7 +276,7 @@ def accept(hazard: Hazard, *, actor, accepted_on: date, note: str, version_id: i
         raise HazardError("只有“待验收”的隐患可以验收。")
     if hazard.rectified_by_id == actor.id:
         raise HazardError("报告整改的人不能验收自己的整改，请由其他人员验收。")
-    if accepted_on > today() or (hazard.rectified_on and accepted_on < hazard.rectified_on):
+    if accepted_on > clock.today() or (hazard.rectified_on and accepted_on < hazard.rectified_on):
         raise HazardError("验收日期应在整改完成日期与今天之间。")
     hazard.status = "closed"
     hazard.accepted_by_id = actor.id
@@ -381,7 +375,7 @@ class LedgerFilters:
 
 def ledger_query(roots: list[OrgUnit], filters: LedgerFilters, *, on: date | None = None) -> sa.Select:
     """Hazards under the user's root units, filtered (scoped to the bound tenants by the hooks)."""
-    on = on or today()
+    on = on or clock.today()
     stmt = sa.select(Hazard).where(sa.or_(*[
         (Hazard.tenant_id == r.tenant_id) & Hazard.school_path.startswith(r.path, autoescape=True) for r in roots
     ]))

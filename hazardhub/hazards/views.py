@@ -1,7 +1,7 @@
 """Pages of the hazard ledger: the ledger, 挂牌督办, register, show, edit, lifecycle, history."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date
 from typing import NamedTuple
 
 import sqlalchemy as sa
@@ -10,12 +10,13 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy_continuum import version_class, versioning_manager
 
-from hazardhub import datacache
+from hazardhub import clock, datacache
 from hazardhub.accounts.models import User
 from hazardhub.audit import history
 from hazardhub.extensions import db
 from hazardhub.evidence import operations as evidence_ops
 from hazardhub.evidence.models import STAGES, Attachment
+from hazardhub.formtokens import one_shot
 from hazardhub.forms import choices, errors_text
 from hazardhub.hazards import operations as ops
 from hazardhub.hazards.forms import (
@@ -29,7 +30,6 @@ from hazardhub.orgs.operations import reading_roots_or_403
 from hazardhub.pagination import paginate
 from hazardhub.policy import can, load_or_404, requires
 from hazardhub.standards import operations as catalogue
-from hazardhub.web import SHANGHAI
 
 bp = Blueprint("hazards", __name__, url_prefix="/hazards")
 
@@ -95,7 +95,7 @@ def _counts(stmt) -> tuple[dict, dict, int]:
     """Counts by status, open ones by level, and overdue: one scan of three columns (the
     benchmark's ledger page spent most of its SQL time in three scans of whole rows)."""
     sub = stmt.order_by(None).with_only_columns(Hazard.status, Hazard.level, Hazard.deadline).subquery()
-    late = sa.case((sub.c.deadline < ops.today(), 1), else_=0)
+    late = sa.case((sub.c.deadline < clock.today(), 1), else_=0)
     by_status: dict = {}
     by_level: dict = {}
     overdue = 0
@@ -119,7 +119,7 @@ def index():
     if as_of is not None:
         return _ledger_as_of(roots, filters, as_of)
     sort = request.args.get("sort", "found")
-    now = ops.today()
+    now = clock.today()
 
     def render_body() -> Markup:
         base = ops.ledger_query(roots, filters)
@@ -142,7 +142,7 @@ def _ledger_as_of(roots, filters: ops.LedgerFilters, as_of: date):
     """The ledger as it stood at the end of ``as_of`` (Beijing time), rebuilt from versions."""
     vcls = version_class(Hazard)
     tx = versioning_manager.transaction_cls
-    cutoff = datetime.combine(as_of + timedelta(days=1), time(0), SHANGHAI).astimezone(timezone.utc).replace(tzinfo=None)
+    cutoff = clock.cutoff(as_of)
     latest = (
         sa.select(vcls.id, sa.func.max(vcls.transaction_id).label("tx_id"))
         .join(tx, tx.id == vcls.transaction_id)
@@ -184,7 +184,7 @@ def listed():
     roots = reading_roots_or_403(current_user)
     stmt = ops.ledger_query(roots, ops.LedgerFilters(status="open", listed=True))
     page = paginate(stmt.order_by(Hazard.deadline.asc().nulls_last(), Hazard.id), per_page=50)
-    return render_template("hazards/listed.html", page=page, today=ops.today())
+    return render_template("hazards/listed.html", page=page, today=clock.today())
 
 
 def _catalogue_groups(tenant_id: int, school: OrgUnit | None = None):
@@ -219,6 +219,7 @@ def _creatable_units() -> list[OrgUnit]:
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 @requires("hazard.create")
+@one_shot(creates=(Hazard, lambda h: url_for("hazards.show", hazard_id=h.id)))
 def create():
     units = _creatable_units()
     if not units:
@@ -228,7 +229,7 @@ def create():
     groups = _catalogue_groups(current_user.tenant_id)
     form.items.choices = choices((i.id, i.number) for _, _, items in groups for i in items)
     if request.method == "GET":
-        form.found_on.data = ops.today()
+        form.found_on.data = clock.today()
         form.found_by_name.data = current_user.display_name
         preset = request.args.get("unit_id", "")
         if preset.isdigit():
@@ -289,8 +290,8 @@ def show(hazard_id: int):
     return render_template(
         "hazards/show.html", hazard=hazard, citations=citations, people=_people(hazard),
         **evidence_ops.panel_context(hazard),
-        today=ops.today(), version_form=VersionForm(version_id=v), report_form=ReportForm(version_id=v, rectified_on=ops.today()),
-        accept_form=AcceptForm(version_id=v, accepted_on=ops.today()), reason_form=ReasonForm(version_id=v),
+        today=clock.today(), version_form=VersionForm(version_id=v), report_form=ReportForm(version_id=v, rectified_on=clock.today()),
+        accept_form=AcceptForm(version_id=v, accepted_on=clock.today()), reason_form=ReasonForm(version_id=v),
         decision_form=DecisionForm(version_id=v),
     )
 
@@ -334,6 +335,10 @@ def edit(hazard_id: int):
     return render_template("hazards/form.html", form=form, groups=groups, hazard=hazard, conflict=conflict)
 
 
+def _hazard_url(hazard_id: int) -> str:
+    return url_for("hazards.show", hazard_id=hazard_id)
+
+
 def _transition(hazard_id: int, action: str, form_cls, apply, done: str):
     hazard = load_or_404(Hazard, hazard_id, action)
     form = form_cls()
@@ -354,6 +359,7 @@ def _transition(hazard_id: int, action: str, form_cls, apply, done: str):
 
 @bp.route("/<int:hazard_id>/start", methods=["POST"])
 @login_required
+@one_shot(_hazard_url)
 def start(hazard_id: int):
     return _transition(hazard_id, "hazard.rectify", VersionForm, lambda h, f: ops.start_rectification(
         h, actor=current_user, version_id=int(f.version_id.data)), "已开始整改。")
@@ -361,6 +367,7 @@ def start(hazard_id: int):
 
 @bp.route("/<int:hazard_id>/report", methods=["POST"])
 @login_required
+@one_shot(_hazard_url)
 def report(hazard_id: int):
     return _transition(hazard_id, "hazard.rectify", ReportForm, lambda h, f: ops.report_rectification(
         h, actor=current_user, rectified_on=f.rectified_on.data, note=f.note.data, version_id=int(f.version_id.data)),
@@ -369,6 +376,7 @@ def report(hazard_id: int):
 
 @bp.route("/<int:hazard_id>/accept", methods=["POST"])
 @login_required
+@one_shot(_hazard_url)
 def accept(hazard_id: int):
     return _transition(hazard_id, "hazard.accept", AcceptForm, lambda h, f: ops.accept(
         h, actor=current_user, accepted_on=f.accepted_on.data, note=f.note.data, version_id=int(f.version_id.data)),
@@ -377,6 +385,7 @@ def accept(hazard_id: int):
 
 @bp.route("/<int:hazard_id>/reject", methods=["POST"])
 @login_required
+@one_shot(_hazard_url)
 def reject(hazard_id: int):
     return _transition(hazard_id, "hazard.accept", ReasonForm, lambda h, f: ops.reject(
         h, actor=current_user, reason=f.reason.data, version_id=int(f.version_id.data)),
@@ -385,6 +394,7 @@ def reject(hazard_id: int):
 
 @bp.route("/<int:hazard_id>/void", methods=["POST"])
 @login_required
+@one_shot(_hazard_url)
 def void(hazard_id: int):
     return _transition(hazard_id, "hazard.void", ReasonForm, lambda h, f: ops.void(
         h, actor=current_user, reason=f.reason.data, version_id=int(f.version_id.data)),
@@ -393,6 +403,7 @@ def void(hazard_id: int):
 
 @bp.route("/<int:hazard_id>/downgrade", methods=["POST"])
 @login_required
+@one_shot(_hazard_url)
 def downgrade(hazard_id: int):
     return _transition(hazard_id, "hazard.downgrade_request", ReasonForm, lambda h, f: ops.request_downgrade(
         h, actor=current_user, reason=f.reason.data, version_id=int(f.version_id.data)),
@@ -401,6 +412,7 @@ def downgrade(hazard_id: int):
 
 @bp.route("/<int:hazard_id>/downgrade/decide", methods=["POST"])
 @login_required
+@one_shot(_hazard_url)
 def decide_downgrade(hazard_id: int):
     return _transition(hazard_id, "hazard.downgrade_approve", DecisionForm, lambda h, f: ops.decide_downgrade(
         h, actor=current_user, approve=f.decision.data == "approve", note=f.note.data,

@@ -7,10 +7,9 @@ audit-chain head; afterwards nothing of the inspection changes (a correction is 
 """
 from __future__ import annotations
 
-import calendar
 import hashlib
 import json
-from datetime import date, timezone
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,8 +17,9 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
+from hazardhub import clock
 from hazardhub.audit import chain_head, tx_meta
-from hazardhub.db import commit_or_raise, flush_or_raise, utcnow
+from hazardhub.db import commit_or_raise, flush_or_raise
 from hazardhub.extensions import db
 from hazardhub.hazards import operations as hazard_ops
 from hazardhub.hazards.models import OPEN_STATUSES, Hazard
@@ -28,7 +28,6 @@ from hazardhub.inspections.models import (
 )
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.standards import operations as catalogue
-from hazardhub.web import SHANGHAI
 
 
 class InspectionError(ValueError):
@@ -37,10 +36,6 @@ class InspectionError(ValueError):
 
 class FrozenInspection(InspectionError):
     """A signed inspection cannot change."""
-
-
-def month_of(day: date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
 
 
 def _applies(tags: list[str], unit: OrgUnit) -> bool:
@@ -89,12 +84,12 @@ def start(*, unit: OrgUnit, kind: str, actor, inspected_on: date, inspectors: st
         raise InspectionError("检查类型无效。")
     if not unit.is_school:
         raise InspectionError("只能检查学校或幼儿园。")
-    if inspected_on > hazard_ops.today():
+    if inspected_on > clock.today():
         raise InspectionError("检查日期不能晚于今天。")
     if kind == "joint" and not (agencies or "").strip():
         raise InspectionError("联合检查须填写参加的部门（消防、公安、交通等）。")
     inspection = Inspection(tenant_id=unit.tenant_id, kind=kind, unit_id=unit.id, unit_path=unit.path,
-                            month=amends.month if amends else month_of(inspected_on), inspected_on=inspected_on,
+                            month=amends.month if amends else clock.month_of(inspected_on), inspected_on=inspected_on,
                             recorded_by_id=actor.id, inspectors=inspectors.strip(),
                             agencies=(agencies or "").strip() or None, status="draft",
                             amends_id=amends.id if amends else None)
@@ -223,15 +218,15 @@ def sign(inspection: Inspection, *, actor, password: str, version_id: int, signe
     data = snapshot(inspection)
     text = canonical(data)
     seq, head = chain_head(inspection.tenant_id)
-    now = signed_at or utcnow()
-    signed_local = now.replace(tzinfo=timezone.utc).astimezone(SHANGHAI).date()
+    now = signed_at or clock.utcnow()
+    signed_local = clock.local_date(now)
     lines = data["lines"]
     signoff = SignOff(tenant_id=inspection.tenant_id, inspection_id=inspection.id, signed_by_id=actor.id,
                       signed_at=now, snapshot=text, snapshot_sha256=hashlib.sha256(text.encode()).hexdigest(),
                       chain_head=f"{seq}:{head}",
                       items_checked=sum(1 for line in lines if line["result"] != "unchecked"),
                       items_failed=sum(1 for line in lines if line["result"] == "fail"),
-                      open_hazards=len(data["open_ledger"]), is_late=signed_local > month_end(inspection.month))
+                      open_hazards=len(data["open_ledger"]), is_late=signed_local > clock.month_end(inspection.month))
     db.session.add(signoff)
     inspection.status = "signed"
     tx_meta(reason=f"校长签字：{inspection.month} 月度自查")
@@ -240,12 +235,6 @@ def sign(inspection: Inspection, *, actor, password: str, version_id: int, signe
 
     record_head(signoff.tenant_id, signoff.chain_head, source_kind="signoff", source_id=signoff.id)
     return signoff
-
-
-def month_end(month: str) -> date:
-    """The last day of a "YYYY-MM" month: a self-inspection signed after it is late."""
-    year, mon = (int(p) for p in month.split("-"))
-    return date(year, mon, calendar.monthrange(year, mon)[1])
 
 
 def verify_signoff(signoff: SignOff, inspection: Inspection) -> dict[str, bool]:

@@ -7,11 +7,12 @@ from flask_login import current_user, login_required
 from wtforms import DateField, HiddenField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
+from hazardhub import clock
 from hazardhub.accounts.models import Membership, User
 from hazardhub.audit import history
 from hazardhub.extensions import db
+from hazardhub.formtokens import one_shot
 from hazardhub.forms import HazardForm, choices
-from hazardhub.hazards import operations as hazard_ops
 from hazardhub.hazards.models import Hazard
 from hazardhub.inspections import operations as ops
 from hazardhub.inspections.models import (
@@ -100,9 +101,18 @@ def _startable() -> list[tuple[OrgUnit, list[str]]]:
     return result
 
 
+def _inspection_url(inspection_id: int) -> str:
+    return url_for("inspections.show", inspection_id=inspection_id)
+
+
+def _inspection_page(inspection: Inspection) -> str:
+    return _inspection_url(inspection.id)
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 @requires("inspection.start")
+@one_shot(creates=(Inspection, _inspection_page))
 def start():
     startable = _startable()
     if not startable:
@@ -113,7 +123,7 @@ def start():
     all_kinds = sorted({k for _, kinds in startable for k in kinds}, key=list(KINDS).index)
     form.kind.choices = choices((k, KINDS[k]) for k in all_kinds)
     if request.method == "GET":
-        form.inspected_on.data = hazard_ops.today()
+        form.inspected_on.data = clock.today()
         form.inspectors.data = current_user.display_name.split("·")[-1]
         if request.args.get("unit_id", "").isdigit():
             form.unit_id.data = int(request.args["unit_id"])
@@ -140,6 +150,7 @@ def start():
 
 @bp.route("/<int:inspection_id>", methods=["GET", "POST"])
 @login_required
+@one_shot(_inspection_url)
 def show(inspection_id: int):
     inspection = load_or_404(Inspection, inspection_id, "inspection.view")
     editable = can(current_user, "inspection.edit", inspection)
@@ -184,6 +195,7 @@ def show(inspection_id: int):
 
 @bp.route("/<int:inspection_id>/finish", methods=["POST"])
 @login_required
+@one_shot(_inspection_url)
 def finish(inspection_id: int):
     inspection = load_or_404(Inspection, inspection_id, "inspection.edit")
     form = FinishForm()
@@ -203,6 +215,7 @@ def finish(inspection_id: int):
 
 @bp.route("/<int:inspection_id>/sign", methods=["GET", "POST"])
 @login_required
+@one_shot(_inspection_url)
 def sign(inspection_id: int):
     inspection = load_or_404(Inspection, inspection_id, "inspection.sign")
     form = SignForm()
@@ -226,13 +239,14 @@ def sign(inspection_id: int):
 
 @bp.route("/<int:inspection_id>/amend", methods=["POST"])
 @login_required
+@one_shot(creates=(Inspection, _inspection_page))
 def amend(inspection_id: int):
     inspection = load_or_404(Inspection, inspection_id, "inspection.amend")
     if not HazardForm().validate_on_submit():
         abort(400)
     unit = db.session.execute(sa.select(OrgUnit).where(OrgUnit.id == inspection.unit_id)).scalar_one()
     try:
-        correction = ops.start(unit=unit, kind="self", actor=current_user, inspected_on=hazard_ops.today(),
+        correction = ops.start(unit=unit, kind="self", actor=current_user, inspected_on=clock.today(),
                                inspectors=inspection.inspectors, amends=inspection)
     except ops.InspectionError as exc:
         db.session.rollback()

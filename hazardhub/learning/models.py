@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hazardhub.audit import VERSIONED
-from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk, utcnow
+from hazardhub.clock import utcnow
+from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
 
 LEVELS = {
     "bureau_staff": "本系统、本单位安全监管人员学习",

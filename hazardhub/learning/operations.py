@@ -14,9 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy_continuum import version_class
 
+from hazardhub import clock
 from hazardhub.accounts.models import Membership, User
 from hazardhub.audit import tx_meta
-from hazardhub.db import commit_or_raise, utcnow
+from hazardhub.db import commit_or_raise
 from hazardhub.extensions import db
 from hazardhub.learning.models import (
     FORMS, LEARNING_LABELS, LEVEL_UNIT_KINDS, LEVELS, LearningAttendee, LearningSession, LearningStandard,
@@ -38,12 +39,6 @@ class StaleLearning(LearningError):
     def __init__(self, message: str, changes: list[tuple[str, Any, Any]]):
         super().__init__(message)
         self.changes = changes
-
-
-def today() -> date:
-    from hazardhub.hazards.operations import today as _today
-
-    return _today()
 
 
 def parse_month(text: str | None) -> tuple[date, date] | None:
@@ -84,7 +79,7 @@ def _apply_fields(session: LearningSession, data: dict[str, Any]) -> None:
         raise LearningError("请填写学习主题。")
     if session.held_on is None:
         raise LearningError("请填写学习日期。")
-    if session.held_on > today():
+    if session.held_on > clock.today():
         raise LearningError("学习日期不能晚于今天。")
     if session.hours is None or Decimal(session.hours) <= 0:
         raise LearningError("学时应大于 0。")
@@ -225,7 +220,7 @@ def update(session: LearningSession, *, actor, data: dict[str, Any], standard_id
         db.session.rollback()
         return False
     if not fields_changed:
-        session.updated_at = utcnow()  # bump the revision: the optimistic lock covers the lists too
+        session.updated_at = clock.utcnow()  # bump the revision: the optimistic lock covers the lists too
     tx_meta(reason=(reason or "").strip() or "修改学习记录")
     commit()
     return True

@@ -5,9 +5,11 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from hazardhub import clock
 from hazardhub.accounts.models import ROLES, User
 from hazardhub.audit import history
 from hazardhub.extensions import db
+from hazardhub.formtokens import one_shot
 from hazardhub.forms import choices
 from hazardhub.learning import operations as ops
 from hazardhub.learning.forms import SessionCreateForm, SessionEditForm
@@ -53,7 +55,7 @@ def index():
     page = paginate(stmt, per_page=30)
     present = ops.attendance([s.id for s in page.items])
     return render_template("learning/index.html", page=page, filters=filters, present=present,
-                           units=_filter_units(roots), LEVELS=LEVELS, FORMS=FORMS, month_now=ops.today().strftime("%Y-%m"))
+                           units=_filter_units(roots), LEVELS=LEVELS, FORMS=FORMS, month_now=clock.today().strftime("%Y-%m"))
 
 
 def _organising_units() -> list[OrgUnit]:
@@ -88,6 +90,7 @@ def _standard_choices(tenant_id: int):
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 @requires("learning.create")
+@one_shot(creates=(LearningSession, lambda s: url_for("learning.show", session_id=s.id)))
 def create():
     units = _organising_units()
     if not units:
@@ -100,7 +103,7 @@ def create():
     candidates = _candidates(units)
     form.attendees.choices = choices((mid, label) for mid, label, _ in candidates)
     if request.method == "GET":
-        form.held_on.data = ops.today()
+        form.held_on.data = clock.today()
         form.unit_id.data = units[0].id
         form.hours.data = 2
         form.level.data = form.level.choices[0].value if form.level.choices else None
@@ -235,7 +238,7 @@ def coverage():
     if span is None:
         if month:
             flash("月份格式应为 YYYY-MM，如 2026-11；已显示本月。", "warning")
-        month = ops.today().strftime("%Y-%m")
+        month = clock.today().strftime("%Y-%m")
         span = ops.parse_month(month)
     units = [u for u in _filter_units(roots) if u.kind in ("bureau", "township_center")]
     unit_id = request.args.get("unit_id", "")

@@ -14,7 +14,7 @@ from typing import Iterable
 import sqlalchemy as sa
 from flask import current_app
 
-from hazardhub.db import utcnow
+from hazardhub.clock import utcnow
 from hazardhub.extensions import db
 from hazardhub.notifications.models import Notification
 from hazardhub.tenancy import tenant_bound

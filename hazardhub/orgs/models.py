@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hazardhub.audit import VERSIONED
-from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk, utcnow
+from hazardhub.clock import utcnow
+from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
 
 TENANT_KINDS = {"city": "市级教育局", "district": "县（市、区）教育局"}
 

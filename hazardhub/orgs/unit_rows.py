@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from typing import IO, Iterable
 
 from hazardhub.orgs.models import OWNERSHIPS, SCHOOL_TYPES, UNIT_KINDS
+from hazardhub.spreadsheets import ReadLimits, RowGuard, UnreadableFile, read_xlsx
+
+__all__ = ["COLUMNS", "REQUIRED", "HEADER_LABELS", "UnitRow", "ParseResult", "UnreadableFile", "read_table",
+           "parse_unit_rows", "order_by_parents"]
 
 #: column key -> accepted headers
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -70,30 +74,21 @@ class ParseResult:
         self.errors.append((line, message))
 
 
-class UnreadableFile(ValueError):
-    """The upload is not a CSV or .xlsx file we can read (message in Chinese)."""
+def read_table(filename: str, stream: IO[bytes], max_rows: int,
+               limits: ReadLimits | None = None) -> list[list[str]]:
+    """Return the non-blank rows (header first) of a .csv or .xlsx upload as strings.
 
-
-def read_table(filename: str, stream: IO[bytes], max_rows: int) -> list[list[str]]:
-    """Return the rows (header first) of a .csv or .xlsx upload as strings."""
+    ``max_rows`` bounds the data rows; ``limits`` (default: the config) bound every row read,
+    blank ones included, and the seconds spent, so a sheet of a million empty rows is refused
+    at once instead of tying up the web worker."""
     name = (filename or "").lower()
     data = stream.read()
     if name.endswith(".xlsx"):
         if not data.startswith(b"PK"):
             raise UnreadableFile("文件扩展名为 .xlsx，但内容不是 Excel 文件。")
-        from openpyxl import load_workbook
-
-        try:
-            wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
-            raise UnreadableFile("无法读取该 Excel 文件，请确认是 .xlsx 格式。") from exc
-        ws = wb.worksheets[0]
-        rows = []
-        for i, row in enumerate(ws.iter_rows(values_only=True)):
-            if i > max_rows:
-                raise UnreadableFile(f"行数超过上限 {max_rows} 行。")
-            rows.append(["" if v is None else _cell_text(v) for v in row])
-        wb.close()
+        rows = [["" if v is None else _cell_text(v) for v in values] for _line, values in read_xlsx(data, limits)]
+        if len(rows) > max_rows + 1:
+            raise UnreadableFile(f"行数超过上限 {max_rows} 行。")
         return rows
     if name.endswith(".csv"):
         for encoding in ("utf-8-sig", "gb18030"):
@@ -106,8 +101,13 @@ def read_table(filename: str, stream: IO[bytes], max_rows: int) -> list[list[str
             raise UnreadableFile("无法识别 CSV 文件的编码（请使用 UTF-8 或 GBK）。")
         if "\x00" in text:
             raise UnreadableFile("CSV 文件包含非法字符，可能不是文本文件。")
+        guard = RowGuard(limits)
+        rows = []
         try:
-            rows = list(csv.reader(io.StringIO(text)))
+            for row in csv.reader(io.StringIO(text)):
+                guard.tick()
+                if any(cell.strip() for cell in row):
+                    rows.append(row)
         except csv.Error as exc:  # e.g. a cell longer than the csv module's field limit
             raise UnreadableFile("CSV 文件格式有误（单元格过长或引号不配对），请检查后重新上传。") from exc
         if len(rows) > max_rows + 1:

@@ -79,7 +79,7 @@ def show(unit_id: int):
     months = []
     if unit.is_school and can(current_user, "compliance.view"):
         from hazardhub.compliance.operations import recent_months, school_months
-        from hazardhub.hazards.operations import today
+        from hazardhub.clock import today
 
         months = school_months(unit, recent_months(today(), 6), today())
     return render_template("orgs/show.html", unit=unit, children=children, ancestors=ancestors, months=months,

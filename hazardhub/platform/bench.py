@@ -217,7 +217,7 @@ def pick_targets(slug: str = "jianan") -> Targets:
     from hazardhub.directives.models import Directive, DirectiveHazard
     from hazardhub.extensions import db
     from hazardhub.hazards.models import Hazard
-    from hazardhub.hazards.operations import today
+    from hazardhub.clock import today
     from hazardhub.orgs import operations as org_ops
     from hazardhub.orgs.models import Tenant
 
@@ -432,7 +432,7 @@ def measure_pdfs(t: Targets, env: dict, wanted=lambda name: True) -> list[dict]:
             school = db.session.execute(sa.select(OrgUnit).where(OrgUnit.id == directive.school_id)).scalar_one()
             jobs.append(("directive_pdf", "directive_pdf", school, {"directive_id": directive.id}))
         if t.phase_id is not None:
-            from hazardhub.db import utcnow
+            from hazardhub.clock import utcnow
 
             scope = db.session.execute(sa.select(OrgUnit).where(OrgUnit.id == t.scope_unit_id)).scalar_one()
             jobs.append(("district_phase_report_pdf", "phase_report", scope,

@@ -141,7 +141,7 @@ def jobs_daily(day: str | None) -> None:
     """Run the daily pass now, in this process (the same code the cron job runs)."""
     from datetime import date
 
-    from hazardhub.hazards.operations import today
+    from hazardhub.clock import today
     from hazardhub.platform.daily import run_daily
 
     _cli_actor()

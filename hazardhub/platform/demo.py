@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import g
 
-from hazardhub import ROOT
+from hazardhub import ROOT, clock
 from hazardhub.accounts import operations as account_ops
 from hazardhub.accounts.models import ROLES, Membership, User
 from hazardhub.extensions import db
@@ -299,7 +299,7 @@ def _seed_hazards(log) -> None:
             return
         users = {u.username: u for u in db.session.execute(sa.select(User)).scalars()}
         items = {i.number: i.id for i in items_for(jianan.id)}
-        today = hazard_ops.today()
+        today = clock.today()
         for code, reporter, ago, source, category, location, description, cited, stage, days in DEMO_HAZARDS:
             school = db.session.execute(sa.select(OrgUnit).where(OrgUnit.code == code)).scalar_one()
             actor = users[reporter]
@@ -363,7 +363,7 @@ def _seed_hazards(log) -> None:
                                                                   OrgUnit.kind != "township_center")).scalars().all()
             g.actor_id = admin.id
             for n, school in enumerate(schools):
-                found_on = hazard_ops.today() - timedelta(days=20 + 15 * n)
+                found_on = clock.today() - timedelta(days=20 + 15 * n)
                 hazard = hazard_ops.register(
                     school=school, actor=admin, level="general",
                     item_ids=[items["3.1.6"]] if n == 0 else [],
@@ -417,7 +417,7 @@ def _seed_learning(log) -> None:
         memberships = {(m.user_id, m.unit_id): m.id for m in db.session.execute(
             sa.select(Membership).where(Membership.is_active.is_(True))).scalars()}
         standards = [s.id for s in standards_for(jianan.id)]
-        today = learning_ops.today()
+        today = clock.today()
         counter = {"n": 0}
 
         def member(username, code):
@@ -510,7 +510,7 @@ def seed_demo(log=print) -> list[dict]:
         seed_citywide(log)
         _seed_export(log)
         # last: the daily pass fills every demo user's inbox from everything seeded above
-        from hazardhub.hazards.operations import today
+        from hazardhub.clock import today
         from hazardhub.platform.daily import run_daily
 
         run_daily(today(), log=log)

@@ -1,5 +1,6 @@
 """Demo 三查 records for 建安区: monthly self-inspections with signatures (some late, some
-missing), township checks and the leaders' unannounced visits, June–November 2026."""
+missing), township checks and the leaders' unannounced visits, over the six months up to the
+current one (a demo seeded in any month shows that month in progress)."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -7,6 +8,7 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from flask import g
 
+from hazardhub import clock
 from hazardhub.accounts.models import User
 from hazardhub.extensions import db
 from hazardhub.inspections import operations as ops
@@ -14,33 +16,42 @@ from hazardhub.inspections.models import Inspection
 from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.tenancy import tenant_bound
 
-MONTHS = ["2026-06", "2026-07", "2026-08", "2026-09", "2026-10", "2026-11"]
+#: six months of records ending with the current Beijing month, so the demo always has a month in
+#: progress (self-inspections awaiting the principal's signature, schools not yet checked): the
+#: months below are counted back from it, 0 = this month, 1 = last month, … 5
+SPAN = 6
 #: school → (principal, months without a self-inspection, months signed late, month left unsigned)
 SELF = {
-    "JA-D01": ("demo_ja_principal", set(), {"2026-08"}, "2026-11"),
-    "JA-D02": ("demo_ja_principal2", {"2026-09"}, {"2026-10"}, None),
-    "JA-D03": ("demo_ja_principal3", {"2026-10", "2026-11"}, set(), None),
-    "JA-D05": ("demo_ja_principal5", set(), set(), "2026-11"),
-    "JA-D12": ("demo_ja_principal12", {"2026-07"}, set(), None),
-    "JA-D04": ("demo_ja_principal4", {"2026-08", "2026-11"}, {"2026-06"}, None),
-    "JA-D06": ("demo_ja_principal6", set(), set(), "2026-11"),
-    "JA-D07": ("demo_ja_principal7", {"2026-07", "2026-08"}, set(), None),
-    "JA-D08": ("demo_ja_principal8", set(), {"2026-09", "2026-10"}, None),
-    "JA-D10": ("demo_ja_principal10", {"2026-11"}, set(), None),
+    "JA-D01": ("demo_ja_principal", set(), {3}, 0),
+    "JA-D02": ("demo_ja_principal2", {2}, {1}, None),
+    "JA-D03": ("demo_ja_principal3", {1, 0}, set(), None),
+    "JA-D05": ("demo_ja_principal5", set(), set(), 0),
+    "JA-D12": ("demo_ja_principal12", {4}, set(), None),
+    "JA-D04": ("demo_ja_principal4", {3, 0}, {5}, None),
+    "JA-D06": ("demo_ja_principal6", set(), set(), 0),
+    "JA-D07": ("demo_ja_principal7", {4, 3}, set(), None),
+    "JA-D08": ("demo_ja_principal8", set(), {2, 1}, None),
+    "JA-D10": ("demo_ja_principal10", {0}, set(), None),
     "JA-D11": ("demo_ja_principal11", set(), set(), None),
-    "JA-D13": ("demo_ja_principal13", {"2026-06", "2026-10"}, set(), "2026-11"),
+    "JA-D13": ("demo_ja_principal13", {5, 1}, set(), 0),
 }
 TOWNSHIP = {"demo_ja_township": ["JA-D01", "JA-D02", "JA-D03", "JA-D04"],
             "demo_ja_township6": ["JA-D05", "JA-D06", "JA-D07"]}
-#: (leader, assigned unit code, visits: (school code, month))
-LEADER = ("demo_ja_leader", ["JA-T05", "JA-D06"], [("JA-D01", "2026-10"), ("JA-D03", "2026-11"),
-                                                    ("JA-D06", "2026-11")])
+#: (leader, assigned unit code, visits: (school code, months back))
+LEADER = ("demo_ja_leader", ["JA-T05", "JA-D06"], [("JA-D01", 1), ("JA-D03", 0), ("JA-D06", 0)])
 DEMO_PASSWORD = "Demo2025"
+
+
+def months_ago(back: int) -> str:
+    """The ``YYYY-MM`` month ``back`` months before the current Beijing month."""
+    today = clock.today()
+    index = today.year * 12 + today.month - 1 - back
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
 def _day(month: str, day: int) -> date:
     year, mon = (int(p) for p in month.split("-"))
-    return min(date(year, mon, day), ops.hazard_ops.today())
+    return min(date(year, mon, day), clock.today())
 
 
 def _run(unit, kind, actor, month, day, inspectors, fail=None):
@@ -74,30 +85,32 @@ def seed_inspections(log) -> None:
         count = 0
         for code, (principal, missing, late, unsigned) in SELF.items():
             actor = users[principal]
-            for month in MONTHS:
-                if month in missing:
+            for back in range(SPAN - 1, -1, -1):
+                if back in missing:
                     continue
+                month = months_ago(back)
                 fail = ("区域-2", "灭火器压力不足", "教学楼二楼走廊", "两具灭火器压力指针在红区") \
-                    if (code, month) == ("JA-D01", "2026-09") else None
+                    if (code, back) == ("JA-D01", 2) else None
                 inspection = _run(units[code], "self", actor, month, 8 + count % 10, f"{actor.display_name.split('·')[-1]}、安全专干", fail)
                 count += 1
-                if month == unsigned:
+                if back == unsigned:
                     continue
-                end = ops.month_end(month)
-                when = end + timedelta(days=4) if month in late else min(_day(month, 12), end)
+                end = clock.month_end(month)
+                when = end + timedelta(days=4) if back in late else min(_day(month, 12), end)
                 g.actor_id = actor.id
                 ops.sign(inspection, actor=actor, password=DEMO_PASSWORD, version_id=inspection.version_id,
-                         signed_at=datetime.combine(when, datetime.min.time()).replace(hour=2))
+                         signed_at=min(datetime.combine(when, datetime.min.time()).replace(hour=2), clock.utcnow()))
         for supervisor, codes in TOWNSHIP.items():
             actor = users[supervisor]
-            for month in MONTHS[2:]:
+            for back in range(SPAN - 3, -1, -1):
+                month = months_ago(back)
                 for n, code in enumerate(codes):
-                    if (month, n) in (("2026-11", 2), ("2026-10", 3)):
+                    if (back, n) in ((0, 2), (1, 3)):
                         continue  # not every school was checked every month
                     fail = ("区域-4", None, "学校北侧围墙外", "围墙外有废品收购点堆放纸箱") \
-                        if (code, month) == ("JA-D04", "2026-09") else None
+                        if (code, back) == ("JA-D04", 2) else None
                     _run(units[code], "township", actor, month, 18 + n, actor.display_name.split("·")[-1], fail)
-        for code, month in visits:
-            _run(units[code], "unannounced", users[leader_name], month, 21, "孙国强（分包领导）")
+        for code, back in visits:
+            _run(units[code], "unannounced", users[leader_name], months_ago(back), 21, "孙国强（分包领导）")
         g.actor_id = None
         log(f"建安区：写入三查记录（自查 {count} 次，含签字、逾期与缺失）")

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from flask import g
 
+from hazardhub import clock
 from hazardhub.accounts import operations as account_ops
 from hazardhub.accounts.models import Membership, User
 from hazardhub.extensions import db
@@ -89,10 +90,8 @@ def _share(n: int, i: int, share: float) -> bool:
 
 
 def _day(month: str, day: int) -> date:
-    from hazardhub.hazards.operations import today
-
     year, mon = (int(p) for p in month.split("-"))
-    return min(date(year, mon, day), today())
+    return min(date(year, mon, day), clock.today())
 
 
 def _user(username: str, display: str, unit: OrgUnit, role: str) -> User:
@@ -188,7 +187,7 @@ def _seed_district(slug: str, log) -> None:
                 late = not _share(n, i + 2 * m, p.on_time)
                 if month == MONTHS[-1] and (late or i % 3 == 0):
                     continue  # the current month: not signed yet
-                end = inspection_ops.month_end(month)
+                end = clock.month_end(month)
                 when = end + timedelta(days=3 + i % 5) if late else _day(month, 12 + i % 10)
                 g.actor_id = actor.id
                 inspection_ops.sign(inspection, actor=actor, password=DEMO_PASSWORD, version_id=inspection.version_id,
@@ -229,7 +228,7 @@ def _seed_district(slug: str, log) -> None:
                                               "headcount": school.staff_count or 20})
         # the ledger: found by the schools or by supervision, closed on time, late, or still open
         items = {i.number: i.id for i in items_for(tenant.id)}
-        today = hazard_ops.today()
+        today = clock.today()
         plan = [("self", k) for k in range(p.self_found)] + [("supervision", k) for k in range(p.supervision_found)]
         sources = ["township", "unannounced", "bureau", "joint"]
         total = len(plan) + p.major
@@ -290,7 +289,7 @@ def _seed_jianan_spring(log) -> None:
                     continue  # a month without a self-inspection
                 inspection = _inspect(units[code], "self", actor, month, 8 + i % 10)
                 count += 1
-                end = inspection_ops.month_end(month)
+                end = clock.month_end(month)
                 when = end + timedelta(days=2 + i % 4) if (i + m) % 3 == 0 else _day(month, 14 + i % 10)
                 g.actor_id = actor.id
                 inspection_ops.sign(inspection, actor=actor, password=DEMO_PASSWORD, version_id=inspection.version_id,

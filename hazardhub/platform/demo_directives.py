@@ -12,6 +12,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import g
 
+from hazardhub import clock
 from hazardhub.accounts.models import User
 from hazardhub.extensions import db
 from hazardhub.orgs.models import OrgUnit, Tenant
@@ -74,7 +75,7 @@ def seed_directives(log) -> None:
         users = {u.username: u for u in db.session.execute(sa.select(User)).scalars()}
         units = {u.code: u for u in db.session.execute(sa.select(OrgUnit)).scalars()}
         items = {i.number: i.id for i in items_for(tenant.id)}
-        today = ops.today()
+        today = clock.today()
         for school_code, issuer_code, issuer_name, ago, working_days, hazards, requirements, steps in SCENARIOS:
             school, issuer, actor = units[school_code], units[issuer_code], users[issuer_name]
             issued_on = today - timedelta(days=ago)

@@ -54,6 +54,7 @@ import sqlalchemy as sa
 from flask import current_app, g
 from sqlalchemy_continuum import version_class, versioning_manager
 
+from hazardhub import clock
 from hazardhub.audit import GENESIS, AuditChainHead, AuditChainLink, _canonical_value, canonical_change_set, link_hash
 from hazardhub.extensions import db
 from hazardhub.tenancy import tenant_bound
@@ -88,12 +89,6 @@ class BuildReport:
     seconds: float = 0.0
     #: the demo accounts (as ``seed_demo`` returns them), for the command to print
     logins: list[dict] = field(default_factory=list)
-
-
-def _now_utc() -> datetime:
-    from hazardhub.db import utcnow
-
-    return utcnow()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,8 +378,8 @@ def _poisson(rng: random.Random, mean: float) -> int:
 def _at(day: date, rng: random.Random, hour_from: int = 8, hour_to: int = 17) -> datetime:
     """A moment of the Beijing working day ``day``, as naive UTC (every ``*_at`` is naive UTC)."""
     local = datetime(day.year, day.month, day.day, rng.randint(hour_from, hour_to - 1), rng.randint(0, 59),
-                     rng.randint(0, 59), rng.randint(0, 999_999))
-    return local - timedelta(hours=8)
+                     rng.randint(0, 59), rng.randint(0, 999_999), tzinfo=clock.SHANGHAI)
+    return clock.naive_utc(local)
 
 
 class _DistrictHistory:
@@ -392,13 +387,12 @@ class _DistrictHistory:
 
     def __init__(self, tenant, slug: str, schools: list, people: _People, log=print):
         from hazardhub.hazards.models import Hazard, HazardCitation
-        from hazardhub.hazards.operations import today
         from hazardhub.inspections.models import Inspection, InspectionItem, SignOff
 
         self.tenant, self.slug, self.schools, self.people, self.log = tenant, slug, schools, people, log
         self.rng = random.Random(f"history-{slug}-{DATASET_VERSION}")
-        self.today = today()
-        self.now = _now_utc()
+        self.today = clock.today()
+        self.now = clock.utcnow()
         self.t = {"hazard": _Table(Hazard), "citation": _Table(HazardCitation), "inspection": _Table(Inspection),
                   "item": _Table(InspectionItem), "signoff": _Table(SignOff)}
         self.live: dict[str, list[dict]] = defaultdict(list)
@@ -543,7 +537,6 @@ class _DistrictHistory:
             tx.rows.append(("item", self.t["item"].version_row(item, 0)))
 
     def _sign(self, school, insp: dict, items: list[dict], at: datetime, principal_id: int) -> None:
-        from hazardhub.inspections.operations import month_end
 
         open_ledger = []
         for hazard in self.school_hazards[school.id]:
@@ -555,13 +548,13 @@ class _DistrictHistory:
                     status = st
             if status in ("registered", "rectifying", "awaiting_acceptance"):
                 open_ledger.append((hazard, status))
-        signed_local = (at + timedelta(hours=8)).date()
+        signed_local = clock.local_date(at)
         signoff = {"id": self._next("signoff"), "tenant_id": self.tenant.id, "created_at": at,
                    "inspection_id": insp["id"], "signed_by_id": principal_id, "signed_at": at, "snapshot": None,
                    "snapshot_sha256": None, "chain_head": None,
                    "items_checked": sum(1 for i in items if i["result"] != "unchecked"),
                    "items_failed": sum(1 for i in items if i["result"] == "fail"),
-                   "open_hazards": len(open_ledger), "is_late": signed_local > month_end(insp["month"])}
+                   "open_hazards": len(open_ledger), "is_late": signed_local > clock.month_end(insp["month"])}
         tx = self._tx(at, principal_id, f"校长签字：{insp['month']} 月度自查")
         insp["status"] = "signed"
         insp["version_id"] = 2
@@ -837,10 +830,10 @@ class _DistrictHistory:
         seq, head_hash = head
         if self.had_head:
             conn.execute(ht.update().where(ht.c.tenant_id == self.tenant.id).values(
-                seq=seq, head_hash=head_hash, updated_at=_now_utc()))
+                seq=seq, head_hash=head_hash, updated_at=clock.utcnow()))
         else:
             conn.execute(ht.insert().values(tenant_id=self.tenant.id, seq=seq, head_hash=head_hash,
-                                            updated_at=_now_utc()))
+                                            updated_at=clock.utcnow()))
         from hazardhub.hazards.models import HazardCounter
 
         ct = HazardCounter.__table__

@@ -19,15 +19,15 @@ districts and nobody else reads anything outside their tenants.
 """
 from __future__ import annotations
 
-import calendar
 from collections import Counter, defaultdict
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy_continuum import version_class, versioning_manager
 
+from hazardhub import clock
 from hazardhub.campaigns.models import Campaign, Deliverable, DeliverableFile, DeliverableSpec, Phase
 from hazardhub.extensions import db
 from hazardhub.hazards.models import CATEGORIES, LEVELS, OPEN_STATUSES, SOURCES, STATUSES, Hazard
@@ -35,7 +35,6 @@ from hazardhub.inspections.models import KINDS, Inspection, SignOff
 from hazardhub.learning.models import LEVELS as LEARNING_LEVELS
 from hazardhub.learning.models import LearningAttendee, LearningSession
 from hazardhub.orgs.models import OrgUnit, Tenant
-from hazardhub.web import SHANGHAI
 
 SCHOOL_KINDS = ("school", "affiliated_school")
 #: rows of a long list kept in the figures (the count is always complete)
@@ -52,18 +51,14 @@ def cutoff_for(as_of: date | datetime) -> datetime:
     :param as_of: a date (its end, Beijing time) or a datetime (naive UTC, or aware).
     """
     if isinstance(as_of, datetime):
-        if as_of.tzinfo is not None:
-            return as_of.astimezone(timezone.utc).replace(tzinfo=None)
-        return as_of
-    end = datetime.combine(as_of + timedelta(days=1), time(0), SHANGHAI)
-    return end.astimezone(timezone.utc).replace(tzinfo=None)
+        return clock.naive_utc(as_of)
+    return clock.cutoff(as_of)
 
 
 def as_of_date(as_of: date | datetime) -> date:
     """The Beijing calendar day of ``as_of`` (what "overdue" is judged against)."""
     if isinstance(as_of, datetime):
-        aware = as_of if as_of.tzinfo is not None else as_of.replace(tzinfo=timezone.utc)
-        return aware.astimezone(SHANGHAI).date()
+        return clock.local_date(as_of)
     return as_of
 
 
@@ -257,8 +252,7 @@ def signoff_figures(scope_unit: OrgUnit, start: date, end: date, as_of: date | d
     per_school: dict[int, dict[str, str]] = {u.id: {} for u in schools}
     rows = []
     for month in months:
-        year, mon = (int(p) for p in month.split("-"))
-        in_progress = day <= date(year, mon, calendar.monthrange(year, mon)[1])
+        in_progress = day <= clock.month_end(month)
         counts = Counter(state.get((month, sid), "missing") for sid in school_ids)
         for sid in school_ids:
             per_school[sid][month] = state.get((month, sid), "pending" if in_progress else "missing")
@@ -496,7 +490,7 @@ def deliverable_figures(scope_unit: OrgUnit, phase: Phase, as_of: date | datetim
 def _beijing_day(value: datetime | None) -> date | None:
     if value is None:
         return None
-    return value.replace(tzinfo=timezone.utc).astimezone(SHANGHAI).date()
+    return clock.local_date(value)
 
 
 # ---------------------------------------------------------------------------------------------

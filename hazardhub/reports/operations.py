@@ -13,9 +13,8 @@ from datetime import date, datetime
 import sqlalchemy as sa
 
 from hazardhub.campaigns.models import Campaign, Phase
-from hazardhub.db import utcnow
+from hazardhub.clock import today, utcnow
 from hazardhub.extensions import db
-from hazardhub.hazards.operations import today
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.operations import reading_roots
 from hazardhub.policy import can

@@ -15,6 +15,7 @@ from wtforms.validators import InputRequired, Optional
 
 from hazardhub.campaigns.models import Phase
 from hazardhub.extensions import db
+from hazardhub.formtokens import one_shot
 from hazardhub.forms import HazardForm, choices
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.policy import load_or_404, requires
@@ -72,6 +73,7 @@ def index():
 @bp.route("/request", methods=["POST"])
 @login_required
 @requires("report.view")
+@one_shot(creates=(ReportRun, lambda run: url_for("runs.show", run_id=run.id)))
 def request_report():
     form, phases, scopes = _form()
     if not form.validate_on_submit():

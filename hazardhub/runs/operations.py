@@ -18,7 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import current_app
 
-from hazardhub.db import utcnow
+from hazardhub.clock import naive_utc, utcnow
 from hazardhub.extensions import db
 from hazardhub.runs.models import ReportRun
 
@@ -281,17 +281,9 @@ def job_verdict(connection, job_id: str | None) -> str | None:
             return INTERRUPTED
         if worker.hostname == socket.gethostname() and worker.pid and not _pid_alive(worker.pid):
             return INTERRUPTED
-    if job.last_heartbeat is not None and utcnow() - _as_naive_utc(job.last_heartbeat) > HEARTBEAT_STALE:
+    if job.last_heartbeat is not None and utcnow() - naive_utc(job.last_heartbeat) > HEARTBEAT_STALE:
         return INTERRUPTED
     return None
-
-
-def _as_naive_utc(value):
-    from datetime import timezone
-
-    if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
-    return value
 
 
 def reconcile(run: ReportRun) -> bool:

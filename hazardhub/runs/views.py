@@ -6,6 +6,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, send_file, url_for
 from flask_login import current_user, login_required
+from hazardhub.formtokens import one_shot
 from hazardhub.forms import HazardForm as FlaskForm
 
 from hazardhub.orgs.models import OrgUnit
@@ -43,6 +44,7 @@ def sa_units(ids):
 
 @bp.route("/unit-tree/<int:unit_id>", methods=["POST"])
 @login_required
+@one_shot(creates=(ReportRun, lambda run: url_for("runs.show", run_id=run.id)))
 def export_unit_tree(unit_id: int):
     unit = load_or_404(OrgUnit, unit_id, "unit.export")
     if unit.tenant_id != current_user.tenant_id:
@@ -99,6 +101,7 @@ def download(run_id: int):
 
 @bp.route("/<int:run_id>/retry", methods=["POST"])
 @login_required
+@one_shot(lambda run_id: url_for("runs.show", run_id=run_id))
 def retry(run_id: int):
     run = load_or_404(ReportRun, run_id, "run.retry")
     form = FlaskForm()
