@@ -22,7 +22,7 @@ from PIL import Image
 from playwright.sync_api import Page, expect
 
 from hazardhub import clock
-from tests.fixtures.browser import DESKTOP, PHONE
+from tests.fixtures.browser import DESKTOP, PHONE, nav
 
 pytestmark = pytest.mark.browser
 
@@ -61,21 +61,6 @@ def login(page: Page, account: dict) -> None:
     expect(page.get_by_role("heading", name=re.compile("^您好"))).to_be_visible()
 
 
-def open_nav(page: Page) -> None:
-    toggler = page.locator(".navbar-toggler")
-    if toggler.is_visible() and toggler.get_attribute("aria-expanded") != "true":
-        toggler.click()
-        expect(page.locator("#mainnav")).to_have_class(re.compile(r"\bshow\b"))
-
-
-def nav(page: Page, name: str) -> None:
-    """A menu entry, opening its dropdown (督办, 三学三查, 管理) when it sits in one."""
-    open_nav(page)
-    link = page.locator("#mainnav").get_by_role("link", name=name, exact=True)
-    if not link.is_visible():
-        entry = page.locator("a.dropdown-item", has_text=re.compile(f"^{re.escape(name)}$"))
-        page.locator("#mainnav .dropdown").filter(has=entry).locator(".dropdown-toggle").click()
-    link.click()
 
 
 def home_card(page: Page, title: str) -> None:
