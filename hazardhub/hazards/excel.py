@@ -26,7 +26,6 @@ import sqlalchemy as sa
 
 from hazardhub import clock, spreadsheets
 from hazardhub.audit import chain_head, tx_meta
-from hazardhub.clock import utcnow
 from hazardhub.extensions import db
 from hazardhub.hazards import operations as hazard_ops
 from hazardhub.hazards.models import CATEGORIES, LEVELS, SOURCES, STATUSES, Hazard, HazardCitation
@@ -178,7 +177,7 @@ def write_ledger(hazards: list[Hazard], title: str, *, tenant_id: int, scope: st
     notes.append(["导出范围", scope])
     if filters:
         notes.append(["筛选条件", filters])
-    notes.append(["导出时间（北京时间）", local_time(utcnow(), "%Y-%m-%d %H:%M:%S")])
+    notes.append(["导出时间（北京时间）", local_time(clock.utcnow(), "%Y-%m-%d %H:%M:%S")])
     notes.append(["记录数", total])
     for tid, head in heads.items():
         label = "审计链头" if len(heads) == 1 else f"审计链头（{tenant_names.get(tid, tid)}）"

@@ -39,6 +39,8 @@ from pathlib import Path
 
 import click
 import sqlalchemy as sa
+
+from hazardhub import clock
 from flask import current_app, g
 
 from hazardhub import ROOT
@@ -432,12 +434,10 @@ def measure_pdfs(t: Targets, env: dict, wanted=lambda name: True) -> list[dict]:
             school = db.session.execute(sa.select(OrgUnit).where(OrgUnit.id == directive.school_id)).scalar_one()
             jobs.append(("directive_pdf", "directive_pdf", school, {"directive_id": directive.id}))
         if t.phase_id is not None:
-            from hazardhub.clock import utcnow
-
             scope = db.session.execute(sa.select(OrgUnit).where(OrgUnit.id == t.scope_unit_id)).scalar_one()
             jobs.append(("district_phase_report_pdf", "phase_report", scope,
                          {"phase_id": t.phase_id, "scope_unit_id": scope.id, "as_of": None,
-                          "cutoff": utcnow().isoformat()}))
+                          "cutoff": clock.utcnow().isoformat()}))
         for name, kind, unit, params in jobs:
             if not wanted(name):
                 continue
