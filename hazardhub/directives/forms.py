@@ -1,6 +1,10 @@
 """Forms of the directives area (Chinese messages, bounded fields)."""
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any, Mapping
+
 from flask_wtf.file import MultipleFileField
 from wtforms import DateField, HiddenField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
@@ -69,3 +73,44 @@ class ExtensionDecisionForm(VersionForm):
     decision = SelectField("审批结果", choices=choices([("approve", "同意延期"), ("refuse", "不同意延期")]),
                            validate_choice=True)
     note = TextAreaField("审批意见", validators=[DataRequired("请填写审批意见。"), Length(max=2000, message="不超过 2000 字。")])
+
+
+#: plan fields of the response form (``plan-<hazard id>-<field>``), with their Chinese names
+PLAN_INPUTS = {
+    "responsible_person": ("整改责任人", 60), "responsible_dept": ("责任部门", 60), "measures": ("整改措施", 4000),
+    "funds": ("整改资金（元）", 20), "deadline": ("整改期限", 10), "interim_controls": ("临时管控措施", 4000),
+    "contingency_plan": ("应急预案", 4000),
+}
+
+
+def parse_plans(data: Mapping[str, str], hazard_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The five-item plans the school filled in on the directive page, typed.
+
+    :raises ValueError: a Chinese message naming the field (nothing is written then).
+    """
+    plans: dict[int, dict[str, Any]] = {}
+    for hazard_id in hazard_ids:
+        plan: dict[str, Any] = {}
+        for key, (label, limit) in PLAN_INPUTS.items():
+            raw = (data.get(f"plan-{hazard_id}-{key}") or "").strip()
+            if not raw:
+                continue
+            if len(raw) > limit:
+                raise ValueError(f"{label}不能超过 {limit} 字。")
+            if key == "funds":
+                try:
+                    plan[key] = Decimal(raw).quantize(Decimal("0.01"))
+                except (InvalidOperation, ValueError):
+                    raise ValueError("整改资金应为数字（元）。") from None
+                if not plan[key].is_finite() or abs(plan[key]) >= Decimal("1e10"):
+                    raise ValueError("整改资金应为数字（元）。")
+            elif key == "deadline":
+                try:
+                    plan[key] = date.fromisoformat(raw)
+                except ValueError:
+                    raise ValueError("整改期限应为日期（如 2026-05-31）。") from None
+            else:
+                plan[key] = raw
+        if plan:
+            plans[hazard_id] = plan
+    return plans

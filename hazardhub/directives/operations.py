@@ -67,6 +67,24 @@ def schools_for(issuer: OrgUnit) -> list[OrgUnit]:
     ).scalars())
 
 
+def open_directives_of(hazard_ids: Iterable[int]) -> dict[int, Directive]:
+    """hazard id → the open directive that lists it (a hazard is on at most one open directive).
+
+    The rule "one hazard, one rectification": while a directive is open its hazards are
+    rectified, reported and accepted through it, so no second directive may list them.
+    """
+    ids = list(hazard_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(DirectiveHazard.hazard_id, Directive)
+        .join(Directive, Directive.id == DirectiveHazard.directive_id)
+        .where(DirectiveHazard.hazard_id.in_(ids), Directive.status.in_(OPEN_STATUSES))
+        .order_by(Directive.id)
+    ).all()
+    return {hazard_id: directive for hazard_id, directive in rows}
+
+
 def open_hazards(school: OrgUnit) -> list[Hazard]:
     """The school's hazards that a directive may list (not closed, not voided)."""
     return list(db.session.execute(
@@ -162,6 +180,11 @@ def issue(*, issuer: OrgUnit, school: OrgUnit, actor, hazard_ids: Iterable[int],
     missing = [i for i in ids if i not in hazards]
     if missing:
         raise DirectiveError("所选隐患不属于该学校或已销号、作废，请刷新页面后重新选择。")
+    taken = open_directives_of(ids)
+    if taken:
+        raise DirectiveError("；".join(
+            f"隐患 {hazards[i].number} 已在整改指令 {d.number} 中督办（{d.status_label}）" for i, d in taken.items())
+            + "。同一隐患在指令办结前不能再次下达整改指令。")
     if (deadline is None) == (working_days is None):
         raise DirectiveError("请填写整改期限：选择日期，或填写工作日天数（二选一）。")
     if working_days is not None:
@@ -214,11 +237,15 @@ def acknowledge(directive: Directive, *, actor, signer_name: str, version_id: in
     commit()
 
 
-def respond(directive: Directive, *, actor, note: str, photos: list, version_id: int | None = None) -> list[DirectivePhoto]:
+def respond(directive: Directive, *, actor, note: str, photos: list, version_id: int | None = None,
+            plans: dict[int, dict[str, Any]] | None = None) -> list[DirectivePhoto]:
     """Report the rectification done, with after-photos (at least one).
 
-    Photos are sniffed, checked and stripped of EXIF by ``evidence.storage``; they are written
-    before the commit and removed again if anything fails, so nothing is left half-done.
+    The report IS the rectification report of every hazard the directive lists: each open one goes
+    to 待验收 in the same transaction (a major hazard needs its five-item plan; ``plans`` maps a
+    hazard id to the plan fields the school filled in on the directive page). Photos are sniffed,
+    checked and stripped of EXIF by ``evidence.storage``; they are written before the commit and
+    removed again if anything fails, so nothing is left half-done.
     """
     from hazardhub.evidence import storage
 
@@ -252,6 +279,7 @@ def respond(directive: Directive, *, actor, note: str, photos: list, version_id:
         directive.responded_at = utcnow()
         directive.responded_by_id = actor.id
         directive.status = "responded"
+        _report_hazards(directive, actor=actor, note=note, plans=plans or {})
         tx_meta(reason=f"报告整改情况（第 {directive.response_round} 次，照片 {len(rows)} 张）")
         commit()
     except BaseException:
@@ -327,6 +355,7 @@ def accept(directive: Directive, *, actor, note: str, accepted_on: date | None =
     directive.accepted_on = accepted_on
     directive.status = "accepted"
     directive.is_overdue = False
+    close_listed_hazards(directive, acceptor_id=actor.id)
     if directive.extension_status == "pending":
         directive.extension_status = "refused"
         directive.extension_decision_note = "整改已验收，延期申请自动失效。"
@@ -347,10 +376,120 @@ def return_(directive: Directive, *, actor, comments: str, version_id: int | Non
     directive.verified_at = utcnow()
     directive.return_count += 1
     directive.status = "returned"
+    for hazard in listed_hazards(directive):
+        if hazard.status == "awaiting_acceptance":
+            hazard.status = "rectifying"
+            hazard.reject_reason = f"整改指令 {directive.number} 验收不通过：{directive.verification_note}"
     if directive.is_overdue and not directive.overdue_on(today()):
         directive.is_overdue = False  # returned within the deadline: the sweep marks it again if missed
     tx_meta(reason=f"退回整改（第 {directive.return_count} 次）：{directive.verification_note}")
     commit()
+
+
+# ---------------------------------------------------------------------------------------------
+# one rectification: the directive's steps are its hazards' steps
+
+
+#: the five-item plan (五落实) fields the school may complete when it reports on a directive
+PLAN_FIELDS = ("responsible_person", "responsible_dept", "measures", "funds", "deadline",
+               "interim_controls", "contingency_plan")
+
+
+def listed_hazards(directive: Directive) -> list[Hazard]:
+    """The live hazards the directive lists, in the directive's order."""
+    ids = [i.hazard_id for i in directive.items]
+    if not ids:
+        return []
+    rows = {h.id: h for h in db.session.execute(sa.select(Hazard).where(Hazard.id.in_(ids))).scalars()}
+    return [rows[i] for i in ids if i in rows]
+
+
+def plan_defaults(directive: Directive, hazard: Hazard) -> dict[str, Any]:
+    """The plan fields as the response form offers them: the hazard's own, else the directive's
+    requirements as the measures and its deadline as the time limit."""
+    values = {key: getattr(hazard, key) for key in PLAN_FIELDS}
+    values["measures"] = values["measures"] or directive.requirements
+    values["deadline"] = values["deadline"] or directive.deadline
+    return values
+
+
+def _report_hazards(directive: Directive, *, actor, note: str, plans: dict[int, dict[str, Any]]) -> None:
+    """Each open listed hazard is reported rectified (待验收) with the directive's report."""
+    from decimal import Decimal
+
+    for hazard in listed_hazards(directive):
+        if hazard.status not in ("registered", "rectifying"):
+            continue  # already awaiting acceptance, closed or voided
+        for key, value in (plans.get(hazard.id) or {}).items():
+            if key in PLAN_FIELDS:
+                if isinstance(value, str):
+                    value = value.strip() or None
+                if value is not None:
+                    setattr(hazard, key, value)
+        if hazard.funds is not None and hazard.funds < Decimal(0):
+            raise DirectiveError(f"隐患 {hazard.number}：整改资金不能为负数。")
+        if hazard.deadline is not None and hazard.deadline < hazard.found_on:
+            raise DirectiveError(f"隐患 {hazard.number}：整改期限不能早于排查日期。")
+        if hazard.level == "major":
+            missing = hazard.plan_missing()
+            if missing:
+                raise DirectiveError(f"重大事故隐患 {hazard.number} 必须落实“五落实”，尚缺：" + "、".join(missing) + "。")
+        if hazard.deadline_working_days and hazard.deadline != add_working_days(hazard.found_on,
+                                                                              hazard.deadline_working_days):
+            hazard.deadline_working_days = None  # the date given now is the deadline
+        hazard.status = "awaiting_acceptance"
+        hazard.rectified_on = today()
+        hazard.rectification_note = f"按整改指令 {directive.number} 整改（第 {directive.response_round} 次报告）：{note}"
+        hazard.rectified_by_id = actor.id
+
+
+def close_listed_hazards(directive: Directive, *, acceptor_id: int | None) -> int:
+    """销号 every open hazard of an accepted directive, the acceptance as its verification.
+
+    Used by :func:`accept` and by :func:`reconcile_accepted` (directives accepted before this rule
+    existed). Idempotent: closed and voided hazards are left as they are. Returns how many closed.
+    """
+    accepted_on = directive.accepted_on or today()
+    closed = 0
+    for hazard in listed_hazards(directive):
+        if hazard.status not in HAZARD_OPEN:
+            continue
+        if hazard.status != "awaiting_acceptance" or hazard.rectified_on is None:
+            hazard.rectified_on = min(accepted_on, directive.responded_at.date() if directive.responded_at else accepted_on)
+            hazard.rectified_on = max(hazard.rectified_on, hazard.found_on)
+            hazard.rectified_by_id = hazard.rectified_by_id or directive.responded_by_id
+            hazard.rectification_note = hazard.rectification_note or \
+                f"按整改指令 {directive.number} 整改：{directive.response_note or ''}"
+        hazard.status = "closed"
+        hazard.accepted_by_id = acceptor_id
+        hazard.accepted_on = max(accepted_on, hazard.rectified_on)
+        hazard.acceptance_note = f"整改指令 {directive.number} 验收合格：{directive.verification_note or ''}"
+        hazard.closed_on = hazard.accepted_on
+        hazard.reject_reason = None
+        hazard.is_listed = False
+        closed += 1
+    return closed
+
+
+def reconcile_accepted(tenant_id: int) -> int:
+    """Close the still-open hazards of directives accepted before acceptance closed them.
+
+    Run by the daily pass (and so by ``flask --app wsgi jobs daily``): one audited transaction per
+    directive, acceptor = the directive's verifier; a second run finds nothing to do.
+    """
+    rows = db.session.execute(
+        sa.select(Directive).join(DirectiveHazard, DirectiveHazard.directive_id == Directive.id)
+        .join(Hazard, Hazard.id == DirectiveHazard.hazard_id)
+        .where(Directive.tenant_id == tenant_id, Directive.status == "accepted", Hazard.status.in_(HAZARD_OPEN))
+        .order_by(Directive.id)
+    ).unique().scalars().all()
+    done = 0
+    for directive in rows:
+        if close_listed_hazards(directive, acceptor_id=directive.verified_by_id):
+            tx_meta(reason=f"整改指令 {directive.number} 已验收：所列隐患按验收结果销号（数据校正）")
+            commit()
+            done += 1
+    return done
 
 
 def commit() -> None:

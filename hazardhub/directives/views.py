@@ -12,7 +12,8 @@ from hazardhub.audit import history
 from hazardhub.directives import escalation as esc
 from hazardhub.directives import operations as ops
 from hazardhub.directives.forms import (
-    AcceptForm, AcknowledgeForm, ExtensionDecisionForm, ExtensionForm, IssueForm, RespondForm, ReturnForm,
+    PLAN_INPUTS, AcceptForm, AcknowledgeForm, ExtensionDecisionForm, ExtensionForm, IssueForm, RespondForm,
+    ReturnForm, parse_plans,
 )
 from hazardhub.directives.models import (
     DIRECTIVE_LABELS, ESCALATION_KINDS, EXTENSION_STATUSES, LEVELS, STATUSES, Directive, DirectiveHazard,
@@ -85,21 +86,25 @@ def create():
     form.school_id.choices = choices([(0, "请选择学校")] + [(s.id, s.name) for s in schools])
     school_arg = request.values.get("school_id", "")
     school = next((s for s in schools if str(s.id) == school_arg), None)
-    hazard_arg = request.args.get("hazard_id", "")
-    if school is None and hazard_arg.isdigit() and len(hazard_arg) < 10:
-        hazard = db.session.execute(sa.select(Hazard).where(Hazard.id == int(hazard_arg))).scalar_one_or_none()
+    preset = [int(a) for a in request.args.getlist("hazard_id") if a.isdigit() and len(a) < 10]
+    if school is None and preset:
+        hazard = db.session.execute(sa.select(Hazard).where(Hazard.id == preset[0])).scalar_one_or_none()
         school = next((s for s in schools if hazard is not None and s.id == hazard.school_id), None)
     hazards = ops.open_hazards(school) if school is not None else []
+    # a hazard under an open directive is rectified through it: shown marked and not selectable
+    # (still a valid choice, so a forged POST gets the operation's message naming the directive)
+    taken = ops.open_directives_of(h.id for h in hazards)
     form.hazard_ids.choices = choices((h.id, h.number) for h in hazards)
     if request.method == "GET":
         form.issuer_id.data = issuer.id
         form.school_id.data = school.id if school else 0
         form.signer_name.data = current_user.display_name
         form.working_days.data = 10 if form.deadline.data is None else None
-        if hazard_arg.isdigit():
-            form.hazard_ids.data = [int(hazard_arg)] if any(h.id == int(hazard_arg) for h in hazards) else []
+        if preset:
+            form.hazard_ids.data = [h.id for h in hazards if h.id in preset and h.id not in taken]
     elif request.form.get("refresh"):
-        form.hazard_ids.data = [i for i in (form.hazard_ids.data or []) if any(h.id == i for h in hazards)]
+        form.hazard_ids.data = [i for i in (form.hazard_ids.data or []) if any(h.id == i for h in hazards)
+                                and i not in taken]
         form.hazard_ids.errors = []
     elif form.validate_on_submit():
         if school is None:
@@ -121,7 +126,7 @@ def create():
     else:
         flash("请更正表单中的错误。", "danger")
     return render_template("directives/new.html", form=form, issuer=issuer, school=school, hazards=hazards,
-                           issuers=issuers, schools=schools)
+                           issuers=issuers, schools=schools, taken=taken)
 
 
 def _people(directive: Directive, photos) -> dict[int, str]:
@@ -149,8 +154,13 @@ def show(directive_id: int):
     photos = ops.photos_of(directive)
     v = str(directive.version_id)
     today = clock.today()
+    listed = {h.id: h for h in ops.listed_hazards(directive)}
+    # major hazards still without their five-item plan: the response form asks for it, prefilled
+    plans = {h.id: ops.plan_defaults(directive, h) for h in listed.values()
+             if h.level == "major" and h.status in ("registered", "rectifying") and h.plan_missing()}
     return render_template(
-        "directives/show.html", d=directive, items=directive.items, photos=photos,
+        "directives/show.html", d=directive, items=directive.items, photos=photos, listed=listed, plans=plans,
+        PLAN_INPUTS=PLAN_INPUTS,
         people=_people(directive, photos), today=today, overdue=directive.overdue_on(today),
         EXTENSION_STATUSES=EXTENSION_STATUSES, pdf_runs=_pdf_runs(directive),
         ack_form=AcknowledgeForm(version_id=v, signer_name=current_user.display_name),
@@ -197,7 +207,8 @@ def acknowledge(directive_id: int):
 def respond(directive_id: int):
     return _act(directive_id, "directive.respond", RespondForm, lambda d, f: ops.respond(
         d, actor=current_user, note=f.note.data, photos=request.files.getlist("photos"),
-        version_id=int(f.version_id.data)), "整改情况已报告，等待验收。")
+        version_id=int(f.version_id.data), plans=parse_plans(request.form, [i.hazard_id for i in d.items])),
+        "整改情况已报告，所列隐患已转为待验收。")
 
 
 @bp.route("/<int:directive_id>/accept", methods=["POST"])
@@ -205,7 +216,7 @@ def respond(directive_id: int):
 @one_shot(_directive_url)
 def accept(directive_id: int):
     return _act(directive_id, "directive.verify", AcceptForm, lambda d, f: ops.accept(
-        d, actor=current_user, note=f.note.data, version_id=int(f.version_id.data)), "验收合格。")
+        d, actor=current_user, note=f.note.data, version_id=int(f.version_id.data)), "验收合格，所列隐患已销号。")
 
 
 @bp.route("/<int:directive_id>/return", methods=["POST"])
@@ -214,7 +225,7 @@ def accept(directive_id: int):
 def return_(directive_id: int):
     return _act(directive_id, "directive.verify", ReturnForm, lambda d, f: ops.return_(
         d, actor=current_user, comments=f.comments.data, version_id=int(f.version_id.data)),
-        "已退回学校继续整改。")
+        "已退回学校继续整改，所列隐患回到整改中。")
 
 
 @bp.route("/<int:directive_id>/extension", methods=["POST"])

@@ -17,6 +17,7 @@ from sqlalchemy_continuum import version_class
 from hazardhub import clock
 from hazardhub.audit import tx_meta
 from hazardhub.db import commit_or_raise, flush_or_raise
+from hazardhub.directives.models import OPEN_STATUSES as DIRECTIVE_OPEN, Directive, DirectiveHazard
 from hazardhub.extensions import db
 from hazardhub.hazards.determination import determine
 from hazardhub.hazards.models import HAZARD_LABELS, OPEN_STATUSES, Hazard, HazardCitation, HazardCounter
@@ -241,6 +242,23 @@ def update(hazard: Hazard, *, actor, data: dict[str, Any], item_ids: list[int], 
     return True
 
 
+def open_directive(hazard: Hazard) -> Directive | None:
+    """The open directive that lists the hazard: while it is open, the hazard is reported and
+    accepted through it (one rectification, README "Supervision"), not on its own."""
+    return db.session.execute(
+        sa.select(Directive).join(DirectiveHazard, DirectiveHazard.directive_id == Directive.id)
+        .where(DirectiveHazard.hazard_id == hazard.id, Directive.status.in_(DIRECTIVE_OPEN))
+        .order_by(Directive.id).limit(1)
+    ).scalar_one_or_none()
+
+
+def _not_under_directive(hazard: Hazard) -> None:
+    directive = open_directive(hazard)
+    if directive is not None:
+        raise HazardError(f"该隐患正由整改指令 {directive.number} 督办（{directive.status_label}）：整改情况在整改指令页面报告，"
+                          "由签发单位验收后销号。")
+
+
 def start_rectification(hazard: Hazard, *, actor, version_id: int) -> None:
     _check_version(hazard, version_id)
     if hazard.status != "registered":
@@ -256,6 +274,7 @@ def report_rectification(hazard: Hazard, *, actor, rectified_on: date, note: str
     _check_version(hazard, version_id)
     if hazard.status not in ("registered", "rectifying"):
         raise HazardError("只有“已登记”或“整改中”的隐患可以报告整改完成。")
+    _not_under_directive(hazard)
     _require_plan(hazard)
     if rectified_on > clock.today():
         raise HazardError("整改完成日期不能晚于今天。")
@@ -274,6 +293,7 @@ def accept(hazard: Hazard, *, actor, accepted_on: date, note: str, version_id: i
     _check_version(hazard, version_id)
     if hazard.status != "awaiting_acceptance":
         raise HazardError("只有“待验收”的隐患可以验收。")
+    _not_under_directive(hazard)
     if hazard.rectified_by_id == actor.id:
         raise HazardError("报告整改的人不能验收自己的整改，请由其他人员验收。")
     if accepted_on > clock.today() or (hazard.rectified_on and accepted_on < hazard.rectified_on):
@@ -293,6 +313,7 @@ def reject(hazard: Hazard, *, actor, reason: str, version_id: int) -> None:
     _check_version(hazard, version_id)
     if hazard.status != "awaiting_acceptance":
         raise HazardError("只有“待验收”的隐患可以退回。")
+    _not_under_directive(hazard)
     if hazard.rectified_by_id == actor.id:
         raise HazardError("报告整改的人不能验收自己的整改。")
     hazard.status = "rectifying"

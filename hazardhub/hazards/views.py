@@ -13,6 +13,7 @@ from sqlalchemy_continuum import version_class, versioning_manager
 from hazardhub import clock, datacache
 from hazardhub.accounts.models import User
 from hazardhub.audit import history
+from hazardhub.directives.operations import directives_for_hazard
 from hazardhub.extensions import db
 from hazardhub.evidence import operations as evidence_ops
 from hazardhub.evidence.models import STAGES, Attachment
@@ -287,8 +288,11 @@ def show(hazard_id: int):
         .order_by(HazardCitation.id)
     ).scalars().all()
     v = str(hazard.version_id)
+    directives = directives_for_hazard(hazard)
+    under = next((d for d in directives if d.is_open), None)
     return render_template(
         "hazards/show.html", hazard=hazard, citations=citations, people=_people(hazard),
+        directives=directives, under_directive=under,
         **evidence_ops.panel_context(hazard),
         today=clock.today(), version_form=VersionForm(version_id=v), report_form=ReportForm(version_id=v, rectified_on=clock.today()),
         accept_form=AcceptForm(version_id=v, accepted_on=clock.today()), reason_form=ReasonForm(version_id=v),

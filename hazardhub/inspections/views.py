@@ -10,6 +10,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Re
 from hazardhub import clock
 from hazardhub.accounts.models import Membership, User
 from hazardhub.audit import history
+from hazardhub.directives import operations as directive_ops
 from hazardhub.extensions import db
 from hazardhub.formtokens import one_shot
 from hazardhub.forms import HazardForm, choices
@@ -188,9 +189,21 @@ def show(inspection_id: int):
     signer = db.session.get(User, signoff.signed_by_id) if signoff else None
     amendments = db.session.execute(sa.select(Inspection).where(Inspection.amends_id == inspection.id)).scalars().all()
     return render_template("inspections/show.html", inspection=inspection, lines=lines, hazards=hazards,
+                           to_direct=_hazards_to_direct(inspection, hazards),
                            editable=editable, RESULTS=RESULTS, signoff=signoff, check=check, signer=signer,
                            finish_form=FinishForm(version_id=inspection.version_id), form=HazardForm(),
                            amendments=amendments, STATUSES=STATUSES)
+
+
+def _hazards_to_direct(inspection: Inspection, hazards: dict[int, Hazard]) -> list[Hazard]:
+    """The open hazards of the failed lines that a directive may still list, when the user may
+    issue one to this school (the page's "下达整改指令")."""
+    unit = inspection.unit
+    if not hazards or not can(current_user, "directive.issue", unit):
+        return []
+    candidates = [h for h in hazards.values() if h.is_open]
+    taken = directive_ops.open_directives_of(h.id for h in candidates)
+    return [h for h in candidates if h.id not in taken]
 
 
 @bp.route("/<int:inspection_id>/finish", methods=["POST"])

@@ -26,6 +26,7 @@ def run_daily(today: date, log=print) -> dict[str, int]:
     notifications."""
     from hazardhub.accountability.operations import sync
     from hazardhub.directives.escalation import sweep_tenant
+    from hazardhub.directives.operations import reconcile_accepted
     from hazardhub.notifications.operations import refresh_due
     from hazardhub.runs.operations import reconcile_open_runs
     from hazardhub.tenancy import tenant_bound
@@ -34,6 +35,7 @@ def run_daily(today: date, log=print) -> dict[str, int]:
     for tenant_id in tenant_ids():
         with tenant_bound(tenant_id):
             reconcile_open_runs()  # runs whose worker died are marked failed (and retryable)
+            reconcile_accepted(tenant_id)  # accepted directives close their hazards (older data)
             swept = sweep_tenant(tenant_id, today)
         totals["escalated"] += swept.get("escalated", 0)
         totals["overdue"] += swept.get("overdue_recorded", 0) + swept.get("directives_marked", 0)

@@ -107,8 +107,7 @@ def seed_directives(log) -> None:
                 elif step == "return":
                     ops.return_(directive, actor=user, comments=text)
                 elif step == "accept":
-                    ops.accept(directive, actor=user, note=text)
-                    _close_in_ledger(hazard_ids, rectifier=users[steps[1][1]], accepter=user, on=today)
+                    ops.accept(directive, actor=user, note=text)  # closes its hazards (销号) too
                 elif step == "extension":
                     ops.request_extension(directive, actor=user, until=directive.deadline + timedelta(days=20),
                                           reason=text)
@@ -117,17 +116,3 @@ def seed_directives(log) -> None:
         log(f"建安区：下达演示整改指令 {len(SCENARIOS)} 件（待签收、整改中、退回、待验收、已验收、逾期、延期待批），"
             f"逾期隐患 {result['overdue_recorded']} 项，升级督办 {result['escalated']} 项")
 
-
-def _close_in_ledger(hazard_ids, *, rectifier, accepter, on) -> None:
-    """The accepted directive's hazards are closed (销号) in the ledger too, as the township would."""
-    from hazardhub.hazards import operations as hazard_ops
-    from hazardhub.hazards.models import Hazard
-
-    for hazard in db.session.execute(sa.select(Hazard).where(Hazard.id.in_(hazard_ids))).scalars().all():
-        g.actor_id = rectifier.id
-        hazard_ops.start_rectification(hazard, actor=rectifier, version_id=hazard.version_id)
-        hazard_ops.report_rectification(hazard, actor=rectifier, rectified_on=on, note="按整改指令整改完成。",
-                                        version_id=hazard.version_id)
-        g.actor_id = accepter.id
-        hazard_ops.accept(hazard, actor=accepter, accepted_on=on, note="整改指令验收合格，同意销号。",
-                          version_id=hazard.version_id)
