@@ -228,6 +228,32 @@ def _works_on_hazard(m, obj, school_roles: set[str]) -> bool:
     return m.role in {"bureau_admin", "bureau_leader"} and _in_subtree(m, unit)
 
 
+def _school_rectifies(m, obj) -> bool:
+    """开始整改 / 报告整改: only the hazard's own school (its principal or safety officer). A unit
+    that is itself the hazard's place (a township central school's own hazard) rectifies its own;
+    a supervising level verifies, it never reports for the school."""
+    if obj is None:
+        return m.role in {"principal", "safety_officer", "township_supervisor", "bureau_admin"}
+    if not _writes_here(m, obj):
+        return False
+    unit = _unit_of(obj)
+    if unit is None:
+        return False
+    if m.role in {"principal", "safety_officer"}:
+        return _in_subtree(m, unit)
+    return m.role in {"township_supervisor", "bureau_admin"} and unit.id == m.unit_id
+
+
+def _withdraws(m, attachment) -> bool:
+    """撤回 a photo or document: the school of the hazard withdraws its evidence; anybody else who
+    may add evidence withdraws only what they uploaded themselves."""
+    if attachment is None:
+        return m.role in {"principal", "safety_officer", "township_supervisor", "bureau_admin", "bureau_leader"}
+    if not _works_on_hazard(m, _hazard_of(attachment), {"principal", "safety_officer"}):
+        return False
+    return m.role in {"principal", "safety_officer"} or attachment.uploaded_by_id == m.user_id
+
+
 def _supervises(m, obj) -> bool:
     """The level above the hazard's school: its township supervisor, or the bureau."""
     if obj is None:
@@ -440,16 +466,17 @@ RULES: dict[str, Rule] = {
     "hazard.history": lambda m, o: _reads(m, o, ALL_ROLES),
     "hazard.create": lambda m, o: _works_on_hazard(m, o, {"principal", "safety_officer", "staff"}),
     "hazard.edit": lambda m, o: _works_on_hazard(m, o, {"principal", "safety_officer"}),
-    "hazard.rectify": lambda m, o: _works_on_hazard(m, o, {"principal", "safety_officer"}),
+    "hazard.rectify": lambda m, o: _school_rectifies(m, o),
     "hazard.accept": lambda m, o: _accepts(m, o),
     "hazard.void": lambda m, o: _works_on_hazard(m, o, {"principal"}),
-    "hazard.downgrade_request": lambda m, o: _works_on_hazard(m, o, {"principal", "safety_officer"}),
+    "hazard.downgrade_request": lambda m, o: _school_rectifies(m, o),
     "hazard.downgrade_approve": lambda m, o: _supervises(m, o),
     "hazard.listed": lambda m, o: m.role in (CITY_ROLES | BUREAU_ROLES | {"township_supervisor"}),
     "hazard.export": lambda m, o: _reads(m, o, READER_ROLES),
     "hazard.import": lambda m, o: _works_on_hazard(m, o, {"principal", "safety_officer"}),
     "evidence.view": lambda m, o: _reads(m, _hazard_of(o), ALL_ROLES),
     "evidence.upload": lambda m, o: _works_on_hazard(m, _hazard_of(o), {"principal", "safety_officer"}),
+    "evidence.withdraw": lambda m, o: _withdraws(m, o),
     # 三学 learning records
     "learning.view": lambda m, o: _reads(m, o, READER_ROLES | {"safety_officer"}),
     "learning.create": lambda m, o: _organises_learning(m, o),

@@ -60,7 +60,7 @@ from hazardhub.campaigns import operations as campaign_ops
 from hazardhub.citywide.models import WitnessedHead
 from hazardhub.citywide.witness import verify_tenant
 from hazardhub.directives import operations as directive_ops
-from hazardhub.directives.models import Directive
+from hazardhub.directives.models import Directive, DirectiveHazard
 from hazardhub.hazards import operations as hazard_ops
 from hazardhub.hazards.models import Hazard, HazardCitation
 from hazardhub.inspections.models import Inspection, InspectionItem, SignOff
@@ -110,6 +110,8 @@ REGISTER = [("principal", "s1"), ("safety_officer", "s1"), ("staff", "s1"), ("to
 WORKERS = {"s1": ["principal", "safety_officer", "township_supervisor", "bureau_admin", "bureau_leader"],
            "s2": ["township_supervisor", "bureau_admin", "bureau_leader"], "s3": ["bureau_admin", "bureau_leader"],
            "sb": ["b_principal", "b_admin"]}
+#: hazard.rectify (开始整改, 报告整改): only the school itself
+RECTIFIERS = {"s1": ["principal", "safety_officer"], "sb": ["b_principal"]}
 #: hazard.accept by school and level (a general hazard also by its principal)
 ACCEPTORS = {("s1", "general"): ["principal", "township_supervisor", "bureau_admin", "bureau_leader"],
              ("s1", "major"): ["township_supervisor", "bureau_admin", "bureau_leader"],
@@ -236,8 +238,11 @@ class ChainMachine(RuleBasedStateMachine):
 
     def _read(self) -> Seen:
         s = self.db.session
+        directed = set(s.execute(sa.select(DirectiveHazard.hazard_id).join(
+            Directive, Directive.id == DirectiveHazard.directive_id).where(
+            Directive.status.in_(("issued", "acknowledged", "responded", "returned")))).scalars())
         hazards = {h.id: SimpleNamespace(status=h.status, level=h.level, school=self.ctx.unit_key[h.school_id],
-                                         rectified_by=h.rectified_by_id,
+                                         rectified_by=h.rectified_by_id, directed=h.id in directed,
                                          planned=h.level != "major" or not h.plan_missing())
                    for h in s.execute(sa.select(Hazard).execution_options(populate_existing=True)).scalars()}
         directives = {d.id: SimpleNamespace(status=d.status, issuer=self.ctx.unit_key[d.issuer_unit_id],
@@ -346,26 +351,28 @@ class ChainMachine(RuleBasedStateMachine):
         assert h.measures == measures and not h.plan_missing(), f"{self.step}: {self._flashes()}"
 
     def _to_start(self):
-        return self._hazards_where(lambda h: h.status == "registered" and h.planned)
+        return self._hazards_where(lambda h: h.status == "registered" and h.planned and h.school in RECTIFIERS)
 
     @precondition(lambda self: self._to_start())
     @rule(pick=PICK, who=PICK)
     def rectify(self, pick, who):
         hid = _one(self._to_start(), pick)
-        who = _one(WORKERS[self.seen.hazards[hid].school], who)
+        who = _one(RECTIFIERS[self.seen.hazards[hid].school], who)
         self._begin("rectify", hazard=hid, who=who)
         self._submit(who, f"/hazards/{hid}/start", {"version_id": str(self._hazard(hid).version_id)},
                      page=f"/hazards/{hid}")
         assert self._hazard(hid).status == "rectifying", f"{self.step}: {self._flashes()}"
 
     def _to_report(self):
-        return self._hazards_where(lambda h: h.status in ("registered", "rectifying") and h.planned)
+        """Reported on its own page only when no open directive lists it (else through the directive)."""
+        return self._hazards_where(lambda h: h.status in ("registered", "rectifying") and h.planned
+                                   and h.school in RECTIFIERS and not h.directed)
 
     @precondition(lambda self: self._to_report())
     @rule(pick=PICK, who=PICK)
     def report(self, pick, who):
         hid = _one(self._to_report(), pick)
-        who = _one(WORKERS[self.seen.hazards[hid].school], who)
+        who = _one(RECTIFIERS[self.seen.hazards[hid].school], who)
         self._begin("report", hazard=hid, who=who)
         self._submit(who, f"/hazards/{hid}/report", {"version_id": str(self._hazard(hid).version_id),
                                                      "rectified_on": clock.today().isoformat(),
@@ -379,7 +386,7 @@ class ChainMachine(RuleBasedStateMachine):
         return [w for w in ACCEPTORS[(h.school, h.level)] if self.ctx.users[w].id != h.rectified_by]
 
     def _to_accept(self):
-        return [hid for hid in self._hazards_where(lambda h: h.status == "awaiting_acceptance")
+        return [hid for hid in self._hazards_where(lambda h: h.status == "awaiting_acceptance" and not h.directed)
                 if self._acceptors(hid)]
 
     @precondition(lambda self: self._to_accept())
@@ -470,15 +477,15 @@ class ChainMachine(RuleBasedStateMachine):
 
     def _issuable(self):
         return [t for t in ISSUE if self._hazards_where(
-            lambda h, school=t[2]: h.school == school and h.status in ("registered", "rectifying",
-                                                                        "awaiting_acceptance"))]
+            lambda h, school=t[2]: h.school == school and not h.directed and h.status in (
+                "registered", "rectifying", "awaiting_acceptance"))]
 
     @precondition(lambda self: self._issuable())
     @rule(pick=PICK, hazards=st.lists(PICK, min_size=1, max_size=2), days=st.sampled_from([5, 10]))
     def direct(self, pick, hazards, days):
         """A township or the bureau issues a rectification directive for some of a school's hazards."""
         who, issuer, school = _one(self._issuable(), pick)
-        candidates = self._hazards_where(lambda h: h.school == school and h.status in (
+        candidates = self._hazards_where(lambda h: h.school == school and not h.directed and h.status in (
             "registered", "rectifying", "awaiting_acceptance"))
         chosen = sorted({_one(candidates, i) for i in hazards})
         self._begin("direct", who=who, issuer=issuer, school=school, hazards=chosen, days=days)
@@ -512,8 +519,13 @@ class ChainMachine(RuleBasedStateMachine):
         did = _one(self._school_side(lambda d: d.status in ("acknowledged", "returned")), pick)
         who = _one(SCHOOL_SIDE[self.seen.directives[did].school], who)
         self._begin("respond", directive=did, who=who)
+        listed = self.db.session.execute(sa.select(DirectiveHazard.hazard_id).where(
+            DirectiveHazard.directive_id == did)).scalars().all()
+        deadline = (clock.today() + timedelta(days=20)).isoformat()
+        plans = {f"plan-{hid}-{key}": value for hid in listed
+                 for key, value in {**PLAN, "measures": "按指令整改", "deadline": deadline}.items()}
         self._submit(who, f"/directives/{did}/respond", {
-            "version_id": str(self._directive(did).version_id), "note": "已整改完毕。",
+            "version_id": str(self._directive(did).version_id), "note": "已整改完毕。", **plans,
             "photos": [(io.BytesIO(_png(self.n)), f"after{self.n}.png")]},
             page=f"/directives/{did}", content_type="multipart/form-data")
         assert self._directive(did).status == "responded", f"{self.step}: {self._flashes()}"
@@ -648,7 +660,7 @@ def build_scene(db, world) -> int:
     signature, and district A's campaign phase to report on. Built once per test through the
     operations; every example starts here. Returns the phase's id."""
     u, today = world.users, clock.today()
-    general = make_hazard(db, world.s1, u["principal"], location="食堂后门", description="灭火器过期未更换")
+    make_hazard(db, world.s1, u["principal"], location="食堂后门", description="灭火器过期未更换")
     major = make_hazard(db, world.s1, u["principal"], items=["3.1.6"])
     make_hazard(db, world.s2, u["township_supervisor"], source="township", location="滑梯", description="滑梯松动")
     make_hazard(db, world.sb, world.b_principal, location="校门口", description="减速带缺失")
@@ -656,16 +668,21 @@ def build_scene(db, world) -> int:
         major = db.session.execute(sa.select(Hazard).where(Hazard.id == major.id)).scalar_one()
         hazard_ops.report_rectification(major, actor=u["safety_officer"], rectified_on=today, note="已拆除飞线",
                                         version_id=major.version_id)
+        # each directive lists hazards of its own (a hazard under an open directive gets no second one)
+        for_ack, for_issue, for_response = (
+            make_hazard(db, world.s1, u["principal"], location=where, description=what, **extra)
+            for where, what, extra in (("操场", "篮球架松动", {}), ("围墙", "围墙开裂", {}),
+                                       ("宿舍楼", "楼梯间充电", {"items": ["3.1.6"]})))
         acknowledged = directive_ops.issue(issuer=world.t1, school=world.s1, actor=u["township_supervisor"],
-                                           hazard_ids=[general.id], requirements="限期整改", signer_name="李督导",
+                                           hazard_ids=[for_ack.id], requirements="限期整改", signer_name="李督导",
                                            working_days=10)
-        directive_ops.issue(issuer=world.t1, school=world.s1, actor=u["township_supervisor"], hazard_ids=[general.id],
-                            requirements="限期整改", signer_name="李督导", working_days=5)
+        directive_ops.issue(issuer=world.t1, school=world.s1, actor=u["township_supervisor"],
+                            hazard_ids=[for_issue.id], requirements="限期整改", signer_name="李督导", working_days=5)
         directive_ops.acknowledge(acknowledged, actor=u["principal"], signer_name="王校长")
         directive_ops.request_extension(acknowledged, actor=u["principal"], reason="设备到货需两周",
                                         until=acknowledged.deadline + timedelta(days=14))
         responded = directive_ops.issue(issuer=world.a_root, school=world.s1, actor=u["bureau_admin"],
-                                        hazard_ids=[major.id], requirements="立即整改", signer_name="安全股",
+                                        hazard_ids=[for_response.id], requirements="立即整改", signer_name="安全股",
                                         working_days=5)
         directive_ops.acknowledge(responded, actor=u["principal"], signer_name="王校长")
         directive_ops.respond(responded, actor=u["safety_officer"], note="已整改",

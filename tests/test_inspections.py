@@ -107,7 +107,10 @@ def test_self_inspection_failures_sign_off_freeze_and_amendment(db, client, worl
     # frozen: the page refuses, the operation refuses, and even a direct ORM change is refused
     refused = client.submit(f"/inspections/{iid}", {"version_id": str(inspection.version_id),
                                                     f"result-{gate.id}": "pass"}, page=f"/inspections/{iid}")
-    assert refused.status_code == 403
+    assert refused.status_code == 302  # sealed, said in words with the way to a correction (not 403)
+    sealed = client.get(f"/inspections/{iid}").get_data(as_text=True)
+    assert "该检查已签字封存" in sealed and f'href="/inspections/{iid}#amend">发起更正</a>' in sealed
+    assert "无权操作" not in sealed
     with tenant_bound(world.a.id):
         with pytest.raises(ops.FrozenInspection):
             ops.record_results(inspection, actor=world.users["principal"], results={}, findings={},

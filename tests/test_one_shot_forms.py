@@ -77,8 +77,10 @@ def test_the_same_directive_form_posted_twice_issues_one_directive(db, client, w
     assert first.headers["Location"] == second.headers["Location"] == f"/directives/{directive.id}"
     assert directive.seq == 1
     assert REPLAYED in flashes(client)
-    # a new rendering of the form is a new form: it issues the next directive
-    data = {**directive_form(world, [hazard.id]), **page_tokens(client, page, "/directives/new")}
+    # a new rendering of the form is a new form: it issues the next directive (for another hazard:
+    # one under an open directive gets no second one)
+    other = make_hazard(db, world.s1, world.users["principal"], location="食堂前门", description="地面湿滑")
+    data = {**directive_form(world, [other.id]), **page_tokens(client, page, "/directives/new")}
     third = client.post("/directives/new", data=data)
     assert third.status_code == 302 and third.headers["Location"] != first.headers["Location"]
     assert count(db, world, Directive) == 2

@@ -96,7 +96,7 @@ def thumb(attachment_id: int):
 @bp.route("/attachments/<int:attachment_id>/withdraw", methods=["POST"])
 @login_required
 def withdraw(attachment_id: int):
-    attachment = load_or_404(Attachment, attachment_id, "evidence.upload")
+    attachment = load_or_404(Attachment, attachment_id, "evidence.withdraw")
     form = WithdrawForm()
     if not form.validate_on_submit():
         if form.csrf_token.errors:

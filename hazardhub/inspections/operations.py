@@ -116,7 +116,7 @@ def lines_of(inspection: Inspection) -> list[InspectionItem]:
 
 def _not_frozen(inspection: Inspection) -> None:
     if inspection.status == "signed":
-        raise FrozenInspection("该检查已签字，不能再修改；如需更正，请发起更正记录并重新签字。")
+        raise FrozenInspection("该检查已签字封存，不能再修改；如需更正，请发起更正记录并重新签字。")
 
 
 def record_results(inspection: Inspection, *, actor, results: dict[int, tuple[str, str | None]],

@@ -4,6 +4,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from wtforms import DateField, HiddenField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
@@ -120,16 +121,19 @@ def start():
         flash("您目前没有可以检查的学校（分包领导须先由安全股分配分包单位）。", "warning")
         return redirect(url_for("inspections.index"))
     form = StartForm()
-    form.unit_id.choices = choices((u.id, u.name) for u, _ in startable)
     all_kinds = sorted({k for _, kinds in startable for k in kinds}, key=list(KINDS).index)
+    # the kind is chosen first and the schools offered are those the user may inspect that way
+    # (a leader's 暗访 lists only the units assigned to the leader)
+    kind = request.values.get("kind") if request.values.get("kind") in all_kinds else all_kinds[0]
+    startable = [(u, k) for u, k in startable if kind in k]
+    form.unit_id.choices = choices((u.id, u.name) for u, _ in startable)
     form.kind.choices = choices((k, KINDS[k]) for k in all_kinds)
     if request.method == "GET":
         form.inspected_on.data = clock.today()
         form.inspectors.data = current_user.display_name.split("·")[-1]
         if request.args.get("unit_id", "").isdigit():
             form.unit_id.data = int(request.args["unit_id"])
-        if request.args.get("kind") in all_kinds:
-            form.kind.data = request.args["kind"]
+        form.kind.data = kind
     if form.validate_on_submit():
         unit, kinds = next((u, k) for u, k in startable if u.id == form.unit_id.data)
         if form.kind.data not in kinds:
@@ -146,7 +150,7 @@ def start():
                 return redirect(url_for("inspections.show", inspection_id=inspection.id))
     elif request.method == "POST":
         flash("请更正表单中的错误。", "danger")
-    return render_template("inspections/start.html", form=form)
+    return render_template("inspections/start.html", form=form, kind=kind, kinds=all_kinds, KINDS=KINDS)
 
 
 @bp.route("/<int:inspection_id>", methods=["GET", "POST"])
@@ -156,6 +160,8 @@ def show(inspection_id: int):
     inspection = load_or_404(Inspection, inspection_id, "inspection.view")
     editable = can(current_user, "inspection.edit", inspection)
     if request.method == "POST":
+        if inspection.status == "signed":
+            return _sealed(inspection)
         if not editable:
             abort(403)
         form = HazardForm()
@@ -206,11 +212,26 @@ def _hazards_to_direct(inspection: Inspection, hazards: dict[int, Hazard]) -> li
     return [h for h in candidates if h.id not in taken]
 
 
+def _sealed(inspection: Inspection):
+    """A change sent to a signed inspection: say it is sealed and where a correction starts
+    (not "无权操作": the user may have every right, the record is what is closed)."""
+    link = ""
+    if can(current_user, "inspection.amend", inspection):
+        link = Markup('如需更正，请<a href="{}#amend">发起更正</a>并重新签字。').format(
+            url_for("inspections.show", inspection_id=inspection.id))
+    flash(Markup("该检查已签字封存，不能再修改。") + link, "warning")
+    return redirect(url_for("inspections.show", inspection_id=inspection.id))
+
+
 @bp.route("/<int:inspection_id>/finish", methods=["POST"])
 @login_required
 @one_shot(_inspection_url)
 def finish(inspection_id: int):
-    inspection = load_or_404(Inspection, inspection_id, "inspection.edit")
+    inspection = load_or_404(Inspection, inspection_id, "inspection.view")
+    if inspection.status == "signed":
+        return _sealed(inspection)
+    if not can(current_user, "inspection.edit", inspection):
+        abort(403)
     form = FinishForm()
     if not form.validate_on_submit():
         flash("表单已失效，请刷新。", "danger")
