@@ -206,3 +206,58 @@ def _upload():
     from werkzeug.datastructures import FileStorage
 
     return FileStorage(io.BytesIO(_png()), filename="after.png", content_type="image/png")
+
+
+# ---------------------------------------------------------------------------------------------
+# 登记隐患 takes its photos in the same form (#18 item 7)
+
+
+def _registration(world, **extra) -> dict:
+    return {"school_id": str(world.s1.id), "found_on": clock.today().isoformat(), "found_by_name": "冯安全",
+            "source": "self", "category": "校园消防", "location": "食堂后门", "description": "灭火器压力不足",
+            "level": "general", **extra}
+
+
+def _evidence_files(app, tenant_id) -> set[str]:
+    from pathlib import Path
+
+    folder = Path(app.config["HAZARDHUB_STORAGE_PATH"]) / "evidence" / str(tenant_id)
+    return {p.name for p in folder.iterdir()} if folder.exists() else set()
+
+
+def test_registering_takes_phone_photos_in_the_same_form(app, db, client, world):
+    from hazardhub.evidence.models import Attachment
+
+    login(client, world.users["safety_officer"])
+    form = client.get("/hazards/new").get_data(as_text=True)
+    assert 'enctype="multipart/form-data"' in form
+    assert 'name="photos"' in form and 'accept="image/*" capture="environment" multiple' in form
+    r = client.submit("/hazards/new", _registration(world, photos=[(io.BytesIO(_png()), "现场1.png"),
+                                                                   (io.BytesIO(_png((200, 10, 10))), "现场2.png")]),
+                      page="/hazards/new", content_type="multipart/form-data")
+    assert r.status_code == 302
+    hazard_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    with tenant_bound(world.a.id):
+        rows = db.session.execute(sa.select(Attachment).where(Attachment.hazard_id == hazard_id)).scalars().all()
+    assert sorted(a.original_name for a in rows) == ["现场1.png", "现场2.png"]
+    assert {a.stage for a in rows} == {"before"} and all(a.thumb_name for a in rows)
+    page = client.get(f"/hazards/{hazard_id}").get_data(as_text=True)
+    assert "现场1.png" in page and "整改前照片（2）" in page
+    history = client.get(f"/hazards/{hazard_id}/history").get_data(as_text=True)
+    assert "（照片 2 张）" in history  # one transaction: the hazard and its photos
+
+
+def test_a_bad_photo_refuses_the_registration_and_leaves_nothing(app, db, client, world):
+    login(client, world.users["safety_officer"])
+    with tenant_bound(world.a.id):
+        before = db.session.execute(sa.select(sa.func.count()).select_from(Hazard)).scalar_one()
+    files_before = _evidence_files(app, world.a.id)
+    r = client.submit("/hazards/new", _registration(world, photos=[
+        (io.BytesIO(_png()), "good.png"), (io.BytesIO(b"MZ\x90\x00 not an image at all"), "bad.jpg")]),
+        page="/hazards/new", content_type="multipart/form-data")
+    assert r.status_code == 200
+    html = r.get_data(as_text=True)
+    assert "第 2 张照片未通过检查" in html and "隐患未登记" in html
+    with tenant_bound(world.a.id):
+        assert db.session.execute(sa.select(sa.func.count()).select_from(Hazard)).scalar_one() == before
+    assert _evidence_files(app, world.a.id) == files_before  # the good photo's file was removed again

@@ -27,7 +27,8 @@ class EvidenceError(ValueError):
     """A rule about evidence was broken; the message (Chinese) is shown to the user."""
 
 
-__all__ = ["EvidenceError", "FileRefused", "add_attachment", "withdraw", "attachments_for", "panel_context"]
+__all__ = ["EvidenceError", "FileRefused", "add_attachment", "build_attachment", "withdraw", "attachments_for",
+           "panel_context"]
 
 
 def _check_open(hazard: Hazard) -> None:
@@ -47,19 +48,9 @@ def add_attachment(hazard: Hazard, actor, file_storage: FileStorage | None, stag
     _check_open(hazard)
     if file_storage is None or not (file_storage.filename or "").strip():
         raise EvidenceError("请选择要上传的文件。")
-    caption = (caption or "").strip()[:200] or None
-    original_name = storage.clean_original_name(file_storage.filename)
-    stored = storage.store(hazard.tenant_id, file_storage.stream, allow_pdf=stage == "document")
+    attachment, stored = build_attachment(hazard, actor, file_storage, stage, caption)
     try:
-        attachment = Attachment(
-            tenant_id=hazard.tenant_id, hazard_id=hazard.id, stage=stage, kind=stored.kind,
-            content_type=stored.content_type, original_name=original_name,
-            stored_name=stored.stored_name, thumb_name=stored.thumb_name, size=stored.size,
-            sha256=stored.sha256, width=stored.width, height=stored.height, caption=caption,
-            uploaded_by_id=actor.id, is_active=True,
-        )
-        db.session.add(attachment)
-        tx_meta(reason=f"上传{STAGES[stage]}：{original_name}（隐患 {hazard.number}）")
+        tx_meta(reason=f"上传{STAGES[stage]}：{attachment.original_name}（隐患 {hazard.number}）")
         db.session.commit()
     except BaseException as exc:
         db.session.rollback()
@@ -68,6 +59,27 @@ def add_attachment(hazard: Hazard, actor, file_storage: FileStorage | None, stag
             raise EvidenceError("保存附件失败（数据冲突），请刷新后重试。") from exc
         raise
     return attachment
+
+
+def build_attachment(hazard: Hazard, actor, file_storage: FileStorage, stage: str,
+                     caption: str | None = None) -> tuple[Attachment, storage.StoredFile]:
+    """Check, clean and store one upload and add its row to the session, without committing, so
+    that a caller (registering a hazard with its photos) keeps everything in one transaction.
+
+    The file is on disk once this returns: the caller removes it (``storage.remove``) if its
+    commit fails. Raises :class:`FileRefused` (nothing written) for a bad file.
+    """
+    original_name = storage.clean_original_name(file_storage.filename)
+    stored = storage.store(hazard.tenant_id, file_storage.stream, allow_pdf=stage == "document")
+    attachment = Attachment(
+        tenant_id=hazard.tenant_id, hazard_id=hazard.id, stage=stage, kind=stored.kind,
+        content_type=stored.content_type, original_name=original_name,
+        stored_name=stored.stored_name, thumb_name=stored.thumb_name, size=stored.size,
+        sha256=stored.sha256, width=stored.width, height=stored.height,
+        caption=(caption or "").strip()[:200] or None, uploaded_by_id=actor.id, is_active=True,
+    )
+    db.session.add(attachment)
+    return attachment, stored
 
 
 def withdraw(attachment: Attachment, actor, reason: str) -> None:

@@ -156,11 +156,38 @@ def _require_plan(hazard: Hazard) -> None:
             raise PlanIncomplete(missing)
 
 
-def register(*, school: OrgUnit, actor, data: dict[str, Any], item_ids: list[int], level: str = "general") -> Hazard:
-    """Enter a new hazard in the ledger; citing a direct item makes it major on its own."""
-    hazard = build_registration(school=school, actor=actor, data=data, item_ids=item_ids, level=level)
-    tx_meta(reason=f"登记隐患 {hazard.number}")
-    commit()
+#: photos one registration may carry (the phone's camera, taken on the spot)
+MAX_PHOTOS = 9
+
+
+def register(*, school: OrgUnit, actor, data: dict[str, Any], item_ids: list[int], level: str = "general",
+             photos: list | None = None) -> Hazard:
+    """Enter a new hazard in the ledger; citing a direct item makes it major on its own.
+
+    ``photos`` (uploads) are stored as 整改前照片 through the evidence path in the same transaction:
+    a refused photo refuses the registration (nothing is created, no file is left behind).
+    """
+    from hazardhub.evidence import operations as evidence_ops
+    from hazardhub.evidence import storage
+
+    photos = [p for p in (photos or []) if p is not None and (getattr(p, "filename", "") or "").strip()]
+    if len(photos) > MAX_PHOTOS:
+        raise HazardError(f"登记时最多上传 {MAX_PHOTOS} 张照片。")
+    stored = []
+    try:
+        hazard = build_registration(school=school, actor=actor, data=data, item_ids=item_ids, level=level)
+        for n, upload in enumerate(photos, start=1):
+            try:
+                stored.append(evidence_ops.build_attachment(hazard, actor, upload, "before", caption="登记时拍摄")[1])
+            except evidence_ops.FileRefused as exc:
+                raise HazardError(f"第 {n} 张照片未通过检查：{exc}隐患未登记，请更换照片后重新提交。") from exc
+        tx_meta(reason=f"登记隐患 {hazard.number}" + (f"（照片 {len(photos)} 张）" if photos else ""))
+        commit()
+    except BaseException:
+        db.session.rollback()
+        for s in stored:
+            storage.remove(s)
+        raise
     return hazard
 
 

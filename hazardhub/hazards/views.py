@@ -244,14 +244,17 @@ def create():
         school = next(u for u in units if u.id == form.school_id.data)
         try:
             hazard = ops.register(school=school, actor=current_user, data=form.data_dict(),
-                                  item_ids=form.items.data or [], level=form.level.data)
+                                  item_ids=form.items.data or [], level=form.level.data,
+                                  photos=request.files.getlist("photos"))
         except ops.PlanIncomplete as exc:
             flash(str(exc), "danger")
             _mark_plan_errors(form, exc.missing)
         except ops.HazardError as exc:
             flash(str(exc), "danger")
         else:
-            flash(f"已登记隐患 {hazard.number}（{hazard.level_label}）。", "success")
+            photos = len([f for f in request.files.getlist("photos") if f.filename])
+            flash(f"已登记隐患 {hazard.number}（{hazard.level_label}）" + (f"，照片 {photos} 张" if photos else "") + "。",
+                  "success")
             if hazard.level == "major":
                 flash("该隐患为重大事故隐患，已列入挂牌督办。", "warning")
             return redirect(url_for("hazards.show", hazard_id=hazard.id))
