@@ -150,7 +150,7 @@ def start():
                 return redirect(url_for("inspections.show", inspection_id=inspection.id))
     elif request.method == "POST":
         flash("请更正表单中的错误。", "danger")
-    return render_template("inspections/start.html", form=form, kind=kind, kinds=all_kinds, KINDS=KINDS)
+    return render_template("inspections/start.html", form=form, kind=kind, kinds=all_kinds)
 
 
 @bp.route("/<int:inspection_id>", methods=["GET", "POST"])

@@ -48,3 +48,14 @@
   document.querySelectorAll('input.cite').forEach(function (box) { box.addEventListener('change', update); });
   update();
 })();
+// Starting an inspection: the kind is chosen first; changing it reloads the form with the schools
+// that kind allows (a leader's 暗访 lists only the assigned units).
+(function () {
+  var kind = document.querySelector('select[data-kind-switch]');
+  if (!kind) { return; }
+  kind.addEventListener('change', function () {
+    var url = new URL(window.location.href);
+    url.searchParams.set('kind', kind.value);
+    window.location.assign(url.toString());
+  });
+})();
