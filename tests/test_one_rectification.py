@@ -98,6 +98,8 @@ def test_report_and_acceptance_of_a_directive_are_those_of_its_major_hazard(db, 
     assert "报告整改完成，申请验收" not in hazard_page and "验收合格，销号" not in hazard_page
     assert f'href="/directives/{d.id}"' in hazard_page and d.number in hazard_page
     login(client, township)
+    # the home page's 待办 points to the directive, not to a second acceptance of its hazard
+    assert "隐患整改完成，待您验收" not in client.get("/").get_data(as_text=True)
     r = client.submit(f"/hazards/{major.id}/accept", {"version_id": str(major.version_id), "note": "好",
                                                      "accepted_on": clock.today().isoformat()}, page=url)
     assert r.status_code == 302

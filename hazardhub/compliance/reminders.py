@@ -14,6 +14,7 @@ from flask import url_for
 
 from hazardhub import clock
 from hazardhub.compliance import operations as compliance
+from hazardhub.directives.operations import open_directives_of
 from hazardhub.extensions import db
 from hazardhub.hazards.models import OPEN_STATUSES, Hazard
 from hazardhub.orgs.operations import reading_roots
@@ -79,7 +80,9 @@ def reminders_for(user, now: date | None = None) -> list[Reminder]:
                                url_for("hazards.index", status="overdue"), f"overdue:{month}"))
     awaiting = db.session.execute(sa.select(Hazard).where(scope, Hazard.status == "awaiting_acceptance")
                                   .limit(200)).scalars().all()
-    mine = [h for h in awaiting if h.rectified_by_id != user.id and can(user, "hazard.accept", h)]
+    directed = open_directives_of(h.id for h in awaiting)  # accepted through their directive (its reminder)
+    mine = [h for h in awaiting if h.rectified_by_id != user.id and h.id not in directed
+            and can(user, "hazard.accept", h)]
     if mine:
         result.append(Reminder("info", f"有 {len(mine)} 项隐患整改完成，待您验收",
                                url_for("hazards.index", status="awaiting_acceptance"), f"accept:{month}"))
