@@ -297,9 +297,15 @@ def _push(pending: list[tuple[int, int]]) -> None:
 
 
 def enqueue(delivery_ids: Iterable[tuple[int, int]]) -> None:
-    """Queue these (delivery id, tenant id) now; in-process mode runs them at once. Call after commit."""
+    """Queue these (delivery id, tenant id) now; in-process mode runs them at once.
+
+    Ends this session's transaction first: an in-process job writes from its own session and must
+    not run inside (and be rolled back with) the caller's transaction; on SQLite it needs the lock.
+    """
+    delivery_ids = list(delivery_ids)
+    db.session.commit()
     db.session.info.pop(_PENDING_KEY, None)
-    _push(list(delivery_ids))
+    _push(delivery_ids)
 
 
 def dispatch(now=None) -> int:
@@ -311,7 +317,6 @@ def dispatch(now=None) -> int:
                Delivery.status.in_(("retry", "sending")) & (Delivery.next_attempt_at <= now)),
         sa.or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
     ).order_by(Delivery.id).limit(500).execution_options(all_tenants=True)).all()
-    db.session.commit()
     enqueue([(r.id, r.tenant_id) for r in rows])
     return len(rows)
 
