@@ -17,6 +17,17 @@ from hazardhub.tenancy import tenant_bound
 from tests.fixtures.factories import make_hazard
 
 
+@pytest.fixture
+def send(drain_jobs):
+    """Dispatch what is due and run the queued jobs (in-process they ran at enqueue; with Redis a
+    burst worker runs them); returns how many were dispatched."""
+    def run() -> int:
+        count = ops.dispatch()
+        drain_jobs()
+        return count
+    return run
+
+
 def _deliveries(db, tenant_id, **where):
     with tenant_bound(tenant_id):
         query = sa.select(Delivery).execution_options(populate_existing=True).order_by(Delivery.id)
@@ -64,12 +75,13 @@ def test_secrets_are_encrypted_at_rest_and_blank_keeps_them(db, world, robot):
         assert open_sealed(robot.secret) == {"key": "KEY-T1"}
 
 
-def test_a_notice_plans_one_delivery_per_channel_and_recipient_and_the_job_sends_it(app, db, world, robot, provider):
+def test_a_notice_plans_one_delivery_per_channel_and_recipient_and_the_job_sends_it(app, db, world, robot, provider,
+                                                                                   send):
     assert _overdue_notice(world) == 1
     rows = _deliveries(db, world.a.id, channel="wecom")
     assert [(r.recipient, r.status) for r in rows] == [(f"unit:{world.t1.id}", "pending")]
     assert provider.seen == [], "nothing is sent from the write"
-    assert ops.dispatch() >= 1
+    assert send() >= 1
     row = _deliveries(db, world.a.id, channel="wecom")[0]
     assert row.status == "sent" and row.attempts == 1 and row.sent_at is not None
     content = provider.seen[0].json()["markdown"]["content"]
@@ -78,7 +90,7 @@ def test_a_notice_plans_one_delivery_per_channel_and_recipient_and_the_job_sends
     _overdue_notice(world)
     assert len(_deliveries(db, world.a.id, channel="wecom")) == 1
     assert ops.deliver(row.id) == "sent"
-    ops.dispatch()
+    send()
     assert len(provider.seen) == 1
 
 
@@ -94,37 +106,38 @@ def test_the_unique_constraint_holds_per_notice_channel_recipient(db, world):
         db.session.rollback()
 
 
-def test_rate_limit_is_retried_with_backoff_then_sent(app, db, world, robot, provider):
+def test_rate_limit_is_retried_with_backoff_then_sent(app, db, world, robot, provider, send):
     provider.answers.append((200, {"errcode": 45009, "errmsg": "api freq out of limit"}))
     with clock.frozen(datetime(2026, 12, 7, 10, 0)):
         _overdue_notice(world)
-        ops.dispatch()
+        send()
         row = _deliveries(db, world.a.id, channel="wecom")[0]
         assert row.status == "retry" and "45009" in row.last_error
         assert row.next_attempt_at == clock.utcnow() + timedelta(seconds=ops.BACKOFF[0])
-        assert ops.dispatch() == 0, "not before its backoff has passed"
+        assert send() == 0, "not before its backoff has passed"
         clock.advance(timedelta(seconds=ops.BACKOFF[0] + 1))
-        ops.dispatch()
+        send()
     row = _deliveries(db, world.a.id, channel="wecom")[0]
     assert row.status == "sent" and row.attempts == 2 and row.last_error is None
     assert len(provider.seen) == 2
 
 
-def test_a_bad_key_fails_at_once_and_keeps_why(app, db, world, robot, provider):
+def test_a_bad_key_fails_at_once_and_keeps_why(app, db, world, robot, provider, send):
     provider.answers.append((200, {"errcode": 93000, "errmsg": "invalid webhook url"}))
     _overdue_notice(world)
-    ops.dispatch()
+    send()
     row = _deliveries(db, world.a.id, channel="wecom")[0]
     assert row.status == "failed" and "93000" in row.last_error and row.next_attempt_at is None
-    ops.dispatch()
+    send()
     assert len(provider.seen) == 1, "a permanent failure is not retried"
 
 
-def test_a_provider_that_is_down_changes_nothing_but_the_delivery_row(app, db, world, robot, dead_port, monkeypatch):
+def test_a_provider_that_is_down_changes_nothing_but_the_delivery_row(app, db, world, robot, dead_port, monkeypatch,
+                                                                       send):
     monkeypatch.setitem(app.config["HAZARDHUB_CHANNEL_URLS"], "wecom", dead_port)
     with clock.frozen(datetime(2026, 12, 7, 10, 0)):
         assert _overdue_notice(world) == 1
-        ops.dispatch()
+        send()
         with tenant_bound(world.a.id):
             inbox = db.session.execute(sa.select(Notification).where(
                 Notification.key == "hazard-overdue:1:2026-12-01")).scalars().all()
@@ -133,21 +146,21 @@ def test_a_provider_that_is_down_changes_nothing_but_the_delivery_row(app, db, w
         assert row.status == "retry" and "无法连接" in row.last_error
         for attempt in range(2, ops.MAX_ATTEMPTS + 1):
             clock.advance(timedelta(seconds=ops.BACKOFF[attempt - 2] + 1))
-            ops.dispatch()
+            send()
         row = _deliveries(db, world.a.id, channel="wecom")[0]
         assert row.status == "failed" and row.attempts == ops.MAX_ATTEMPTS
 
 
-def test_a_send_abandoned_by_a_dead_worker_is_taken_up_after_its_lease(app, db, world, robot, provider):
+def test_a_send_abandoned_by_a_dead_worker_is_taken_up_after_its_lease(app, db, world, robot, provider, send):
     with clock.frozen(datetime(2026, 12, 7, 10, 0)):
         _overdue_notice(world)
         row = _deliveries(db, world.a.id, channel="wecom")[0]
         with tenant_bound(world.a.id):
             row.status, row.attempts, row.next_attempt_at = "sending", 1, clock.utcnow() + ops.LEASE
             db.session.commit()
-        assert ops.dispatch() == 0
+        assert send() == 0
         clock.advance(ops.LEASE + timedelta(seconds=1))
-        ops.dispatch()
+        send()
     assert _deliveries(db, world.a.id, channel="wecom")[0].status == "sent"
 
 
@@ -246,13 +259,13 @@ def test_the_bureau_sets_its_digest_hour(db, world):
     assert len(_deliveries(db, world.a.id, notice_key="digest:2026-12-07", recipient=f"user:{principal.id}")) == 1
 
 
-def test_a_township_group_gets_its_schools_overdue_list(db, world, robot, provider):
+def test_a_township_group_gets_its_schools_overdue_list(db, world, robot, provider, send):
     with clock.frozen(date(2026, 11, 20)):
         make_hazard(db, world.s1, world.users["principal"], location="食堂后门", deadline=date(2026, 12, 1))
         make_hazard(db, world.s3, world.users["bureau_admin"], location="二镇操场", deadline=date(2026, 12, 1))
     with clock.frozen(datetime(2026, 12, 7, 9, 0)):
         digest.run_digests()
-        ops.dispatch()
+        send()
     [row] = _deliveries(db, world.a.id, notice_key="group-overdue:2026-12-07")
     assert row.recipient == f"unit:{world.t1.id}" and row.status == "sent"
     assert "食堂后门" in row.body and "逾期 6 天" in row.body and "二镇操场" not in row.body

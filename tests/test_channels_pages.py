@@ -16,7 +16,8 @@ def _configs(db, world):
         return db.session.execute(sa.select(ChannelConfig).execution_options(populate_existing=True)).scalars().all()
 
 
-def test_admin_saves_a_group_robot_and_its_secret_is_never_shown_again(app, db, client, world, provider, monkeypatch):
+def test_admin_saves_a_group_robot_and_its_secret_is_never_shown_again(app, db, client, world, provider, monkeypatch,
+                                                                      drain_jobs):
     monkeypatch.setitem(app.config["HAZARDHUB_CHANNEL_URLS"], "dingtalk", provider.url)
     provider.check = lambda seen: (200, {"errcode": 0, "errmsg": "ok"})
     login(client, world.users["bureau_admin"])
@@ -36,6 +37,7 @@ def test_admin_saves_a_group_robot_and_its_secret_is_never_shown_again(app, db, 
     # the test message goes through the queue (in-process here) and the log shows the outcome
     response = client.submit(f"/channels/units/{world.t1.id}/test", {"kind": "dingtalk"}, page="/channels/")
     assert response.status_code == 302 and response.headers["Location"].endswith("/channels/log")
+    drain_jobs()
     assert len(provider.seen) == 1 and provider.seen[0].path == "/robot/send"
     with tenant_bound(world.a.id):
         [row] = db.session.execute(sa.select(Delivery).where(Delivery.kind == "test")).scalars().all()

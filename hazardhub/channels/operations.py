@@ -219,7 +219,8 @@ def plan_notice(tenant_id: int, *, kind: str, key: str, text: str, url: str, use
     with tenant_bound(tenant_id):
         configs = _configs(tenant_id)
         mandatory = kind in MANDATORY
-        subject = subject_for(kind, text)
+        # the escalation sweep sends escalations as "overdue" notices keyed hazard-escalated:…
+        subject = subject_for("escalation" if key.startswith("hazard-escalated:") else kind, text)
         planned = 0
         users = db.session.execute(sa.select(User).where(User.id.in_(sorted(set(user_ids))))).scalars().all() \
             if user_ids else []
