@@ -44,7 +44,8 @@ def settings():
     return render_template("channels/settings.html", root=root, adapters=ADAPTERS, person_kinds=PERSON_KINDS,
                            group_kinds=GROUP_KINDS, by_key=by_key, units=units, secrets=secrets,
                            group_configs=[c for c in configs if c.kind in GROUP_KINDS],
-                           hour_form=hour_form, test_form=TestMessageForm(), configured=bool(configs))
+                           hour_form=hour_form, test_form=TestMessageForm(),
+                           configured=any(c.enabled for c in configs))
 
 
 @bp.route("/digest-hour", methods=["POST"])
