@@ -285,3 +285,24 @@ def test_sign_off_due_tomorrow_is_sent_at_once(db, world):
         digest.run_digests()
     [row] = _deliveries(db, world.a.id, notice_key="signoff-tomorrow:2026-12:" + str(world.s1.id))
     assert row.recipient == f"user:{principal.id}" and "明天（2026-12-31）" in row.body
+
+
+def test_a_directive_reaches_the_principal_by_email_through_the_job(app, db, world, plain_smtp_server, send):
+    host, port, received = plain_smtp_server
+    principal = world.users["principal"]
+    with tenant_bound(world.a.id):
+        ops.save_config(world.a.id, unit_id=world.a_root.id, kind="email",
+                        values={"host": host, "port": str(port), "security": "none", "username": "",
+                                "sender": "aqk@jyj.example.cn"})
+        ops.save_preference(world.a.id, principal.id, email="wang@school.example.cn", email_on=True, sms_on=False,
+                            digest_on=True)
+        notify(world.a.id, kind="directive", key="directive-issued:5", text="整改通知书 一镇中校整〔2026〕5号 已下达。",
+               url="/directives/5", user_ids=[principal.id])
+        db.session.commit()
+    send()
+    [row] = _deliveries(db, world.a.id, notice_key="directive-issued:5")
+    assert (row.channel, row.status, row.address) == ("email", "sent", "wang@school.example.cn")
+    [envelope] = received
+    assert envelope.rcpt_tos == ["wang@school.example.cn"]
+    text = envelope.original_content.decode("utf-8", "replace")
+    assert "http://127.0.0.1:5000/directives/5" in text
