@@ -85,6 +85,7 @@ def load_config(root: Path) -> dict:
             "wecom": os.environ.get("HAZARDHUB_WECOM_URL", "https://qyapi.weixin.qq.com"),
             "dingtalk": os.environ.get("HAZARDHUB_DINGTALK_URL", "https://oapi.dingtalk.com"),
             "sms_aliyun": os.environ.get("HAZARDHUB_ALIYUN_SMS_URL", "https://dysmsapi.aliyuncs.com"),
+            "sms_tencent": os.environ.get("HAZARDHUB_TENCENT_SMS_URL", "https://sms.tencentcloudapi.com"),
         },
         # one request, files included; the campaign video upload raises its own (hazardhub/httprequest.py).
         # Werkzeug's other two limits stay at Flask's defaults: MAX_FORM_MEMORY_SIZE (500 KB) bounds

@@ -225,3 +225,78 @@ def test_email_without_starttls_is_refused_by_a_server_that_requires_it(smtp_ser
     with pytest.raises(DeliveryError):
         email.send(settings, {}, MESSAGE, "principal@school.example.cn")
     assert received == []
+
+
+# ---------------------------------------------------------------------------------------------
+# 腾讯云短信
+
+
+def tencent_contract(secret_id: str, secret_key: str):
+    """Recompute TC3-HMAC-SHA256 from the received request as the documentation describes."""
+    def check(seen):
+        assert seen.method == "POST" and seen.path == "/" and seen.raw_query == ""
+        headers = seen.headers
+        assert headers["content-type"] == "application/json; charset=utf-8"
+        assert headers["x-tc-action"] == "SendSms" and headers["x-tc-version"] == "2021-01-11"
+        assert headers["x-tc-region"] and headers["x-tc-timestamp"].isdigit()
+        timestamp = int(headers["x-tc-timestamp"])
+        day = datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d")
+        canonical = (f"POST\n/\n\ncontent-type:application/json; charset=utf-8\nhost:{headers['host']}\n"
+                     f"x-tc-action:sendsms\n\ncontent-type;host;x-tc-action\n{hashlib.sha256(seen.body).hexdigest()}")
+        to_sign = (f"TC3-HMAC-SHA256\n{timestamp}\n{day}/sms/tc3_request\n"
+                   f"{hashlib.sha256(canonical.encode()).hexdigest()}")
+        key = f"TC3{secret_key}".encode()
+        for part in (day, "sms", "tc3_request"):
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        expected = (f"TC3-HMAC-SHA256 Credential={secret_id}/{day}/sms/tc3_request, "
+                    f"SignedHeaders=content-type;host;x-tc-action, "
+                    f"Signature={hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()}")
+        if headers.get("authorization") != expected:
+            return 200, {"Response": {"Error": {"Code": "AuthFailure.SignatureFailure",
+                                                "Message": "The provided credentials could not be validated."},
+                                      "RequestId": "r"}}
+        body = seen.json()
+        missing = {"PhoneNumberSet", "SmsSdkAppId", "SignName", "TemplateId", "TemplateParamSet"} - set(body)
+        if missing:
+            return 200, {"Response": {"Error": {"Code": "MissingParameter", "Message": str(sorted(missing))},
+                                      "RequestId": "r"}}
+        return 200, {"Response": {"SendStatusSet": [{"SerialNo": "5000:1045710669157053657849499619", "PhoneNumber":
+                                                     body["PhoneNumberSet"][0], "Fee": 1, "SessionContext": "",
+                                                     "Code": "Ok", "Message": "send success", "IsoCode": "CN"}],
+                                  "RequestId": "a0aabda6-cf91-4f3e-a81f-9198114a2279"}}
+    return check
+
+
+TENCENT = {"secret_id": "AKIDexample", "sdk_app_id": "1400006666", "sign_name": "许昌市教育局", "template_id": "449739"}
+
+
+def test_tencent_sms_signs_tc3_as_documented(provider):
+    from hazardhub.channels.adapters import sms_tencent
+
+    provider.check = tencent_contract("AKIDexample", "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE")
+    receipt = sms_tencent.send(TENCENT, {"secret_key": "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE"}, MESSAGE, "13800138000",
+                               base_url=provider.url)
+    assert receipt.startswith("5000:")
+    body = provider.seen[0].json()
+    assert body["PhoneNumberSet"] == ["+8613800138000"] and body["TemplateId"] == "449739"
+    assert body["TemplateParamSet"][0].startswith("【整改指令】") and len(body["TemplateParamSet"][0]) <= 35
+
+
+def test_tencent_wrong_key_is_a_permanent_signature_failure(provider):
+    from hazardhub.channels.adapters import sms_tencent
+
+    provider.check = tencent_contract("AKIDexample", "right")
+    with pytest.raises(DeliveryError) as caught:
+        sms_tencent.send(TENCENT, {"secret_key": "wrong"}, MESSAGE, "13800138000", base_url=provider.url)
+    assert caught.value.permanent and "AuthFailure.SignatureFailure" in str(caught.value)
+
+
+def test_tencent_frequency_limit_is_retried(provider):
+    from hazardhub.channels.adapters import sms_tencent
+
+    provider.check = lambda seen: (200, {"Response": {"SendStatusSet": [{
+        "Code": "LimitExceeded.PhoneNumberThirtySecondLimit", "Message": "单个手机号30秒内下发短信条数超过设定的上限"}],
+        "RequestId": "r"}})
+    with pytest.raises(DeliveryError) as caught:
+        sms_tencent.send(TENCENT, {"secret_key": "k"}, MESSAGE, "13800138000", base_url=provider.url)
+    assert caught.value.permanent is False

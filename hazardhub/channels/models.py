@@ -31,7 +31,7 @@ class ChannelConfig(TenantScoped, TimestampMixin, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     #: the bureau (root) for email and SMS; any unit for a group robot (that unit's work group)
     unit_id: Mapped[int] = mapped_column(nullable=False)
-    #: adapter kind: ``wecom``, ``dingtalk``, ``email``, ``sms_aliyun``
+    #: adapter kind: ``wecom``, ``dingtalk``, ``email``, ``sms_aliyun``, ``sms_tencent``
     kind: Mapped[str] = mapped_column(sa.String(20), nullable=False)
     enabled: Mapped[bool] = mapped_column(default=True, server_default=sa.true(), nullable=False)
     settings: Mapped[dict] = mapped_column(sa.JSON, default=dict, nullable=False)

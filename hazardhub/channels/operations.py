@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from hazardhub import clock
 from hazardhub.channels import links
-from hazardhub.channels.adapters import ADAPTERS, GROUP_KINDS, PERSON_KINDS, DeliveryError, Message
+from hazardhub.channels.adapters import ADAPTERS, GROUP_KINDS, PERSON_KINDS, SMS_KINDS, DeliveryError, Message
 from hazardhub.channels.models import BureauChannelSettings, ChannelConfig, ChannelPreference, Delivery
 from hazardhub.channels.secrets import SecretUnreadable, open_sealed, seal
 from hazardhub.extensions import db
@@ -170,14 +170,15 @@ def _user_targets(tenant_id: int, user, configs: list[ChannelConfig], *, mandato
     sms_on = pref.sms_on if pref is not None else True
     if digest and pref is not None and not pref.digest_on:
         return []
+    sms = next((person[k] for k in SMS_KINDS if k in person), None)
     chosen = []
     if "email" in person and email and email_on:
         chosen.append(("email", person["email"], email))
-    if "sms_aliyun" in person and user.phone and sms_on:
-        chosen.append(("sms_aliyun", person["sms_aliyun"], user.phone))
+    if sms is not None and user.phone and sms_on:
+        chosen.append((sms.kind, sms, user.phone))
     if not chosen and mandatory:
-        if "sms_aliyun" in person and user.phone:
-            chosen.append(("sms_aliyun", person["sms_aliyun"], user.phone))
+        if sms is not None and user.phone:
+            chosen.append((sms.kind, sms, user.phone))
         elif "email" in person and email:
             chosen.append(("email", person["email"], email))
     if not chosen and not configs:
@@ -255,7 +256,7 @@ def plan_test(tenant_id: int, config_id: int, *, user_id: int) -> Delivery:
         recipient, label, address = f"unit:{unit.id}", f"{unit.name}工作群", None
     else:
         recipient, label = f"user:{user.id}", user.display_name
-        address = user.phone if config.kind == "sms_aliyun" else (pref.email if pref is not None else None)
+        address = user.phone if config.kind in SMS_KINDS else (pref.email if pref is not None else None)
         if not address:
             raise ChannelError("请先在“消息接收设置”中填写您的邮箱" if config.kind == "email" else "您的账号没有手机号，无法发送测试短信")
     text = f"这是一条来自隐患排查系统的测试消息（{stamp:%Y-%m-%d %H:%M}），收到即表示渠道配置正确。"
@@ -337,10 +338,10 @@ def preview(row: Delivery) -> str:
     message = message_of(row)
     if row.channel in GROUP_KINDS:
         return message.markdown
-    if row.channel == "sms_aliyun":
+    if row.channel in SMS_KINDS:
         from hazardhub.channels.adapters.sms_aliyun import short
 
-        return f"短信模板变量 content：{short(row.subject)}"
+        return f"短信模板参数：{short(row.subject)}"
     return message.text + (f"\n\n查看详情：{row.url}" if row.url else "")
 
 

@@ -50,14 +50,15 @@ def post_json(url: str, payload: dict) -> dict:
     """POST JSON and return the JSON answer; network trouble and HTTP 5xx are transient."""
     request = urllib.request.Request(url, data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
                                      headers={"Content-Type": "application/json; charset=utf-8"}, method="POST")
-    return _open(request)
+    return request_json(request)
 
 
 def get_json(url: str) -> dict:
-    return _open(urllib.request.Request(url, method="GET"))
+    return request_json(urllib.request.Request(url, method="GET"))
 
 
-def _open(request: urllib.request.Request) -> dict:
+def request_json(request: urllib.request.Request) -> dict:
+    """Send a prepared request and return its JSON answer (transport errors are transient)."""
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - configured https URL
             body = response.read()
@@ -78,12 +79,14 @@ def _open(request: urllib.request.Request) -> dict:
 
 
 def _registry():
-    from hazardhub.channels.adapters import dingtalk, email, sms_aliyun, wecom
+    from hazardhub.channels.adapters import dingtalk, email, sms_aliyun, sms_tencent, wecom
 
-    return {module.KIND: module for module in (wecom, dingtalk, email, sms_aliyun)}
+    return {module.KIND: module for module in (wecom, dingtalk, email, sms_aliyun, sms_tencent)}
 
 
 ADAPTERS = _registry()
 #: group robots (one per unit's work group) versus person-addressed channels (one per bureau)
 GROUP_KINDS = ("wecom", "dingtalk")
-PERSON_KINDS = ("email", "sms_aliyun")
+PERSON_KINDS = ("email", "sms_aliyun", "sms_tencent")
+#: person channels that address a phone number (a bureau uses one SMS provider)
+SMS_KINDS = ("sms_aliyun", "sms_tencent")
