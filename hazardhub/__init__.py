@@ -62,6 +62,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from hazardhub.runs.views import bp as runs_bp
     from hazardhub.reports.views import bp as reports_bp
     from hazardhub.notifications.views import bp as notifications_bp
+    from hazardhub.channels.views import bp as channels_bp
     from hazardhub.directives.views import bp as directives_bp
     from hazardhub.accountability.views import bp as accountability_bp
 
@@ -82,6 +83,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(learning_bp)
     app.register_blueprint(standards_bp)
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(channels_bp)
     app.register_blueprint(directives_bp)
     app.register_blueprint(accountability_bp)
     register_cli(app)

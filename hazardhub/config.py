@@ -76,6 +76,17 @@ def load_config(root: Path) -> dict:
         "HAZARDHUB_MAX_EVIDENCE_MB": float(os.environ.get("HAZARDHUB_MAX_EVIDENCE_MB", "10")),
         "HAZARDHUB_MAX_EVIDENCE_PIXELS": int(os.environ.get("HAZARDHUB_MAX_EVIDENCE_PIXELS", "50000000")),
         "HAZARDHUB_MAX_VIDEO_MB": float(os.environ.get("HAZARDHUB_MAX_VIDEO_MB", "200")),
+        # channels (hazardhub/channels): links in messages are absolute from this base; secrets are
+        # encrypted with HAZARDHUB_CHANNEL_KEY (a Fernet key) or, unset, a key derived from SECRET_KEY;
+        # provider base URLs are settable so tests (and a proxy) can stand in for the provider
+        "HAZARDHUB_BASE_URL": os.environ.get("HAZARDHUB_BASE_URL", "http://127.0.0.1:5000"),
+        "HAZARDHUB_CHANNEL_KEY": os.environ.get("HAZARDHUB_CHANNEL_KEY") or None,
+        "HAZARDHUB_CHANNEL_URLS": {
+            "wecom": os.environ.get("HAZARDHUB_WECOM_URL", "https://qyapi.weixin.qq.com"),
+            "dingtalk": os.environ.get("HAZARDHUB_DINGTALK_URL", "https://oapi.dingtalk.com"),
+            "sms_aliyun": os.environ.get("HAZARDHUB_ALIYUN_SMS_URL", "https://dysmsapi.aliyuncs.com"),
+            "sms_tencent": os.environ.get("HAZARDHUB_TENCENT_SMS_URL", "https://sms.tencentcloudapi.com"),
+        },
         # one request, files included; the campaign video upload raises its own (hazardhub/httprequest.py).
         # Werkzeug's other two limits stay at Flask's defaults: MAX_FORM_MEMORY_SIZE (500 KB) bounds
         # one text field of a multipart form (no field allows more than 4,000 characters, ~12 KB) and

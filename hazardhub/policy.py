@@ -461,6 +461,9 @@ RULES: dict[str, Rule] = {
     "accountability.handle": lambda m, o: m.role in {"bureau_admin", "bureau_leader"} and _writes_here(m, o)
     and (o is None or _in_subtree(m, _unit_of(o))),
     "accountability.refresh": lambda m, o: m.role == "bureau_admin" and _writes_here(m, o),
+    # channels (企业微信/钉钉 robots, email, SMS): the bureau admin configures them for units of the
+    # bureau (a township's group robot, the bureau's SMTP and SMS accounts) and reads the delivery log
+    "channel.manage": lambda m, o: m.role == "bureau_admin" and _writes_here(m, o) and (o is None or _in_subtree(m, o)),
     # the hazard ledger
     "hazard.view": lambda m, o: _reads(m, o, ALL_ROLES),
     "hazard.history": lambda m, o: _reads(m, o, ALL_ROLES),

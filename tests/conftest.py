@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.fixtures.factories",
     "tests.fixtures.browser",
     "tests.fixtures.chain",
+    "tests.fixtures.providers",
 ]
 
 

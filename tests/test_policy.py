@@ -31,6 +31,7 @@ UNIT_MATRIX = {
                     "township_supervisor": T1, "principal": {"s1"}},
     "user.create": {"city_admin": {"city_root"}, "bureau_admin": A_ALL, "township_supervisor": T1,
                     "principal": {"s1"}},
+    "channel.manage": {"bureau_admin": A_ALL},
 }
 
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from hazardhub.audit import tx_meta
+from hazardhub.channels import events as channel_events
 from hazardhub.clock import today, utcnow
 from hazardhub.db import commit_or_raise
 from hazardhub.directives.models import (
@@ -211,6 +212,7 @@ def issue(*, issuer: OrgUnit, school: OrgUnit, actor, hazard_ids: Iterable[int],
             level=hazard.level, clauses=_clauses(hazard) or None,
         ))
     tx_meta(reason=f"下达{doc_title} {number}（{school.name}，{len(ids)} 项隐患）")
+    channel_events.directive_issued(directive)  # the school's principal and safety officer, at once
     commit()
     return directive
 

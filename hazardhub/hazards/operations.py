@@ -16,6 +16,7 @@ from sqlalchemy_continuum import version_class
 
 from hazardhub import clock
 from hazardhub.audit import tx_meta
+from hazardhub.channels import events as channel_events
 from hazardhub.db import commit_or_raise, flush_or_raise
 from hazardhub.directives.models import OPEN_STATUSES as DIRECTIVE_OPEN, Directive, DirectiveHazard
 from hazardhub.extensions import db
@@ -215,6 +216,7 @@ def build_registration(*, school: OrgUnit, actor, data: dict[str, Any], item_ids
     db.session.add(hazard)
     db.session.flush()
     _sync_citations(hazard, items)
+    channel_events.major_registered(hazard)  # a major hazard: the township and the bureau, at once
     return hazard
 
 

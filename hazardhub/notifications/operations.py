@@ -14,6 +14,7 @@ from typing import Iterable
 import sqlalchemy as sa
 from flask import current_app
 
+from hazardhub.channels.operations import plan_notice
 from hazardhub.clock import utcnow
 from hazardhub.extensions import db
 from hazardhub.notifications.models import Notification
@@ -36,7 +37,9 @@ def _users_of_unit(unit_id: int, roles: Iterable[str] | None) -> list[int]:
 def notify(tenant_id: int, *, kind: str, key: str, text: str, url: str, level: str = "info",
            user_ids: Iterable[int] | None = None, unit_id: int | None = None,
            roles: Iterable[str] | None = None) -> int:
-    """Put a message in the inbox of each user (given, or holding ``roles`` on ``unit_id``).
+    """Put a message in the inbox of each user (given, or holding ``roles`` on ``unit_id``), and plan
+    its delivery by the bureau's channels (``hazardhub.channels``) to those newly told and to the
+    unit's work group.
 
     Upsert by (user, key): an existing notification keeps its read state and only has its text
     refreshed when it changed. Returns how many new notifications were created. Does not commit:
@@ -47,9 +50,14 @@ def notify(tenant_id: int, *, kind: str, key: str, text: str, url: str, level: s
         if unit_id is not None:
             targets |= set(_users_of_unit(unit_id, roles))
         created = 0
+        new_for: list[int] = []
         for user_id in sorted(targets):
-            created += _upsert(tenant_id, user_id, kind=kind, key=key, text=text, url=url, level=level)
+            if _upsert(tenant_id, user_id, kind=kind, key=key, text=text, url=url, level=level):
+                created += 1
+                new_for.append(user_id)
         db.session.flush()
+        # outside HazardHub too (企业微信/钉钉 groups, email, SMS): rows planned here, sent by jobs
+        plan_notice(tenant_id, kind=kind, key=key, text=text, url=url, user_ids=new_for, unit_id=unit_id)
         return created
 
 

@@ -517,6 +517,9 @@ def seed_demo(log=print) -> list[dict]:
         from hazardhub.platform.demo_reports import seed_reports  # after the daily pass: findings exist
 
         seed_reports(log)
+        from hazardhub.channels.demo import seed_channels  # last: the notices above fill the outbox
+
+        seed_channels(log)
     finally:
         if previous_hash is None:
             current_app.config.pop("HAZARDHUB_PASSWORD_HASH", None)
