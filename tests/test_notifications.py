@@ -37,6 +37,19 @@ def _refresh(app, tenant_id, day=DAY):
         return ops.refresh_due(tenant_id, day)
 
 
+def _self_check_done(world):
+    """The principal's self-inspection of school 1 for DAY, checked and finished (not yet signed)."""
+    principal = world.users["principal"]
+    with tenant_bound(world.a.id):
+        inspection = inspection_ops.start(unit=world.s1, kind="self", actor=principal, inspected_on=DAY,
+                                          inspectors="校长、安全员")
+        inspection_ops.record_results(inspection, actor=principal, findings={},
+                                      results={ln.id: ("pass", None) for ln in inspection_ops.lines_of(inspection)},
+                                      version_id=inspection.version_id)
+        inspection_ops.finish(inspection, actor=principal, summary="", version_id=inspection.version_id)
+    return inspection
+
+
 def test_daily_refresh_stores_each_roles_duties_once(app, db, world):
     u = world.users
     first = _refresh(app, world.a.id)
@@ -60,13 +73,7 @@ def test_a_signed_self_inspection_resolves_the_reminder(app, db, world):
     u = world.users
     _refresh(app, world.a.id)
     key = f"due:selfcheck:2025-03:{world.s1.id}"
-    with tenant_bound(world.a.id):
-        inspection = inspection_ops.start(unit=world.s1, kind="self", actor=u["principal"], inspected_on=DAY,
-                                          inspectors="校长、安全员")
-        inspection_ops.record_results(inspection, actor=u["principal"], findings={},
-                                      results={ln.id: ("pass", None) for ln in inspection_ops.lines_of(inspection)},
-                                      version_id=inspection.version_id)
-        inspection_ops.finish(inspection, actor=u["principal"], summary="", version_id=inspection.version_id)
+    inspection = _self_check_done(world)
     result = _refresh(app, world.a.id)
     inbox = _inbox(db, u["principal"])
     assert inbox[key].resolved_at is not None
@@ -202,13 +209,8 @@ def test_the_inbox_shows_a_duty_done_as_resolved_before_the_next_daily_run(app, 
         _refresh(app, world.a.id)
         key = f"due:selfcheck:2025-03:{world.s1.id}"
         assert _inbox(db, u["principal"])[key].resolved_at is None
+        inspection = _self_check_done(world)
         with tenant_bound(world.a.id):
-            inspection = inspection_ops.start(unit=world.s1, kind="self", actor=u["principal"], inspected_on=DAY,
-                                              inspectors="校长、安全员")
-            inspection_ops.record_results(inspection, actor=u["principal"], findings={},
-                                          results={ln.id: ("pass", None) for ln in inspection_ops.lines_of(inspection)},
-                                          version_id=inspection.version_id)
-            inspection_ops.finish(inspection, actor=u["principal"], summary="", version_id=inspection.version_id)
             inspection_ops.sign(inspection, actor=u["principal"], password=PASSWORD, version_id=inspection.version_id,
                                 signed_at=datetime(2025, 3, 10, 8, 0))
         login(client, u["principal"])
