@@ -593,19 +593,30 @@ def history(obj, labels: dict[str, str] | None = None, hidden: Iterable[str] = (
     :param labels: Chinese labels by column name; unlabeled columns show their name
     :param hidden: columns never shown (e.g. the materialised path)
     """
+    pk = sa.inspect(type(obj)).primary_key[0].name
+    return histories(type(obj), [getattr(obj, pk)], labels, hidden).get(getattr(obj, pk), [])
+
+
+def histories(cls, ids: Iterable[int], labels: dict[str, str] | None = None,
+              hidden: Iterable[str] = ()) -> dict[int, list[HistoryEntry]]:
+    """:func:`history` of many rows of ``cls`` at once: four queries, not four per row (an
+    inspection's history reads its thirty checklist lines' versions)."""
     from hazardhub.extensions import db
 
-    vcls = version_class(type(obj))
-    pk = sa.inspect(type(obj)).primary_key[0].name
+    vcls = version_class(cls)
+    pk = sa.inspect(cls).primary_key[0].name
+    ids = list(ids)
+    if not ids:
+        return {}
     versions = (
         db.session.execute(
-            sa.select(vcls).where(getattr(vcls, pk) == getattr(obj, pk)).order_by(vcls.transaction_id)
+            sa.select(vcls).where(getattr(vcls, pk).in_(ids)).order_by(getattr(vcls, pk), vcls.transaction_id)
         )
         .scalars()
         .all()
     )
     tx_cls = versioning_manager.transaction_cls
-    tx_ids = [v.transaction_id for v in versions]
+    tx_ids = sorted({v.transaction_id for v in versions})
     txs = {
         t.id: t
         for t in db.session.execute(sa.select(tx_cls).where(tx_cls.id.in_(tx_ids))).scalars()
@@ -635,9 +646,12 @@ def history(obj, labels: dict[str, str] | None = None, hidden: Iterable[str] = (
         and not c.name.endswith("_mod")
     ]
     labels = labels or {}
-    entries: list[HistoryEntry] = []
+    result: dict[int, list[HistoryEntry]] = {}
     previous = None
     for v in versions:
+        row_id = getattr(v, pk)
+        if previous is not None and getattr(previous, pk) != row_id:
+            previous = None
         tx = txs.get(v.transaction_id)
         meta = metas.get(v.transaction_id, {})
         changes = []
@@ -650,7 +664,7 @@ def history(obj, labels: dict[str, str] | None = None, hidden: Iterable[str] = (
                 changes.append((labels.get(col, col), old, new))
         # None when no account acted: hazardhub/auditlog/timeline.py says which part of the system did
         actor = names.get(tx.user_id) if tx is not None and tx.user_id else None
-        entries.append(
+        result.setdefault(row_id, []).append(
             HistoryEntry(
                 transaction_id=v.transaction_id,
                 issued_at=tx.issued_at if tx is not None else None,
@@ -663,5 +677,6 @@ def history(obj, labels: dict[str, str] | None = None, hidden: Iterable[str] = (
             )
         )
         previous = v
-    entries.reverse()
-    return entries
+    for entries in result.values():
+        entries.reverse()
+    return result

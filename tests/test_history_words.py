@@ -137,7 +137,7 @@ def test_every_history_page_of_the_demo_speaks_in_words(app, db, client):
     assert submitted != deliverable.submitted_at.strftime("%Y-%m-%d %H:%M")
 
 
-def test_machine_reasons_of_older_records_read_as_words():
-    assert reason_words("tenants apply jianan") == "按配置文件开通教育局（jianan）"
-    assert reason_words("tenants apply：新增 3，更新 0") == "按配置文件导入单位：新增 3，更新 0"
+def test_machine_reasons_of_older_records_read_as_words(db, world):
+    assert reason_words(f"tenants apply {world.a.slug}") == f"按 tenants/ 配置开通：{world.a.name}"
+    assert reason_words("tenants apply：新增 3，更新 0") == "按 tenants/ 配置导入单位：新增 3，更新 0"
     assert reason_words("开始整改") == "开始整改"

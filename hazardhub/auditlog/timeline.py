@@ -29,9 +29,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from hazardhub import clock
-from hazardhub.audit import HistoryEntry, HistorySpec, history
+from hazardhub.audit import HistoryEntry, HistorySpec, histories, history
 from hazardhub.db import Base
 from hazardhub.extensions import db
+from hazardhub.orgs.models import Tenant
 
 #: columns no history shows (scoping, bookkeeping)
 ALWAYS_HIDDEN = ("tenant_id", "created_at", "updated_at", "version_id")
@@ -39,8 +40,8 @@ ALWAYS_HIDDEN = ("tenant_id", "created_at", "updated_at", "version_id")
 BULK = 6
 #: machine reasons written by older code (before they were written in Chinese), in words
 REASONS = (
-    (re.compile(r"^tenants apply (?P<slug>\S+)$"), "按配置文件开通教育局（{slug}）"),
-    (re.compile(r"^tenants apply(?P<rest>.*)$"), "按配置文件导入单位{rest}"),
+    (re.compile(r"^tenants apply (?P<slug>\S+)$"), "按 tenants/ 配置开通：{tenant}"),
+    (re.compile(r"^tenants apply(?P<rest>.*)$"), "按 tenants/ 配置导入单位{rest}"),
 )
 
 
@@ -104,8 +105,15 @@ def reason_words(reason: str | None) -> str | None:
     for pattern, words in REASONS:
         match = pattern.match(reason)
         if match:
-            return words.format(**match.groupdict())
+            return words.format(tenant=_tenant_name(match.groupdict().get("slug")), **match.groupdict())
     return reason
+
+
+def _tenant_name(slug: str | None) -> str | None:
+    if not slug:
+        return None
+    name = db.session.execute(sa.select(Tenant.name).where(Tenant.slug == slug)).scalar_one_or_none()
+    return name or slug
 
 
 def _choice(choices: dict, value: Any) -> str:
@@ -179,8 +187,9 @@ def timeline(obj) -> list[HistoryEntry]:
         rows = db.session.execute(
             sa.select(child_cls).where(getattr(child_cls, column) == obj.id).order_by(child_cls.id)
         ).unique().scalars().all()
+        by_id = histories(child_cls, [row.id for row in rows], hidden=_hidden(child_cls, column))
         for row in rows:
-            raw.extend((e, child_cls, row) for e in history(row, hidden=_hidden(child_cls, column)))
+            raw.extend((e, child_cls, row) for e in by_id.get(row.id, []))
     names = _names(raw)
     merged: dict[int, HistoryEntry] = {}
     created: dict[tuple[int, type], list[str]] = {}
