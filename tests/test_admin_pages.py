@@ -210,7 +210,7 @@ def test_grant_and_revoke_keep_history(client, world, db):
     assert "已撤销" in show
 
     history = text(client.get(f"/users/{staff.id}/history"))
-    assert "角色（一镇第一小学）" in history
+    assert "新增角色" in history and "角色“一镇第一小学 安全专干”的有效" in history
     assert "原因：调岗到二镇" in history
     assert "原因：授予角色：一镇第一小学 安全专干" in history
     assert world.users["bureau_admin"].display_name in history

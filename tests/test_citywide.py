@@ -202,12 +202,13 @@ def test_small_samples_are_flagged_and_not_ranked(db, client, world, scene):
     b, a = rows[world.b.id], rows[world.a.id]
     assert b.small and not a.small
     assert b.figures["signoff_on_time"].small and b.figures["signoff_on_time"].rank is None
-    assert a.figures["signoff_on_time"].rank == 1
+    # the only district with a sufficient sample is not "第 1 名" of one (issue #18)
+    assert a.figures["signoff_on_time"].rank is None
     assert [r.tenant.id for r in comparison.sorted_rows("signoff_on_time")] == [world.a.id, world.b.id]
     assert [r.tenant.id for r in comparison.sorted_rows("signoff_on_time", False)] == [world.a.id, world.b.id]
     login(client, world.users["city_viewer"])
     page = client.get(f"/citywide/?month={scene['month']}").get_data(as_text=True)
-    assert "样本不足" in page and "乙区教育局" in page and "第 1 名" in page
+    assert "样本不足" in page and "乙区教育局" in page and "第 1 名" in page  # columns where both districts rank
 
 
 def test_the_page_for_a_month_a_phase_and_a_range_links_to_the_records(db, client, world, scene):
@@ -449,3 +450,31 @@ def test_the_city_sees_each_districts_progress_through_its_campaign(db, client, 
     assert "已采用" in html and "未采用" in html and "动员部署" in html and "按时提交 1" in html
     assert "逾期未交" in html  # the other reporting units never submitted, long past the due date
     assert client.get(f"/citywide/campaigns/{adopted.id}").status_code == 404  # a district's copy
+
+
+def test_no_rank_among_one_and_equal_values_share_a_place():
+    """Issue #18: "第 1 名" is never shown for the only ranked value."""
+    Figure = city_ops.Figure
+    alone = [Figure(value=0.4), Figure(value=None), Figure(value=0.9, small=True)]
+    city_ops.rank(alone, better_high=False)
+    assert [f.rank for f in alone] == [None, None, None]
+    many = [Figure(value=0.5), Figure(value=0.2), Figure(value=0.5), Figure(value=0.1, small=True)]
+    city_ops.rank(many, better_high=True)
+    assert [f.rank for f in many] == [1, 3, 1, None]
+
+
+def test_summer_holidays_are_gaps_in_the_trend_not_zeros(world):
+    """Issue #18: July and August (schools closed) are no value at all, and the line breaks there."""
+    day = date(2025, 6, 10)
+    with tenant_bound(world.a.id):
+        record_inspection(world.s1, "self", world.users["principal"], day, sign=datetime(2025, 6, 10, 4, 0))
+    with tenant_bound(_city_scope(world)):
+        trend = city_ops.trend(world.city.id, "signoff", "2025-10", date(2025, 10, 31))
+    holidays = [i for i, m in enumerate(trend.months) if m[5:] in ("07", "08")]
+    assert len(holidays) == 2
+    for values in [trend.city, *trend.series.values()]:
+        assert all(values[i] is None for i in holidays)
+    assert trend.city[trend.months.index("2025-09")] == 0  # a school month without sign-offs is a zero
+    assert [[i for i, _v in run] for run in city_ops.segments([0.5, 0.2, None, None, 0.0, 0.3])] == [[0, 1], [4, 5]]
+    chart = city_ops.svg_chart(trend)
+    assert len(chart["city"]) == 2, "the city line is drawn in two pieces, broken at the holidays"

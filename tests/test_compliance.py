@@ -105,3 +105,16 @@ def test_home_page_lists_what_is_due(db, client, world):
     assert "所学校未检查" in client.get("/").get_data(as_text=True)
     login(client, world.users["staff"])
     assert "本月待办" not in client.get("/").get_data(as_text=True)
+
+
+def test_a_township_without_schools_shows_no_rate(client, world, db):
+    """Issue #18: an empty denominator is "—（无学校）", not "0/0（0%）"."""
+    from tests.fixtures.factories import make_unit
+
+    make_unit(db, world.a_root, kind="township_center", name="空白镇中心学校")
+    login(client, world.users["bureau_admin"])
+    page = client.get("/compliance/").get_data(as_text=True)
+    row = page[page.index("空白镇中心学校"):]
+    row = row[:row.index("</tr>")]
+    assert "—（无学校）" in row
+    assert "0/0" not in page

@@ -129,3 +129,19 @@ def test_the_worker_job_sweeps_a_given_day(app, db, world):
     result = run_daily(clock.today().isoformat())
     assert result["escalated"] == 2
     assert run_daily(clock.today().isoformat())["escalated"] == 0
+
+
+def test_a_hazard_overdue_on_its_directive_says_whose_deadline_it_missed(db, world):
+    """Issue #18: a notice never gives a hazard a deadline it never had — the directive's missed
+    deadline is named as the directive's, not as the hazard's 整改期限."""
+    from hazardhub.notifications.models import Notification
+
+    major, _general, _affiliated, directive = _setup(db, world)
+    with tenant_bound(world.a.id):
+        esc.sweep_tenant(world.a.id, clock.today())
+        texts = db.session.execute(sa.select(Notification.text).where(
+            Notification.key == f"hazard-overdue:{major.id}:{directive.deadline.isoformat()}")).scalars().all()
+    assert texts
+    for text in texts:
+        assert f"所列整改指令 {directive.number} 已逾期 1 天（指令整改期限 {directive.deadline.isoformat()}）" in text
+        assert f"（整改期限 {directive.deadline.isoformat()}）" not in text

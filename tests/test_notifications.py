@@ -37,6 +37,19 @@ def _refresh(app, tenant_id, day=DAY):
         return ops.refresh_due(tenant_id, day)
 
 
+def _self_check_done(world):
+    """The principal's self-inspection of school 1 for DAY, checked and finished (not yet signed)."""
+    principal = world.users["principal"]
+    with tenant_bound(world.a.id):
+        inspection = inspection_ops.start(unit=world.s1, kind="self", actor=principal, inspected_on=DAY,
+                                          inspectors="校长、安全员")
+        inspection_ops.record_results(inspection, actor=principal, findings={},
+                                      results={ln.id: ("pass", None) for ln in inspection_ops.lines_of(inspection)},
+                                      version_id=inspection.version_id)
+        inspection_ops.finish(inspection, actor=principal, summary="", version_id=inspection.version_id)
+    return inspection
+
+
 def test_daily_refresh_stores_each_roles_duties_once(app, db, world):
     u = world.users
     first = _refresh(app, world.a.id)
@@ -60,13 +73,7 @@ def test_a_signed_self_inspection_resolves_the_reminder(app, db, world):
     u = world.users
     _refresh(app, world.a.id)
     key = f"due:selfcheck:2025-03:{world.s1.id}"
-    with tenant_bound(world.a.id):
-        inspection = inspection_ops.start(unit=world.s1, kind="self", actor=u["principal"], inspected_on=DAY,
-                                          inspectors="校长、安全员")
-        inspection_ops.record_results(inspection, actor=u["principal"], findings={},
-                                      results={ln.id: ("pass", None) for ln in inspection_ops.lines_of(inspection)},
-                                      version_id=inspection.version_id)
-        inspection_ops.finish(inspection, actor=u["principal"], summary="", version_id=inspection.version_id)
+    inspection = _self_check_done(world)
     result = _refresh(app, world.a.id)
     inbox = _inbox(db, u["principal"])
     assert inbox[key].resolved_at is not None
@@ -192,3 +199,49 @@ def test_directives_due_reach_the_school_and_the_issuer(app, db, world):
         directive_ops.respond(directive, actor=u["principal"], note="已整改", photos=[_photo()])
     assert "有 1 份整改指令的整改报告待您验收" in texts("township_supervisor")
     assert "有 1 份整改指令的整改报告待您验收" not in texts("bureau_admin"), "the issuing unit verifies"
+
+
+def test_the_inbox_shows_a_duty_done_as_resolved_before_the_next_daily_run(app, db, client, world):
+    """Issue #18: a signed self-inspection no longer shows 待处理 in the principal's inbox the moment
+    it is signed (the inbox derives from the same truth as the home page, not from last night's run)."""
+    u = world.users
+    with clock.frozen(datetime(2025, 3, 10, 2, 0)):
+        _refresh(app, world.a.id)
+        key = f"due:selfcheck:2025-03:{world.s1.id}"
+        assert _inbox(db, u["principal"])[key].resolved_at is None
+        inspection = _self_check_done(world)
+        with tenant_bound(world.a.id):
+            inspection_ops.sign(inspection, actor=u["principal"], password=PASSWORD, version_id=inspection.version_id,
+                                signed_at=datetime(2025, 3, 10, 8, 0))
+        login(client, u["principal"])
+        page = client.get("/notifications/").get_data(as_text=True)
+    inbox = _inbox(db, u["principal"])
+    assert inbox[key].resolved_at is not None
+    assert "本月校长带队重大事故隐患自查尚未开展" not in page
+    assert "待校长签字" not in page
+
+
+def test_an_overdue_notice_follows_its_hazards_current_deadline(app, db, client, world):
+    """Issue #18: a notice about an overdue hazard never states a deadline the hazard does not have;
+    a moved deadline retires the notice about the old one, a closed hazard resolves it."""
+    from datetime import timedelta
+
+    from hazardhub.directives import escalation as esc
+    from tests.fixtures.factories import make_hazard
+
+    today = clock.today()
+    u = world.users
+    hazard = make_hazard(db, world.s1, u["principal"], found_on=today - timedelta(days=30),
+                         deadline=today - timedelta(days=3), location="食堂后门")
+    with tenant_bound(world.a.id):
+        esc.sweep_tenant(world.a.id, today)
+    key = f"hazard-overdue:{hazard.id}:{(today - timedelta(days=3)).isoformat()}"
+    notice = _inbox(db, u["principal"])[key]
+    assert f"已逾期 3 天（整改期限 {(today - timedelta(days=3)).isoformat()}）" in notice.text
+    login(client, u["principal"])
+    with tenant_bound(world.a.id):
+        hazard.deadline = today + timedelta(days=10)
+        db.session.commit()
+    page = client.get("/notifications/").get_data(as_text=True)
+    assert _inbox(db, u["principal"])[key].resolved_at is not None
+    assert "已逾期 3 天" not in page

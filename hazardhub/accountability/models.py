@@ -7,7 +7,7 @@ import hazardhub.audit  # noqa: F401 - make_versioned must run before versioned 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hazardhub.audit import VERSIONED
+from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
 
 #: kind -> Chinese label; the order is the list's order of gravity
@@ -90,3 +90,14 @@ class AccountabilityFinding(TenantScoped, TimestampMixin, Base):
 
 FINDING_LABELS = {"status": "状态", "handled_note": "处理意见", "handled_by_id": "处理人", "handled_at": "处理时间",
                   "summary": "线索", "kind": "类型", "period": "所属月份", "detected_on": "发现日期"}
+
+
+#: what a finding's history shows (hazardhub/auditlog/timeline.py)
+AccountabilityFinding.__history__ = HistorySpec(
+    labels={**FINDING_LABELS, "unit_id": "单位", "hazard_id": "隐患", "inspection_id": "检查记录",
+            "other_inspection_id": "对照的检查记录", "deliverable_id": "报送材料", "directive_id": "整改指令"},
+    choices={"kind": FINDING_KINDS, "status": FINDING_STATUSES},
+    hidden=("unit_path", "key"),
+    refs={"directive_id": "Directive"},
+    name=lambda f: f"{FINDING_KINDS.get(f.kind, f.kind)}（{f.period}）",
+)

@@ -8,8 +8,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 
 from hazardhub.accountability import operations as ops
-from hazardhub.accountability.models import FINDING_KINDS, FINDING_LABELS, FINDING_STATUSES, AccountabilityFinding
-from hazardhub.audit import history
+from hazardhub.accountability.models import FINDING_KINDS, FINDING_STATUSES, AccountabilityFinding
+from hazardhub.auditlog.timeline import timeline
 from hazardhub.clock import today
 from hazardhub.extensions import db
 from hazardhub.forms import HazardForm as FlaskForm
@@ -104,7 +104,7 @@ def show(finding_id: int):
 @login_required
 def finding_history(finding_id: int):
     finding = load_or_404(AccountabilityFinding, finding_id, "accountability.view")
-    entries = history(finding, FINDING_LABELS, hidden=("unit_path", "key", "version_id"))
+    entries = timeline(finding)
     return render_template("history.html", title=f"追责线索 #{finding.id} 的记录", entries=entries,
                            back_url=url_for("accountability.show", finding_id=finding.id))
 

@@ -18,7 +18,7 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hazardhub.accounts import passwords
-from hazardhub.audit import VERSIONED
+from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.clock import utcnow
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
 
@@ -217,3 +217,13 @@ USER_LABELS = {
 }
 
 MEMBERSHIP_LABELS = {"user_id": "用户", "unit_id": "单位", "role": "角色", "is_active": "有效"}
+
+
+#: what a user's history shows, their roles included (hazardhub/auditlog/timeline.py)
+User.__history__ = HistorySpec(labels=USER_LABELS, name=lambda u: u.display_name,
+                               children=(("Membership", "user_id"),))
+Membership.__history__ = HistorySpec(
+    labels=MEMBERSHIP_LABELS, choices={"role": ROLES}, hidden=("unit_id", "role"),
+    name=lambda m: f"{m.unit.name if m.unit is not None else ''} {ROLES[m.role][0]}".strip(),
+    child_label="角色", brief=True,
+)

@@ -16,10 +16,10 @@ from hazardhub.accounts.auth import (
 from hazardhub.accounts.forms import (
     ChangePasswordForm, ConfirmForm, LoginForm, MembershipForm, UserCreateForm, UserEditForm,
 )
-from hazardhub.accounts.models import MEMBERSHIP_LABELS, ROLES, USER_LABELS, LoginAttempt, Membership, User
+from hazardhub.accounts.models import ROLES, LoginAttempt, Membership, User
 from hazardhub.accounts.passwords import verify_nobody
 from hazardhub.accounts.throttle import login_throttle, wait_text
-from hazardhub.audit import history
+from hazardhub.auditlog.timeline import timeline
 from hazardhub.forms import choices
 from hazardhub.extensions import db
 from hazardhub.orgs.models import OrgUnit
@@ -328,13 +328,6 @@ def revoke(membership_id: int):
 @login_required
 def user_history(user_id: int):
     user = load_or_404(User, user_id, "user.history")
-    entries = history(user, labels=USER_LABELS)
-    memberships = db.session.execute(sa.select(Membership).where(Membership.user_id == user.id)).unique().scalars().all()
-    for m in memberships:
-        for e in history(m, labels=MEMBERSHIP_LABELS):
-            e.changes = [(f"角色（{m.unit.name if m.unit else m.unit_id}）", old, new) if k == "角色" else (k, old, new)
-                         for k, old, new in e.changes if k not in ("用户",)]
-            entries.append(e)
-    entries.sort(key=lambda e: e.transaction_id, reverse=True)
+    entries = timeline(user)
     return render_template("history.html", title=f"{user.display_name}（{user.username}）的变更历史",
                            entries=entries, back_url=url_for("accounts.show_user", user_id=user.id))

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hazardhub import clock
-from hazardhub.audit import VERSIONED
+from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
 
 SOURCES = {"template": "按方案模板创建", "custom": "自定义"}
@@ -193,3 +193,20 @@ class DeliverableFile(TenantScoped, TimestampMixin, Base):
 
 DELIVERABLE_LABELS = {"status": "状态", "text": "报送内容", "submitted_at": "提交时间", "submitted_by_id": "提交人",
                       "reviewed_by_id": "审核人", "reviewed_at": "审核时间", "review_comment": "审核意见"}
+
+
+#: what a deliverable's history shows (hazardhub/auditlog/timeline.py)
+Deliverable.__history__ = HistorySpec(
+    labels={**DELIVERABLE_LABELS, "spec_id": "报送材料", "campaign_id": "专项行动", "unit_id": "报送单位"},
+    choices={"status": DELIVERABLE_STATUSES},
+    name=lambda d: d.spec.name if d.spec is not None else "报送材料",
+    children=(("DeliverableFile", "deliverable_id"),),
+)
+DeliverableFile.__history__ = HistorySpec(
+    hidden=("kind", "stored_name", "thumb_name", "content_type", "size", "sha256", "uploaded_by_id"),
+    name=lambda f: f.original_name,
+    child_label="附件",
+    brief=True,
+)
+Campaign.__history__ = HistorySpec(choices={"source": SOURCES, "status": CAMPAIGN_STATUSES}, name=lambda c: c.title)
+DeliverableSpec.__history__ = HistorySpec(choices={"kind": SPEC_KINDS, "who": WHO}, name=lambda s: s.name)

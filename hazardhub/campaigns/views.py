@@ -13,11 +13,11 @@ from wtforms import DateField, HiddenField, IntegerField, SelectField, StringFie
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from hazardhub.accounts.models import User
-from hazardhub.audit import history
+from hazardhub.auditlog.timeline import timeline
 from hazardhub.campaigns import files
 from hazardhub.campaigns import operations as ops
 from hazardhub.campaigns.models import (
-    BADGES, CAMPAIGN_STATUSES, DELIVERABLE_LABELS, DELIVERABLE_STATUSES, SOURCES, SPEC_KINDS, WHO, Campaign,
+    BADGES, CAMPAIGN_STATUSES, DELIVERABLE_STATUSES, SOURCES, SPEC_KINDS, WHO, Campaign,
     Deliverable, DeliverableFile, Phase,
 )
 from hazardhub.clock import today
@@ -353,7 +353,7 @@ def review(deliverable_id: int):
 @login_required
 def deliverable_history(deliverable_id: int):
     item = load_or_404(Deliverable, deliverable_id, "deliverable.view")
-    entries = history(item, labels=DELIVERABLE_LABELS, hidden=("version_id",))
+    entries = timeline(item)
     return render_template("history.html", title=f"{item.unit.name} · {item.spec.name}的记录", entries=entries,
                            back_url=url_for("campaigns.deliverable", deliverable_id=deliverable_id))
 

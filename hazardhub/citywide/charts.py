@@ -10,7 +10,7 @@ import io
 
 from PIL import Image, ImageDraw, ImageFont
 
-from hazardhub.citywide.operations import PALETTE, Comparison, Trend
+from hazardhub.citywide.operations import PALETTE, Comparison, Trend, segments
 
 SCALE = 2
 
@@ -72,17 +72,19 @@ def trend_png(trend: Trend, title: str, width: int = 900, height: int = 240) -> 
         draw.text((x(i), top + ph + 8 * SCALE), month[2:].replace("-", "/"), fill=(90, 90, 90), font=small, anchor="mt")
     for i, tenant in enumerate(trend.tenants):
         color = _rgb(PALETTE[i % len(PALETTE)])
-        points = [(x(j), y(v)) for j, v in enumerate(trend.series.get(tenant.id, [])) if v is not None]
-        if len(points) > 1:
-            draw.line(points, fill=color, width=2 * SCALE, joint="curve")
+        values = trend.series.get(tenant.id, [])
+        points = [(x(j), y(v)) for j, v in enumerate(values) if v is not None]
+        for run in segments(values):
+            if len(run) > 1:
+                draw.line([(x(j), y(v)) for j, v in run], fill=color, width=2 * SCALE, joint="curve")
         for px, py in points:
             draw.ellipse([px - 3 * SCALE, py - 3 * SCALE, px + 3 * SCALE, py + 3 * SCALE], fill=color)
         ly = top + (10 + 18 * i) * SCALE
         draw.line([(left + pw + 12 * SCALE, ly), (left + pw + 32 * SCALE, ly)], fill=color, width=3 * SCALE)
         draw.text((left + pw + 38 * SCALE, ly), tenant.short_name, fill="black", font=small, anchor="lm")
-    city = [(x(j), y(v)) for j, v in enumerate(trend.city) if v is not None]
-    if len(city) > 1:
-        _dashed(draw, city, (0, 0, 0), 3 * SCALE)
+    for run in segments(trend.city):
+        if len(run) > 1:
+            _dashed(draw, [(x(j), y(v)) for j, v in run], (0, 0, 0), 3 * SCALE)
     ly = top + (10 + 18 * len(trend.tenants)) * SCALE
     _dashed(draw, [(left + pw + 12 * SCALE, ly), (left + pw + 32 * SCALE, ly)], (0, 0, 0), 3 * SCALE, dash=8)
     draw.text((left + pw + 38 * SCALE, ly), "全市平均", fill="black", font=small, anchor="lm")

@@ -51,6 +51,9 @@ SCHOOL_KINDS = ("school", "affiliated_school")
 SUPERVISION_SOURCES = ("township", "bureau", "unannounced", "joint")
 #: months shown in the trend chart
 TREND_MONTHS = 12
+#: the summer holidays: schools are closed, no monthly self-inspection or township check is owed, so
+#: a trend shows a gap there, not a 0 % that reads as every school failing
+HOLIDAY_MONTHS = ("07", "08")
 
 
 class PeriodError(ValueError):
@@ -570,14 +573,8 @@ def compare(city_id: int, period: Period, today: date) -> Comparison:
     columns = [c for c in COLUMNS if directives is not None or not c.key.startswith("directives")]
     city = _city_average(rows, columns, [d for h in hazards.values() for d in h.days])
     for column in columns:
-        if column.better_high is None:
-            continue
-        ranked = [r.figures[column.key] for r in rows
-                  if not r.figures[column.key].small and r.figures[column.key].value is not None]
-        for figure in ranked:  # competition ranking: equal values share a place
-            better = sum(1 for other in ranked if (other.value > figure.value if column.better_high
-                                                   else other.value < figure.value))
-            figure.rank = better + 1
+        if column.better_high is not None:
+            rank([r.figures[column.key] for r in rows], better_high=column.better_high)
     return Comparison(period=period, rows=rows, city=city, columns=columns,
                       directives_available=directives is not None, today=today,
                       basis={"tenants": tenants, "schools": schools, "township_schools": township_schools,
@@ -664,11 +661,43 @@ def trend(city_id: int, metric: str, last_month: str, today: date, count: int = 
     # not using HazardHub yet; a row of zeros there would only flatten the chart)
     while len(months) > 1 and not any(num.get((t.id, months[0]), 0) for t in tenants):
         months.pop(0)
-    series = {t.id: [(num.get((t.id, m), 0) / den_per[t.id]) if den_per.get(t.id) else None for m in months]
+    series = {t.id: [(num.get((t.id, m), 0) / den_per[t.id]) if den_per.get(t.id) and not _holiday(m) else None
+                     for m in months]
               for t in tenants}
     total = sum(den_per.get(t.id, 0) for t in tenants)
-    city = [(sum(num.get((t.id, m), 0) for t in tenants) / total) if total else None for m in months]
+    city = [(sum(num.get((t.id, m), 0) for t in tenants) / total) if total and not _holiday(m) else None
+            for m in months]
     return Trend(metric, months, series, city, tenants)
+
+
+def rank(figures: list[Figure], *, better_high: bool) -> None:
+    """Set ``rank`` on the figures that take part: competition ranking (equal values share a
+    place) among those with a value and a sufficient sample — and none at all when fewer than two
+    take part ("第 1 名" among one is no ranking, and reads as praise for the only bad value)."""
+    ranked = [f for f in figures if not f.small and f.value is not None]
+    if len(ranked) < 2:
+        return
+    for figure in ranked:
+        better = sum(1 for other in ranked if (other.value > figure.value if better_high
+                                               else other.value < figure.value))
+        figure.rank = better + 1
+
+
+def _holiday(month: str) -> bool:
+    return month[5:] in HOLIDAY_MONTHS
+
+
+def segments(values: list[float | None]) -> list[list[tuple[int, float]]]:
+    """Runs of consecutive known values ``[(index, value), ...]``: a line is drawn within a run and
+    broken at a gap (a holiday, a month without data), never bridged as if it were measured."""
+    runs: list[list[tuple[int, float]]] = [[]]
+    for i, v in enumerate(values):
+        if v is None:
+            if runs[-1]:
+                runs.append([])
+        else:
+            runs[-1].append((i, v))
+    return [run for run in runs if run]
 
 
 def svg_chart(tr: Trend, *, width: int = 760, height: int = 260) -> dict:
@@ -687,10 +716,10 @@ def svg_chart(tr: Trend, *, width: int = 760, height: int = 260) -> dict:
     lines = []
     for i, tenant in enumerate(tr.tenants):
         values = tr.series.get(tenant.id, [])
-        points = " ".join(f"{x(j):.1f},{y(v):.1f}" for j, v in enumerate(values) if v is not None)
+        points = [" ".join(f"{x(j):.1f},{y(v):.1f}" for j, v in run) for run in segments(values)]
         lines.append({"name": tenant.short_name, "color": PALETTE[i % len(PALETTE)], "points": points,
                       "dots": [(round(x(j), 1), round(y(v), 1)) for j, v in enumerate(values) if v is not None]})
-    city_points = " ".join(f"{x(j):.1f},{y(v):.1f}" for j, v in enumerate(tr.city) if v is not None)
+    city_points = [" ".join(f"{x(j):.1f},{y(v):.1f}" for j, v in run) for run in segments(tr.city)]
     grid = [{"y": round(y(v), 1), "label": f"{int(v * 100)}%"} for v in (0, 0.25, 0.5, 0.75, 1.0)]
     ticks = [{"x": round(x(j), 1), "label": m[2:].replace("-", "/")} for j, m in enumerate(tr.months)]
     legend_x = left + plot_w + 12

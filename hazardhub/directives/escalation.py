@@ -112,7 +112,7 @@ def sweep_tenant(tenant_id: int, today: date) -> dict[str, int]:
             d.is_overdue = True
             d.overdue_marked_on = today
             counts["directives_marked"] += 1
-        text = f"整改指令 {d.number}（{d.school_name}）已超过整改期限 {d.deadline.isoformat()}，请督促整改。"
+        text = directive_overdue_text(d)
         key = f"directive-overdue:{d.id}:{d.deadline.isoformat()}"
         notices.append((tenant_id, d.school_id, "school", key, text, f"/directives/{d.id}"))
         notices.append((tenant_id, d.issuer_unit_id, "township", key, text, f"/directives/{d.id}"))
@@ -120,6 +120,7 @@ def sweep_tenant(tenant_id: int, today: date) -> dict[str, int]:
 
     # 2. open hazards past a deadline: their own, or that of a running directive listing them
     missed: dict[int, tuple[date, int | None]] = {}
+    hazard_directive: dict[int, Directive] = {}  # the directive whose (earlier) deadline a hazard missed
     for hazard_id, deadline in db.session.execute(
         sa.select(Hazard.id, Hazard.deadline).where(Hazard.tenant_id == tenant_id, Hazard.status.in_(OPEN_STATUSES),
                                                     Hazard.deadline < today)
@@ -130,6 +131,7 @@ def sweep_tenant(tenant_id: int, today: date) -> dict[str, int]:
             current = missed.get(item.hazard_id)
             if current is None or d.deadline < current[0]:
                 missed[item.hazard_id] = (d.deadline, d.id)
+                hazard_directive[item.hazard_id] = d
     if not missed and not counts["directives_marked"] and not notices:
         return counts
     hazards = {h.id: h for h in db.session.execute(
@@ -173,7 +175,7 @@ def sweep_tenant(tenant_id: int, today: date) -> dict[str, int]:
             return row
 
         days = (today - deadline).days
-        text = f"隐患 {hazard.number}（{school.name}，{hazard.level_label}）已逾期 {days} 天（整改期限 {deadline.isoformat()}）。"
+        text = hazard_overdue_text(hazard, school.name, deadline, hazard_directive.get(hazard_id), today)
         if record("overdue", "school", level, f"逾期 {days} 天未整改完成") is not None:
             counts["overdue_recorded"] += 1
         key = f"hazard-overdue:{hazard.id}:{deadline.isoformat()}"
@@ -213,6 +215,59 @@ def sweep_tenant(tenant_id: int, today: date) -> dict[str, int]:
         counts["notified"] += notify_overdue(n_tenant, unit_id=unit_id, level=level, key=key, text=text, url=url)
     db.session.commit()
     return counts
+
+
+def hazard_overdue_text(hazard: Hazard, school_name: str, deadline: date, directive: Directive | None,
+                        today: date) -> str:
+    """The overdue notice of a hazard, naming whose deadline was missed (its own or a directive's)."""
+    days = (today - deadline).days
+    if directive is not None and directive.deadline == deadline and deadline != hazard.deadline:
+        return (f"隐患 {hazard.number}（{school_name}，{hazard.level_label}）所列整改指令 {directive.number} "
+                f"已逾期 {days} 天（指令整改期限 {deadline.isoformat()}）。")
+    return f"隐患 {hazard.number}（{school_name}，{hazard.level_label}）已逾期 {days} 天（整改期限 {deadline.isoformat()}）。"
+
+
+def directive_overdue_text(directive: Directive) -> str:
+    return (f"整改指令 {directive.number}（{directive.school_name}）已超过整改期限 "
+            f"{directive.deadline.isoformat()}，请督促整改。")
+
+
+def overdue_notice_now(key: str, today: date) -> str | None:
+    """The text an overdue notice keyed ``key`` has today, or None when it no longer holds.
+
+    An overdue notice is an event of the daily sweep, but the inbox shows it until it is resolved:
+    it must follow the records. A hazard closed, a directive accepted, or a deadline moved (by an
+    edit or an approved extension) makes the notice about the old deadline untrue; the next sweep
+    keys a new one to the new deadline if that one is missed too.
+    """
+    kind, _, rest = key.partition(":")
+    parts = rest.split(":")
+    try:
+        object_id, deadline = int(parts[0]), date.fromisoformat(parts[-1])
+    except (ValueError, IndexError):
+        return None
+    if deadline >= today:
+        return None
+    if kind == "directive-overdue":
+        directive = db.session.get(Directive, object_id)
+        if directive is None or directive.status not in RUNNING_STATUSES or directive.deadline != deadline:
+            return None
+        return directive_overdue_text(directive)
+    if kind not in ("hazard-overdue", "hazard-escalated"):
+        return None
+    hazard = db.session.get(Hazard, object_id)
+    if hazard is None or hazard.status not in OPEN_STATUSES:
+        return None
+    directive = db.session.execute(
+        sa.select(Directive).join(DirectiveHazard, DirectiveHazard.directive_id == Directive.id)
+        .where(DirectiveHazard.hazard_id == hazard.id, Directive.status.in_(RUNNING_STATUSES),
+               Directive.deadline == deadline).limit(1)).scalar_one_or_none()
+    if hazard.deadline != deadline and directive is None:
+        return None  # the deadline this notice is about is no longer any deadline of the hazard
+    school = db.session.get(OrgUnit, hazard.school_id)
+    if kind == "hazard-escalated":
+        return f"重大事故隐患 {hazard.number}（{school.name if school else ''}）逾期未整改，已升级督办。"
+    return hazard_overdue_text(hazard, school.name if school else "", deadline, directive, today)
 
 
 def _label(level: str) -> str:

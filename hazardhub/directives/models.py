@@ -20,7 +20,7 @@ import hazardhub.audit  # noqa: F401 - make_versioned must run before versioned 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hazardhub.audit import VERSIONED
+from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.clock import utcnow
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
 
@@ -280,3 +280,30 @@ DIRECTIVE_LABELS = {
     "extension_requested_by_id": "延期申请人", "extension_decided_by_id": "延期审批人",
     "is_overdue": "已逾期", "overdue_marked_on": "逾期标记日期",
 }
+
+
+#: what a directive's history shows, its hazards and photos included (hazardhub/auditlog/timeline.py)
+Directive.__history__ = HistorySpec(
+    labels=DIRECTIVE_LABELS,
+    choices={"status": STATUSES, "extension_status": EXTENSION_STATUSES},
+    hidden=("school_path", "prefix", "year", "seq"),
+    name=lambda d: d.number,
+    children=(("DirectiveHazard", "directive_id"), ("DirectivePhoto", "directive_id")),
+)
+DirectiveHazard.__history__ = HistorySpec(
+    hidden=("hazard_id", "sort", "hazard_number", "description", "location", "level", "clauses"),
+    name=lambda i: f"{i.hazard_number} {i.location}（{i.level_label}）",
+    child_label="所列隐患",
+    brief=True,
+)
+DirectivePhoto.__history__ = HistorySpec(
+    hidden=("round", "content_type", "stored_name", "thumb_name", "size", "sha256", "width", "height",
+            "uploaded_by_id"),
+    name=lambda p: f"{p.original_name}（第 {p.round} 次报告）",
+    child_label="整改后照片",
+    brief=True,
+)
+Escalation.__history__ = HistorySpec(
+    choices={"kind": ESCALATION_KINDS, "from_level": LEVELS, "to_level": LEVELS},
+    hidden=("school_path",),
+)

@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 
 from hazardhub import clock
 from hazardhub.accounts.models import User
-from hazardhub.audit import history
+from hazardhub.auditlog.timeline import timeline
 from hazardhub.directives import escalation as esc
 from hazardhub.directives import operations as ops
 from hazardhub.directives.forms import (
@@ -16,8 +16,8 @@ from hazardhub.directives.forms import (
     ReturnForm, parse_plans,
 )
 from hazardhub.directives.models import (
-    DIRECTIVE_LABELS, ESCALATION_KINDS, EXTENSION_STATUSES, LEVELS, STATUSES, Directive, DirectiveHazard,
-    DirectivePhoto, Escalation,
+    ESCALATION_KINDS, EXTENSION_STATUSES, LEVELS, STATUSES, Directive, DirectivePhoto,
+    Escalation,
 )
 from hazardhub.extensions import db
 from hazardhub.formtokens import one_shot
@@ -271,48 +271,8 @@ def request_pdf(directive_id: int):
 @login_required
 def directive_history(directive_id: int):
     directive = load_or_404(Directive, directive_id, "directive.view")
-    entries = history(directive, labels=DIRECTIVE_LABELS,
-                      hidden=("school_path", "updated_at", "version_id", "prefix", "year", "seq"))
-    person_labels = {DIRECTIVE_LABELS[k] for k in PERSON_FIELDS}
-    ids = {v for e in entries for label, old, new in e.changes if label in person_labels for v in (old, new) if v}
-    unit_labels = {DIRECTIVE_LABELS["issuer_unit_id"], DIRECTIVE_LABELS["school_id"]}
-    unit_ids = {v for e in entries for label, old, new in e.changes if label in unit_labels for v in (old, new) if v}
-    people = dict(db.session.execute(sa.select(User.id, User.display_name).where(User.id.in_(ids))).all()) if ids else {}
-    units = dict(db.session.execute(sa.select(OrgUnit.id, OrgUnit.name).where(OrgUnit.id.in_(unit_ids))).all()) \
-        if unit_ids else {}
-    codes = {DIRECTIVE_LABELS["status"]: STATUSES, DIRECTIVE_LABELS["extension_status"]: EXTENSION_STATUSES}
-
-    def human(label, old, new):
-        if label in codes:
-            return label, codes[label].get(old, old), codes[label].get(new, new)
-        if label in person_labels:
-            return label, people.get(old, old), people.get(new, new)
-        if label in unit_labels:
-            return label, units.get(old, old), units.get(new, new)
-        return label, old, new
-
-    for entry in entries:
-        entry.changes = [human(*c) for c in entry.changes]
-    merged = {e.transaction_id: e for e in entries}
-    for item in db.session.execute(sa.select(DirectiveHazard).where(DirectiveHazard.directive_id == directive.id)
-                                   .order_by(DirectiveHazard.sort)).scalars():
-        for e in history(item, hidden=("directive_id", "hazard_id", "sort", "created_at")):
-            e.changes = [("所列隐患", None, f"{item.hazard_number} {item.location}（{item.level_label}）")]
-            _merge(merged, e)
-    for photo in ops.photos_of(directive):
-        for e in history(photo, hidden=("directive_id",)):
-            e.changes = [(f"整改后照片（第 {photo.round} 次报告）", None, photo.original_name)]
-            _merge(merged, e)
-    timeline = sorted(merged.values(), key=lambda e: e.transaction_id, reverse=True)
-    return render_template("history.html", title=f"整改指令 {directive.number} 的全部记录", entries=timeline,
-                           back_url=url_for("directives.show", directive_id=directive.id))
-
-
-def _merge(merged: dict, entry) -> None:
-    if entry.transaction_id in merged:
-        merged[entry.transaction_id].changes.extend(entry.changes)
-    else:
-        merged[entry.transaction_id] = entry
+    return render_template("history.html", title=f"整改指令 {directive.number} 的全部记录",
+                           entries=timeline(directive), back_url=url_for("directives.show", directive_id=directive.id))
 
 
 @bp.route("/photos/<int:photo_id>")

@@ -10,7 +10,7 @@ import hazardhub.audit  # noqa: F401 - make_versioned must run before versioned 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hazardhub.audit import VERSIONED
+from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
 
 STAGES = {"before": "整改前照片", "after": "整改后照片", "document": "文件资料"}
@@ -47,3 +47,15 @@ class Attachment(TenantScoped, TimestampMixin, Base):
     uploaded_by_id: Mapped[int] = mapped_column(nullable=False)
     is_active: Mapped[bool] = mapped_column(default=True, nullable=False)
     withdraw_reason: Mapped[str | None] = mapped_column(sa.String(200))
+
+
+#: how a photo or file appears in its hazard's history (hazardhub/auditlog/timeline.py)
+Attachment.__history__ = HistorySpec(
+    labels={"stage": "证据类别", "is_active": "有效", "caption": "说明", "withdraw_reason": "撤回原因"},
+    choices={"stage": STAGES, "kind": KINDS},
+    hidden=("stored_name", "thumb_name", "sha256", "width", "height", "uploaded_by_id", "content_type", "size",
+            "kind"),
+    name=lambda a: f"{STAGES.get(a.stage, a.stage)} {a.original_name}",
+    child_label="附件",
+    brief=True,
+)

@@ -13,7 +13,7 @@ import hazardhub.audit  # noqa: F401 - make_versioned must run before versioned 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hazardhub.audit import VERSIONED
+from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.clock import utcnow
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
 from hazardhub.standards.models import DOMAINS, SEED_AREAS
@@ -223,3 +223,25 @@ HAZARD_LABELS = {
     "version_id": "修订号", "year": "年度", "school_path": "单位路径", "found_by_id": "登记人",
     "inspection_id": "检查记录", "created_at": "登记时间",
 }
+
+
+DOWNGRADE_STATUSES = {"pending": "待审批", "approved": "已批准", "refused": "未批准"}
+
+#: what a hazard's history shows (hazardhub/auditlog/timeline.py)
+Hazard.__history__ = HistorySpec(
+    labels=HAZARD_LABELS,
+    choices={"source": SOURCES, "level": LEVELS, "status": STATUSES, "determination": DETERMINATIONS,
+             "downgrade_status": DOWNGRADE_STATUSES},
+    hidden=("school_path", "year"),
+    refs={"inspection_id": "Inspection", "downgrade_requested_by_id": "User", "downgrade_decided_by_id": "User"},
+    name=lambda h: h.number,
+    children=(("HazardCitation", "hazard_id"), ("Attachment", "hazard_id")),
+)
+HazardCitation.__history__ = HistorySpec(
+    labels={"is_active": "有效"},
+    hidden=("item_id", "group_id", "item_text", "group_kind", "standard_title", "item_version", "group_label",
+            "item_number"),
+    name=lambda c: f"{c.item_number}（{c.group_label}）",
+    child_label="判定依据条目",
+    brief=True,
+)

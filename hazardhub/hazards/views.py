@@ -12,11 +12,10 @@ from sqlalchemy_continuum import version_class, versioning_manager
 
 from hazardhub import clock, datacache
 from hazardhub.accounts.models import User
-from hazardhub.audit import history
 from hazardhub.directives.operations import directives_for_hazard
+from hazardhub.auditlog.timeline import timeline
 from hazardhub.extensions import db
 from hazardhub.evidence import operations as evidence_ops
-from hazardhub.evidence.models import STAGES, Attachment
 from hazardhub.formtokens import one_shot
 from hazardhub.forms import choices, errors_text
 from hazardhub.hazards import operations as ops
@@ -24,7 +23,7 @@ from hazardhub.hazards.forms import (
     AcceptForm, DecisionForm, HazardCreateForm, HazardEditForm, ReasonForm, ReportForm, VersionForm,
 )
 from hazardhub.hazards.models import (
-    CATEGORIES, DETERMINATIONS, HAZARD_LABELS, LEVELS, OPEN_STATUSES, SOURCES, STATUSES, Hazard, HazardCitation,
+    CATEGORIES, LEVELS, OPEN_STATUSES, SOURCES, STATUSES, Hazard, HazardCitation,
 )
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.operations import reading_roots_or_403
@@ -34,10 +33,6 @@ from hazardhub.standards import operations as catalogue
 
 bp = Blueprint("hazards", __name__, url_prefix="/hazards")
 
-#: hazard columns that hold a user id (shown as the person's name in history)
-PERSON_FIELDS = ("found_by_id", "rectified_by_id", "accepted_by_id", "downgrade_requested_by_id",
-                 "downgrade_decided_by_id")
-EVIDENCE_FIELD_LABELS = {"stage": "证据类别", "is_active": "证据有效", "caption": "证据说明", "withdraw_reason": "撤回原因"}
 
 SORTS = {
     "found": (Hazard.found_on.desc(), Hazard.id.desc()),
@@ -432,65 +427,8 @@ def hazard_history(hazard_id: int):
     hazard = load_or_404(Hazard, hazard_id, "hazard.history")
     # A long-lived hazard has dozens of versions over three tables; the timeline changes only when
     # its tenant's data does (or the city's, whose users' names it may show).
-    timeline = datacache.cached(("hazard_history", hazard.id), catalogue.visible_tenant_ids(hazard.tenant_id),
-                                lambda: _hazard_timeline(hazard))
-    return render_template("history.html", title=f"隐患 {hazard.number} 的全部记录", entries=timeline,
+    entries = datacache.cached(("hazard_history", hazard.id), catalogue.visible_tenant_ids(hazard.tenant_id),
+                               lambda: timeline(hazard))
+    return render_template("history.html", title=f"隐患 {hazard.number} 的全部记录", entries=entries,
                            back_url=url_for("hazards.show", hazard_id=hazard.id))
 
-
-def _hazard_timeline(hazard: Hazard) -> list:
-    labels = dict(HAZARD_LABELS)
-    entries = history(hazard, labels=labels, hidden=("school_path", "updated_at", "year", "version_id"))
-    person_labels = {HAZARD_LABELS[k] for k in PERSON_FIELDS}
-    ids = {v for e in entries for label, old, new in e.changes if label in person_labels for v in (old, new) if v}
-    people = dict(db.session.execute(sa.select(User.id, User.display_name).where(User.id.in_(ids))).all()) if ids else {}
-    school_ids = {v for e in entries for label, old, new in e.changes if label == HAZARD_LABELS["school_id"]
-                  for v in (old, new) if v}
-    schools = dict(db.session.execute(sa.select(OrgUnit.id, OrgUnit.name).where(OrgUnit.id.in_(school_ids))).all()) \
-        if school_ids else {}
-    for entry in entries:
-        entry.changes = [_humanize(label, old, new, people, schools) for label, old, new in entry.changes]
-    citation_entries = []
-    for citation in db.session.execute(sa.select(HazardCitation).where(HazardCitation.hazard_id == hazard.id)).scalars():
-        for e in history(citation, hidden=("hazard_id", "item_id", "group_id", "item_text", "group_kind",
-                                           "standard_title", "created_at", "item_version", "group_label")):
-            e.changes = [("判定依据条目", None, f"{citation.item_number}（{citation.group_label}）")
-                         if k == "item_number" else ("引用有效", old, new) for k, old, new in e.changes
-                         if k in ("item_number", "is_active")]
-            citation_entries.append(e)
-    for attachment in db.session.execute(sa.select(Attachment).where(Attachment.hazard_id == hazard.id)).scalars():
-        for e in history(attachment, hidden=("hazard_id", "stored_name", "thumb_name", "sha256", "width",
-                                             "height", "uploaded_by_id", "content_type", "created_at", "size")):
-            e.changes = [(EVIDENCE_FIELD_LABELS.get(k, k) + f"（{attachment.original_name}）",
-                          STAGES.get(old, old) if k == "stage" else old, STAGES.get(new, new) if k == "stage" else new)
-                         for k, old, new in e.changes if k in EVIDENCE_FIELD_LABELS]
-            citation_entries.append(e)
-    merged: dict[int, object] = {e.transaction_id: e for e in entries}
-    for e in citation_entries:
-        if e.transaction_id in merged:
-            merged[e.transaction_id].changes.extend(e.changes)
-        else:
-            merged[e.transaction_id] = e
-    return sorted(merged.values(), key=lambda e: e.transaction_id, reverse=True)
-
-
-DOWNGRADE_STATUSES = {"pending": "待审批", "approved": "已批准", "refused": "未批准"}
-#: column label -> code → Chinese, for history rows
-CODE_LABELS = {
-    HAZARD_LABELS["status"]: STATUSES,
-    HAZARD_LABELS["level"]: LEVELS,
-    HAZARD_LABELS["source"]: SOURCES,
-    HAZARD_LABELS["determination"]: DETERMINATIONS,
-    HAZARD_LABELS["downgrade_status"]: DOWNGRADE_STATUSES,
-}
-
-
-def _humanize(label, old, new, people, schools=None):
-    if label in CODE_LABELS:
-        codes = CODE_LABELS[label]
-        return label, codes.get(old, old), codes.get(new, new)
-    if label == HAZARD_LABELS["school_id"] and schools is not None:
-        return label, schools.get(old, old), schools.get(new, new)
-    if label in {HAZARD_LABELS[k] for k in PERSON_FIELDS}:
-        return label, people.get(old, old), people.get(new, new)
-    return label, old, new

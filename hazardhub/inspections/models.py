@@ -14,7 +14,7 @@ import hazardhub.audit  # noqa: F401 - make_versioned must run before versioned 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hazardhub.audit import VERSIONED
+from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
 
 KINDS = {
@@ -144,3 +144,27 @@ INSPECTION_LABELS = {"kind": "检查类型", "unit_id": "学校", "month": "月�
                      "inspectors": "检查人员", "agencies": "参加部门", "summary": "检查小结", "status": "状态",
                      "amends_id": "更正的检查", "recorded_by_id": "记录人"}
 STATUSES = {"draft": "草稿", "recorded": "已记录", "signed": "已签字"}
+
+
+#: what an inspection's history shows, its checklist lines and sign-off included (hazardhub/auditlog/timeline.py)
+Inspection.__history__ = HistorySpec(
+    labels=INSPECTION_LABELS,
+    choices={"kind": KINDS, "status": STATUSES},
+    hidden=("unit_path",),
+    name=lambda i: f"{KINDS.get(i.kind, i.kind)}（{i.month}）",
+    children=(("InspectionItem", "inspection_id"), ("SignOff", "inspection_id")),
+)
+InspectionItem.__history__ = HistorySpec(
+    labels={"result": "检查结果", "note": "情况说明", "hazard_id": "形成隐患"},
+    choices={"result": RESULTS},
+    hidden=("item_id", "area", "number", "text", "group_kind", "sort"),
+    name=lambda i: f"{i.number} {i.area}",
+    child_label="检查项",
+)
+SignOff.__history__ = HistorySpec(
+    labels={"signed_by_id": "签字人", "signed_at": "签字时间", "items_checked": "检查项数", "items_failed": "不合格项数",
+            "open_hazards": "未销号隐患数", "is_late": "逾期签字"},
+    hidden=("snapshot", "snapshot_sha256", "chain_head"),
+    child_label="校长签字",
+)
+LeaderAssignment.__history__ = HistorySpec(labels={"leader_id": "分包领导", "unit_id": "分包单位", "is_active": "有效"})

@@ -10,15 +10,15 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Re
 
 from hazardhub import clock
 from hazardhub.accounts.models import Membership, User
-from hazardhub.audit import history
 from hazardhub.directives import operations as directive_ops
+from hazardhub.auditlog.timeline import timeline
 from hazardhub.extensions import db
 from hazardhub.formtokens import one_shot
 from hazardhub.forms import HazardForm, choices
 from hazardhub.hazards.models import Hazard
 from hazardhub.inspections import operations as ops
 from hazardhub.inspections.models import (
-    INSPECTION_LABELS, KINDS, RESULTS, STATUSES, Inspection, LeaderAssignment, SignOff,
+    KINDS, RESULTS, STATUSES, Inspection, LeaderAssignment, SignOff,
 )
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.operations import reading_roots
@@ -294,7 +294,7 @@ def amend(inspection_id: int):
 @login_required
 def inspection_history(inspection_id: int):
     inspection = load_or_404(Inspection, inspection_id, "inspection.view")
-    entries = history(inspection, labels=INSPECTION_LABELS, hidden=("unit_path", "version_id"))
+    entries = timeline(inspection)
     return render_template("history.html", title=f"{inspection.kind_label}（{inspection.month}）的记录",
                            entries=entries, back_url=url_for("inspections.show", inspection_id=inspection_id))
 

@@ -14,7 +14,7 @@ import hazardhub.audit  # noqa: F401 - make_versioned must run before versioned 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hazardhub.audit import VERSIONED
+from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.clock import utcnow
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
 
@@ -143,3 +143,21 @@ LEARNING_LABELS = {
     "hours": "学时", "speaker": "主讲人", "summary": "内容摘要", "headcount": "参加人数",
     "materials_note": "学习资料", "created_by_id": "登记人", "created_at": "登记时间",
 }
+
+
+#: what a learning record's history shows, its standards and attendees included (hazardhub/auditlog/timeline.py)
+LearningSession.__history__ = HistorySpec(
+    labels=LEARNING_LABELS,
+    choices={"level": LEVELS, "form": FORMS},
+    hidden=("unit_path",),
+    name=lambda s: s.title,
+    children=(("LearningStandard", "session_id"), ("LearningAttendee", "session_id")),
+)
+LearningStandard.__history__ = HistorySpec(
+    labels={"is_active": "有效"}, hidden=("standard_id", "standard_title"),
+    name=lambda s: s.standard_title, child_label="学习的标准", brief=True,
+)
+LearningAttendee.__history__ = HistorySpec(
+    labels={"is_active": "有效"}, hidden=("user_id", "unit_id", "role", "display_name"),
+    name=lambda a: a.display_name, child_label="参加人员", brief=True,
+)

@@ -7,14 +7,14 @@ from flask_login import current_user, login_required
 
 from hazardhub import clock
 from hazardhub.accounts.models import ROLES, User
-from hazardhub.audit import history
+from hazardhub.auditlog.timeline import timeline
 from hazardhub.extensions import db
 from hazardhub.formtokens import one_shot
 from hazardhub.forms import choices
 from hazardhub.learning import operations as ops
 from hazardhub.learning.forms import SessionCreateForm, SessionEditForm
 from hazardhub.learning.models import (
-    FORMS, LEARNING_LABELS, LEVELS, LearningAttendee, LearningSession, LearningStandard,
+    FORMS, LEVELS, LearningAttendee, LearningSession, LearningStandard,
 )
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.operations import reading_roots_or_403
@@ -197,33 +197,7 @@ def edit(session_id: int):
 @login_required
 def session_history(session_id: int):
     session = _load(session_id, "learning.view")
-    labels = dict(LEARNING_LABELS, level="学习层级", form="学习形式")
-    entries = history(session, labels=labels, hidden=("unit_path", "updated_at", "version_id"))
-    names = {"学习层级": LEVELS, "学习形式": FORMS}
-    for entry in entries:
-        entry.changes = [(label, names[label].get(old, old) if label in names else old,
-                          names[label].get(new, new) if label in names else new)
-                         for label, old, new in entry.changes]
-    merged = {e.transaction_id: e for e in entries}
-    for model, label, text_col in ((LearningStandard, "学习的标准", "standard_title"),
-                                   (LearningAttendee, "参加人员", "display_name")):
-        rows = db.session.execute(sa.select(model).where(model.session_id == session.id)).scalars().all()
-        for row in rows:
-            text = getattr(row, text_col)
-            for e in history(row):
-                if e.operation == "创建":
-                    e.changes = [(label, None, text)]
-                else:
-                    active = [new for key, _, new in e.changes if key == "is_active"]
-                    if not active:
-                        continue
-                    e.changes = [(label, None, text) if active[0] else (label, text, None)]
-                if e.transaction_id in merged:
-                    merged[e.transaction_id].changes.extend(e.changes)
-                else:
-                    merged[e.transaction_id] = e
-    timeline = sorted(merged.values(), key=lambda e: e.transaction_id, reverse=True)
-    return render_template("history.html", title=f"学习记录“{session.title}”的全部记录", entries=timeline,
+    return render_template("history.html", title=f"学习记录“{session.title}”的全部记录", entries=timeline(session),
                            back_url=url_for("learning.show", session_id=session.id))
 
 

@@ -99,18 +99,52 @@ def refresh_due(tenant_id: int, today: date) -> dict[str, int]:
             with tenant_bound(scope_for(user)):
                 due = {f"due:{r.key}": r for r in reminders_for(user, today) if r.key}
             with tenant_bound(tenant_id):
-                for key, reminder in due.items():
-                    created += _upsert(tenant_id, user_id, kind="due", key=key, text=reminder.text,
-                                       url=reminder.url, level=reminder.level)
-                stale = db.session.execute(sa.select(Notification).where(
-                    Notification.user_id == user_id, Notification.kind == "due",
-                    Notification.resolved_at.is_(None), Notification.key.not_in(list(due) or [""]))).scalars()
-                for notification in stale:
-                    notification.resolved_at = utcnow()
-                    resolved += 1
-                db.session.flush()
+                made, gone = _store_due(tenant_id, user_id, due)
+            created, resolved = created + made, resolved + gone
     db.session.commit()
     return {"users": len(user_ids), "created": created, "resolved": resolved}
+
+
+def _store_due(tenant_id: int, user_id: int, due: dict) -> tuple[int, int]:
+    """Upsert the user's current duties (``due:<key>`` → reminder); resolve the ones no longer due."""
+    created = resolved = 0
+    for key, reminder in due.items():
+        created += _upsert(tenant_id, user_id, kind="due", key=key, text=reminder.text,
+                           url=reminder.url, level=reminder.level)
+    stale = db.session.execute(sa.select(Notification).where(
+        Notification.user_id == user_id, Notification.kind == "due",
+        Notification.resolved_at.is_(None), Notification.key.not_in(list(due) or [""]))).scalars()
+    for notification in stale:
+        notification.resolved_at = utcnow()
+        resolved += 1
+    db.session.flush()
+    return created, resolved
+
+
+def reconcile(user, today: date) -> None:
+    """Bring ``user``'s inbox in line with the records as they are now, before it is shown.
+
+    The daily pass stores what is due, but a duty done at 10:00 (a self-inspection signed) must
+    not say 待处理 until tomorrow, and an overdue notice must follow its hazard's deadline. So the
+    inbox derives from the same truth as the home page: the duties are :func:`reminders_for` now
+    (the home page's list), and each open overdue notice is re-read from its hazard or directive
+    (``hazardhub.directives.escalation.overdue_notice_now``). Commits.
+    """
+    from hazardhub.compliance.reminders import reminders_for
+    from hazardhub.directives.escalation import overdue_notice_now
+
+    if {m.role for m in user.active_memberships} & DUTY_ROLES:
+        due = {f"due:{r.key}": r for r in reminders_for(user, today) if r.key}
+        _store_due(user.tenant_id, user.id, due)
+    events = db.session.execute(sa.select(Notification).where(
+        Notification.user_id == user.id, Notification.kind == "overdue", Notification.resolved_at.is_(None))).scalars()
+    for notification in events:
+        text = overdue_notice_now(notification.key.removeprefix("due:"), today)
+        if text is None:
+            notification.resolved_at = utcnow()
+        elif text[:300] != notification.text:
+            notification.text, notification.updated_at = text[:300], utcnow()
+    db.session.commit()
 
 
 def unread_count(user) -> int:

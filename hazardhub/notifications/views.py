@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from hazardhub import clock
 from hazardhub.extensions import db
 from hazardhub.forms import HazardForm as FlaskForm
 from hazardhub.notifications import operations
@@ -18,6 +19,7 @@ bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 @login_required
 def index():
     show = "all" if request.args.get("show") == "all" else "open"
+    operations.reconcile(current_user, clock.today())
     page = paginate(operations.inbox_query(current_user, show=show), per_page=30)
     return render_template("notifications/index.html", page=page, show=show, form=FlaskForm(),
                            unread=operations.unread_count(current_user))

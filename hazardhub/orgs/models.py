@@ -13,7 +13,7 @@ import hazardhub.audit  # noqa: F401 - make_versioned must run before versioned 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hazardhub.audit import VERSIONED
+from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.clock import utcnow
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
 
@@ -144,3 +144,11 @@ UNIT_LABELS = {
     "version_id": "修订号",
     "created_at": "创建时间",
 }
+
+
+#: what a unit's history shows (hazardhub/auditlog/timeline.py)
+OrgUnit.__history__ = HistorySpec(
+    labels=UNIT_LABELS, choices={"kind": UNIT_KINDS, "ownership": OWNERSHIPS}, hidden=("path", "depth"),
+    name=lambda u: u.name,
+)
+Tenant.__history__ = HistorySpec(name=lambda t: t.name)

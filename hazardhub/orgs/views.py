@@ -6,12 +6,12 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required
 
 from hazardhub.accounts.models import Membership, User
-from hazardhub.audit import history
+from hazardhub.auditlog.timeline import timeline
 from hazardhub.extensions import db
 from hazardhub.orgs import operations as ops
 from hazardhub.forms import choices
 from hazardhub.orgs.forms import ActiveForm, ImportForm, UnitCreateForm, UnitForm
-from hazardhub.orgs.models import OWNERSHIPS, UNIT_KINDS, UNIT_LABELS, OrgUnit, Tenant
+from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.orgs.unit_rows import HEADER_LABELS, UnreadableFile, parse_unit_rows, read_table
 from hazardhub.pagination import paginate
 from hazardhub.policy import authorize, can, load_or_404, requires
@@ -176,15 +176,7 @@ def toggle_active(unit_id: int):
 @login_required
 def unit_history(unit_id: int):
     unit = load_or_404(OrgUnit, unit_id, "unit.history")
-    entries = history(unit, labels=UNIT_LABELS, hidden=("path", "version_id", "depth"))
-    parent_ids = {v for e in entries for label, old, new in e.changes if label == UNIT_LABELS["parent_id"]
-                  for v in (old, new) if v}
-    parents = dict(db.session.execute(sa.select(OrgUnit.id, OrgUnit.name).where(OrgUnit.id.in_(parent_ids))).all()) \
-        if parent_ids else {}
-    codes = {UNIT_LABELS["kind"]: UNIT_KINDS, UNIT_LABELS["ownership"]: OWNERSHIPS, UNIT_LABELS["parent_id"]: parents}
-    for entry in entries:
-        entry.changes = [(label, codes[label].get(old, old), codes[label].get(new, new)) if label in codes
-                         else (label, old, new) for label, old, new in entry.changes]
+    entries = timeline(unit)
     return render_template("history.html", title=f"{unit.name} 的变更历史", entries=entries,
                            back_url=url_for("orgs.show", unit_id=unit.id))
 

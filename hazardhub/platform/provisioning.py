@@ -126,7 +126,7 @@ def apply_tenant(spec: TenantSpec, log) -> list[tuple[str, str, str]]:
                 raise ProvisioningError(
                     f"{units_csv}: " + "; ".join(f"第 {line} 行：{msg}" for line, msg in parsed.errors)
                 )
-            result = org_ops.apply_unit_rows(parsed.rows, root, reason="tenants apply", commit=False)
+            result = org_ops.apply_unit_rows(parsed.rows, root, reason="按 tenants/ 配置导入单位", commit=False)
             if result.errors:
                 db.session.rollback()
                 raise ProvisioningError(
@@ -136,7 +136,7 @@ def apply_tenant(spec: TenantSpec, log) -> list[tuple[str, str, str]]:
                 log(f"  新增单位 {len(result.created)} 个")
             if result.updated:
                 log(f"  更新单位 {len(result.updated)} 个：{', '.join(result.updated)}")
-        annotate(reason=f"tenants apply {spec.slug}")
+        annotate(reason=f"按 tenants/ 配置开通：{spec.name}")
         db.session.commit()
         for admin in spec.admins:
             exists = db.session.execute(

@@ -16,7 +16,7 @@ import hazardhub.audit  # noqa: F401 - make_versioned must run before versioned 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hazardhub.audit import VERSIONED
+from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.db import Base, TimestampMixin
 
 #: the guide's eight domains (第二条) plus the seed campaign's areas; used as hazard categories too
@@ -140,3 +140,14 @@ ITEM_LABELS = {"number": "条目编号", "text": "条文", "tags": "适用范围
                "is_active": "启用", "sort": "排序"}
 GROUP_LABELS = {"article_no": "条号", "label": "款项", "kind": "判定方式", "threshold": "综合判定阈值", "window_days": "统计时段（天）",
                 "note": "说明", "source_status": "核实状态", "article_title": "条文标题", "domain": "领域"}
+
+
+#: what the catalogue's history shows (hazardhub/auditlog/timeline.py)
+Standard.__history__ = HistorySpec(name=lambda s: s.title)
+RuleGroup.__history__ = HistorySpec(
+    labels=GROUP_LABELS, choices={"kind": GROUP_KINDS, "source_status": SOURCE_STATUSES},
+    hidden=("sort", "code", "standard_id"), name=lambda g: f"{g.article_no} {g.label}",
+)
+StandardItem.__history__ = HistorySpec(
+    labels=ITEM_LABELS, choices={"source_status": SOURCE_STATUSES}, hidden=("group_id",), name=lambda i: i.number,
+)

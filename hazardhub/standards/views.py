@@ -6,13 +6,13 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from hazardhub.audit import history
+from hazardhub.auditlog.timeline import timeline
 from hazardhub.extensions import db
 from hazardhub.policy import authorize, can, requires
 from hazardhub.standards import operations as ops
 from hazardhub.standards.forms import GroupForm, ItemEditForm, ItemForm, OverlayForm, normalise_tags
 from hazardhub.standards.models import (
-    GROUP_KINDS, GROUP_LABELS, ITEM_LABELS, SOURCE_STATUSES, RuleGroup, StandardItem,
+    RuleGroup, StandardItem,
 )
 from hazardhub.tenancy import current_scope
 
@@ -31,16 +31,6 @@ def _load(model, object_id: int):
     if obj is None:
         abort(404)
     return obj
-
-
-def _readable(entries):
-    """Codes in catalogue history → Chinese (判定方式, 核实状态)."""
-    codes = {GROUP_LABELS["kind"]: GROUP_KINDS, GROUP_LABELS["source_status"]: SOURCE_STATUSES,
-             ITEM_LABELS["source_status"]: SOURCE_STATUSES}
-    for entry in entries:
-        entry.changes = [(label, codes[label].get(old, old), codes[label].get(new, new)) if label in codes
-                         else (label, old, new) for label, old, new in entry.changes]
-    return entries
 
 
 @bp.route("/")
@@ -90,7 +80,7 @@ def group(group_id: int):
             return redirect(url_for("standards.index", standard=group.standard_id))
     elif request.method == "POST":
         flash("请更正表单中的错误。", "danger")
-    entries = _readable(history(group, labels=GROUP_LABELS, hidden=("sort", "code", "standard_id", "version_id")))
+    entries = timeline(group)
     return render_template("standards/group.html", group=group, form=form, entries=entries)
 
 
@@ -140,7 +130,7 @@ def item(item_id: int):
                 return redirect(url_for("standards.item", item_id=item.id))
         else:
             flash("请更正表单中的错误。", "danger")
-    entries = _readable(history(item, labels=ITEM_LABELS, hidden=("group_id", "version_id")))
+    entries = timeline(item)
     return render_template("standards/item.html", item=item, form=form, editable=editable, entries=entries)
 
 
