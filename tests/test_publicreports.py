@@ -302,3 +302,26 @@ def test_untouched_for_two_working_days_escalates_to_the_township(app, db, clien
     login(client, world.users["township_supervisor"])
     page = client.get("/publicreports/?status=escalated").get_data(as_text=True)
     assert report.receipt in page and "超期升级" in page and "一镇第一小学" in page
+
+
+def test_the_city_compares_reports_per_100_schools_and_median_days_to_triage(db, client, world):
+    from hazardhub.citywide.operations import compare, month_period
+    from hazardhub.tenancy import TenantScope
+
+    code = make_code(db, world.s1)
+    with clock.frozen("2026-11-10 09:00"):
+        post_report(client, code.token, description="一号楼栏杆松动", addr="10.3.0.1")
+        post_report(client, code.token, description="二号楼灭火器过期", addr="10.3.0.2")
+    first, second = reports_of(db, world.a.id)
+    with tenant_bound(world.a.id), clock.frozen("2026-11-10 21:00"):  # triaged 12 hours later
+        ops.reject(first, world.users["principal"], "已于当日修复")
+    with tenant_bound(TenantScope.reading(world.city.id, [world.a.id, world.b.id])), clock.frozen("2026-11-30"):
+        result = compare(world.city.id, month_period("2026-11", clock.today()), clock.today())
+    rows = {r.tenant.id: r for r in result.rows}
+    a, b = rows[world.a.id], rows[world.b.id]
+    assert a.figures["public_reports"].num == 2 and b.figures["public_reports"].num == 0
+    assert a.figures["public_reports"].value == pytest.approx(200 / a.schools)
+    assert a.figures["public_triage_days"].value == pytest.approx(0.5)
+    assert b.figures["public_triage_days"].value is None
+    assert result.city["public_triage_days"].value == pytest.approx(0.5)
+    assert {"public_reports", "public_triage_days"} <= {c.key for c in result.columns}
