@@ -213,6 +213,8 @@ def test_honeypot_duplicates_and_size_limits_write_nothing(app, db, client, worl
     assert len(reports_of(db, world.a.id)) == 1
     with tenant_bound(world.a.id):
         assert db.session.execute(sa.select(sa.func.count()).select_from(ReportPhoto)).scalar() == 1
+    no_kind = post_report(client, code.token, kind="", description="没有选择类别的反映", addr="10.2.0.8")
+    assert no_kind.status_code == 400 and "请选择问题类别" in no_kind.get_data(as_text=True)
     no_csrf = client.post(f"/p/{code.token}", data={"kind": "其他", "place": "x", "description": "没有校验码的提交"})
     assert no_csrf.status_code == 400 and len(reports_of(db, world.a.id)) == 1
 

@@ -12,7 +12,8 @@ from hazardhub.publicreports.models import KINDS
 
 
 class ReportForm(HazardForm):
-    kind = SelectField("问题类别", choices=choices((k, k) for k in KINDS), validators=[DataRequired("请选择问题类别。")])
+    kind = SelectField("问题类别", choices=choices([("", "请选择")] + [(k, k) for k in KINDS]),
+                       validators=[DataRequired("请选择问题类别。")])
     place = StringField("在哪里", validators=[DataRequired("请填写地点。"), Length(max=60, message="地点最多 60 个字。")])
     description = TextAreaField("看到了什么", validators=[DataRequired("请说明看到了什么问题。"),
                                                          Length(min=5, max=2000, message="请用 5 到 2000 个字说明。")])
