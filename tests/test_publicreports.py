@@ -301,9 +301,19 @@ def test_untouched_for_two_working_days_escalates_to_the_township(app, db, clien
         versions = db.session.execute(sa.select(version_class(PublicReport)).where(
             version_class(PublicReport).id == report.id)).scalars().all()
         assert len(versions) == 2 and versions[-1].escalated_at is not None
+    # a school directly under the bureau: its administrators are told
+    direct = make_code(db, world.affiliated)
+    with clock.frozen("2026-12-04 09:00"):
+        post_report(client, direct.token, description="局属学校实验室通风橱损坏", addr="10.0.9.9")
+    with tenant_bound(world.a.id), clock.frozen("2026-12-08 08:30"):
+        assert ops.sweep_tenant(world.a.id, clock.today())["escalated"] == 1
+        told = db.session.execute(sa.select(Notification.user_id).where(
+            Notification.key.like("public-report-escalated:%"))).scalars().all()
+        assert sorted(told) == sorted([world.users["township_supervisor"].id, world.users["bureau_admin"].id])
     login(client, world.users["township_supervisor"])
     page = client.get("/publicreports/?status=escalated").get_data(as_text=True)
     assert report.receipt in page and "超期升级" in page and "一镇第一小学" in page
+    assert "区实验中学" not in page and "通风橱" not in page  # outside the township: not its business
 
 
 def test_the_city_compares_reports_per_100_schools_and_median_days_to_triage(db, client, world):

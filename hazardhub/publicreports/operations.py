@@ -52,7 +52,9 @@ RECEIPT_RE = re.compile(rf"^[{RECEIPT_ALPHABET}]{{{RECEIPT_LENGTH}}}$")
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 #: who at the school hears of a new report, and who hears of one left untouched
 SCHOOL_ROLES = ("principal", "safety_officer")
-TOWNSHIP_ROLES = ("township_supervisor",)
+#: on the school's parent unit: its township supervisor, or, for a school directly under the bureau
+#: (局属学校), the bureau's administrators
+TOWNSHIP_ROLES = ("township_supervisor", "bureau_admin")
 ESCALATE_AFTER_WORKING_DAYS = 2
 STAFF_PATH = "/publicreports/{id}"
 
