@@ -65,6 +65,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from hazardhub.channels.views import bp as channels_bp
     from hazardhub.directives.views import bp as directives_bp
     from hazardhub.accountability.views import bp as accountability_bp
+    from hazardhub.publicreports.views import init_publicreports
 
     init_auth(app)
     web.init_web(app)
@@ -86,6 +87,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(channels_bp)
     app.register_blueprint(directives_bp)
     app.register_blueprint(accountability_bp)
+    init_publicreports(app)
     register_cli(app)
     check_template_actions(TEMPLATES)
     return app

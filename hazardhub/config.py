@@ -87,6 +87,15 @@ def load_config(root: Path) -> dict:
             "sms_aliyun": os.environ.get("HAZARDHUB_ALIYUN_SMS_URL", "https://dysmsapi.aliyuncs.com"),
             "sms_tencent": os.environ.get("HAZARDHUB_TENCENT_SMS_URL", "https://sms.tencentcloudapi.com"),
         },
+        # 随手拍 (hazardhub/publicreports): the address printed in poster QR codes (the public site);
+        # the Fernet key of reporters' phone numbers (else derived from SECRET_KEY); the public
+        # form's rate limits per client address and per code; days after closure a phone is erased
+        "HAZARDHUB_PUBLIC_BASE_URL": (os.environ.get("HAZARDHUB_PUBLIC_BASE_URL")
+                                      or os.environ.get("HAZARDHUB_BASE_URL", "http://127.0.0.1:5000")),
+        "HAZARDHUB_PHONE_KEY": os.environ.get("HAZARDHUB_PHONE_KEY"),
+        "HAZARDHUB_PUBLIC_LIMIT_PER_ADDRESS": os.environ.get("HAZARDHUB_PUBLIC_LIMIT_PER_ADDRESS", "5/10minutes;20/day"),
+        "HAZARDHUB_PUBLIC_LIMIT_PER_CODE": os.environ.get("HAZARDHUB_PUBLIC_LIMIT_PER_CODE", "30/hour;100/day"),
+        "HAZARDHUB_PHONE_RETENTION_DAYS": int(os.environ.get("HAZARDHUB_PHONE_RETENTION_DAYS", "30")),
         # one request, files included; the campaign video upload raises its own (hazardhub/httprequest.py).
         # Werkzeug's other two limits stay at Flask's defaults: MAX_FORM_MEMORY_SIZE (500 KB) bounds
         # one text field of a multipart form (no field allows more than 4,000 characters, ~12 KB) and

@@ -21,6 +21,7 @@ from hazardhub.accountability.models import AccountabilityFinding  # noqa: F401
 from hazardhub.directives.models import Directive, DirectiveCounter, DirectiveHazard, DirectivePhoto, Escalation  # noqa: F401
 from hazardhub.formtokens import FormSubmission  # noqa: F401
 from hazardhub.channels.models import BureauChannelSettings, ChannelConfig, ChannelPreference, Delivery  # noqa: F401
+from hazardhub.publicreports.models import PublicReport, ReportCode, ReportContact, ReportPhoto  # noqa: F401
 
 sa.orm.configure_mappers()
 

@@ -518,6 +518,13 @@ RULES: dict[str, Rule] = {
     "escalation.view": lambda m, o: _reads(m, o, CITY_ROLES | BUREAU_ROLES | {"township_supervisor"}),
     # the city compares its districts (read-only for the districts); verification writes only
     # the city's own record of the result
+    # 随手拍 (hazardhub/publicreports): the school's principal and safety officer manage codes and
+    # triage; readers above them follow the reports; the public side needs no rule (tokens only)
+    "publicreport.view": lambda m, o: _reads(m, o, READER_ROLES | {"safety_officer"}),
+    "publicreport.triage": lambda m, o: m.role in {"principal", "safety_officer"}
+    and (o is None or _writes_here(m, o) and _in_subtree(m, _unit_of(o))),
+    "publicreport.codes": lambda m, o: m.role in {"principal", "safety_officer"}
+    and (o is None or _writes_here(m, o) and _in_subtree(m, _unit_of(o))),
     "citywide.view": lambda m, o: m.role in CITY_ROLES and (o is None or _city_reaches(m, _tenant_id_of(o))),
     "citywide.export": lambda m, o: m.role in CITY_ROLES and (o is None or _writes_here(m, o)),
     "citywide.verify": lambda m, o: m.role == "city_admin" and (o is None or _city_reaches(m, _tenant_id_of(o))),

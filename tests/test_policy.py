@@ -29,6 +29,13 @@ UNIT_MATRIX = {
     "unit.create": {"bureau_admin": A_ALL},
     "unit.export": {"bureau_admin": A_ALL, "bureau_leader": A_ALL, "bureau_viewer": A_ALL,
                     "township_supervisor": T1, "principal": {"s1"}},
+    # 随手拍: the school's principal and safety officer run codes and triage; readers above follow
+    "publicreport.view": {
+        "city_admin": CITY_ALL, "city_viewer": CITY_ALL, "bureau_admin": A_ALL, "bureau_leader": A_ALL,
+        "bureau_viewer": A_ALL, "township_supervisor": T1, "principal": {"s1"}, "safety_officer": {"s1"},
+    },
+    "publicreport.codes": {"principal": {"s1"}, "safety_officer": {"s1"}},
+    "publicreport.triage": {"principal": {"s1"}, "safety_officer": {"s1"}},
     "user.create": {"city_admin": {"city_root"}, "bureau_admin": A_ALL, "township_supervisor": T1,
                     "principal": {"s1"}},
     "channel.manage": {"bureau_admin": A_ALL},

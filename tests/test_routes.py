@@ -19,6 +19,12 @@ from tests.fixtures.factories import login
 
 #: endpoints an anonymous visitor may reach
 ANONYMOUS_ALLOWED = {"static", "bootstrap.static", "web.healthz", "accounts.login"}
+#: 随手拍's public blueprint (DESIGN §9): reached by anyone who scans a poster, without login, by
+#: tokens only (a code's token, a receipt), never ids; its tenant is bound from the token's row.
+#: Its own tests (tests/test_publicreports.py) check that a token reveals nothing of another school.
+PUBLIC_BLUEPRINTS = ("publicreports_public.",)
+ANONYMOUS_ALLOWED |= {"publicreports_public.report", "publicreports_public.lookup", "publicreports_public.status",
+                      "publicreports_public.after_photo"}
 METHODS = ("GET", "POST")
 
 
@@ -173,8 +179,26 @@ def _place_ids(db, *, tenant, township, school, member, admin, leader_home, reac
         "session_id": _learning_for(db, school, member),
         **_inspection_ids(db, school, member, leader_home),
         **_campaign_ids(db, tenant, township, admin),
+        **_public_report_ids(db, school),
         **catalogue,
     }
+
+
+def _public_report_ids(db, school) -> dict:
+    """A 随手拍 code and report at ``school`` (the public routes take their token and receipt)."""
+    from hazardhub.publicreports.models import PublicReport, ReportCode
+
+    with tenant_bound(school.tenant_id):
+        code = ReportCode(tenant_id=school.tenant_id, school_id=school.id, place="校门口",
+                          token=f"routes-token-{school.id:012d}", is_active=True)
+        db.session.add(code)
+        db.session.flush()
+        report = PublicReport(tenant_id=school.tenant_id, receipt=f"R{school.id:011d}"[:12], school_id=school.id,
+                              school_path=school.path, code_id=code.id, kind="其他", place="校门口",
+                              description="教学楼一楼东侧楼梯间", fingerprint="0" * 64, status="new")
+        db.session.add(report)
+        db.session.commit()
+        return {"code_id": code.id, "report_id": report.id, "token": code.token, "receipt": report.receipt, "n": 0}
 
 
 def _ids(db, world, target: str) -> dict[str, int]:
@@ -293,7 +317,7 @@ def test_other_tenants_ids_answer_404_on_every_route(app, db, client, world, rol
     secrets = ("乙镇小学", "乙区教育局", world.b_principal.username, "教学楼一楼东侧楼梯间")
     checked = 0
     for rule, method in _routes(app):
-        if not rule.arguments:
+        if not rule.arguments or rule.endpoint.startswith(PUBLIC_BLUEPRINTS):
             continue
         url = _url(rule, ids)
         response = _request(client, method, url)
@@ -316,7 +340,7 @@ def test_outside_the_subtree_is_403_or_404(app, db, client, world, role, target,
     login(client, world.users[role])
     checked = 0
     for rule, method in _routes(app):
-        if not rule.arguments:
+        if not rule.arguments or rule.endpoint.startswith(PUBLIC_BLUEPRINTS):
             continue
         url = _url(rule, ids)
         response = _request(client, method, url)
@@ -334,7 +358,7 @@ def test_city_roles_get_404_for_another_citys_ids(app, db, client, world, role):
     secrets = ("外市小学", "外市镇中心学校", "外市某区教育局")
     checked = 0
     for rule, method in _routes(app):
-        if not rule.arguments:
+        if not rule.arguments or rule.endpoint.startswith(PUBLIC_BLUEPRINTS):
             continue
         url = _url(rule, ids)
         response = _request(client, method, url)
@@ -363,6 +387,7 @@ def test_city_users_cannot_change_district_data(app, db, client, world, role):
         "session_id": _learning_for(db, world.s1, world.users["principal"]),
         **_inspection_ids(db, world.s1, world.users["principal"], world.a_root),
         **_campaign_ids(db, world.a, world.t1, world.users["bureau_admin"]),
+        **_public_report_ids(db, world.s1),
         **_foreign_catalogue(db),
     }
     login(client, world.users[role])
@@ -376,7 +401,7 @@ def test_city_users_cannot_change_district_data(app, db, client, world, role):
 
     before = versions()
     for rule, method in _routes(app):
-        if method != "POST" or not rule.arguments:
+        if method != "POST" or not rule.arguments or rule.endpoint.startswith(PUBLIC_BLUEPRINTS):
             continue
         url = _url(rule, ids)
         response = _request(client, method, url)

@@ -230,6 +230,9 @@ COLUMNS: list[Column] = [
     Column("listed_major", "挂牌重大/百校", "整改", "per100", False, "期间发现、挂牌督办且未销号的重大隐患 × 100 ÷ 学校数"),
     Column("directives", "整改指令/百校", "督办", "per100", None, "期间下达的整改指令 × 100 ÷ 学校数"),
     Column("directives_overdue", "指令逾期率", "督办", "rate", False, "期间下达、现已超期未完成整改 ÷ 期间下达"),
+    Column("public_reports", "群众举报/百校", "随手拍", "per100", None, "期间收到的随手拍群众举报 × 100 ÷ 学校数"),
+    Column("public_triage_days", "举报处理中位天数", "随手拍", "days", False,
+           "从收到随手拍举报到学校登记为隐患或说明不予受理的天数（含非工作日）的中位数"),
     Column("deliverables_on_time", "材料按时报送率", "专项行动", "rate", True, "截止日在期间内的报送材料，按时提交 ÷ 应报送"),
 ]
 COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
@@ -485,6 +488,13 @@ def directive_figures(ids: list[int], start: date, end: date, today: date) -> di
     return {tid: (int(n), int(o or 0)) for tid, n, o in rows}
 
 
+def public_report_figures(ids: list[int], start: date, end: date) -> dict[int, tuple[int, list[float]]]:
+    """随手拍 reports received and their triage days per district (imported late, like directives)."""
+    from hazardhub.publicreports.operations import district_figures
+
+    return district_figures(ids, start, end) if ids and start <= end else {}
+
+
 def directive_model():
     """The Directive model (imported late: the directives area imports this package's neighbours)."""
     from hazardhub.directives.models import Directive
@@ -534,6 +544,7 @@ def compare(city_id: int, period: Period, today: date) -> Comparison:
     hazards = hazard_figures(ids, period.start, period.end, today) if ids else {}
     directives = directive_figures(ids, period.start, period.end, today) if ids else None
     deliverables = deliverable_figures(ids, period.start, period.end, today) if ids else {}
+    public = public_report_figures(ids, period.start, min(period.end, today))
 
     rows: list[DistrictRow] = []
     for tenant in tenants:
@@ -566,12 +577,17 @@ def compare(city_id: int, period: Period, today: date) -> Comparison:
             issued, late = directives.get(tid, (0, 0))
             f["directives"] = _per100(issued, n_schools)
             f["directives_overdue"] = _rate(late, issued)
+        received, triage_days = public.get(tid, (0, []))
+        f["public_reports"] = _per100(received, n_schools)
+        f["public_triage_days"] = Figure(value=_median(triage_days), num=len(triage_days), den=len(triage_days),
+                                         small=len(triage_days) < MIN_SAMPLE)
         due, on_time = deliverables.get(tid, (0, 0))
         f["deliverables_on_time"] = _rate(on_time, due)
         rows.append(row)
 
     columns = [c for c in COLUMNS if directives is not None or not c.key.startswith("directives")]
-    city = _city_average(rows, columns, [d for h in hazards.values() for d in h.days])
+    city = _city_average(rows, columns, [d for h in hazards.values() for d in h.days],
+                         {"public_triage_days": [d for _n, days in public.values() for d in days]})
     for column in columns:
         if column.better_high is not None:
             rank([r.figures[column.key] for r in rows], better_high=column.better_high)
@@ -582,7 +598,7 @@ def compare(city_id: int, period: Period, today: date) -> Comparison:
 
 
 def _city_average(rows: list[DistrictRow], columns: list[Column],
-                  pooled_days: list[int] | None = None) -> dict[str, Figure]:
+                  pooled_days: list[int] | None = None, pooled_by_key: dict[str, list] | None = None) -> dict[str, Figure]:
     """The city's own figure: pooled numerators over pooled denominators (every school weighs
     the same), so the reference line is not skewed by small districts."""
     city: dict[str, Figure] = {}
@@ -596,7 +612,7 @@ def _city_average(rows: list[DistrictRow], columns: list[Column],
             city[column.key] = Figure(value=num * 100 / total_schools if total_schools else None, num=num,
                                       den=total_schools)
         elif column.kind == "days":
-            days = pooled_days or []
+            days = (pooled_by_key or {}).get(column.key, pooled_days or [])
             city[column.key] = Figure(value=_median(days), num=len(days), den=len(days))
         else:
             num, den = sum(c.num for c in cells), sum(c.den for c in cells)

@@ -276,6 +276,10 @@ def home_cards(user) -> list[dict]:
             else "本校收到的整改通知书：签收回执、报告整改并附照片、申请延期" if can(user, "directive.respond")
             else "各校整改通知书的签收、整改、验收情况与升级督办（只读）",
             "url": url_for("directives.index")})
+    if can(user, "publicreport.view"):
+        cards.insert(min(4, len(cards)), {
+            "title": "随手拍", "text": "群众扫码反映的隐患：登记为隐患或说明原因；二维码与海报" if can(user, "publicreport.triage")
+            else "各校随手拍反映数量、待处理与超期情况、处理用时", "url": url_for("publicreports.index")})
     if can(user, "learning.view"):
         cards.append({"title": "三学学习记录", "text": "监管人员、学校主要负责人、全体教职工每月学习的登记与按月落实情况",
                       "url": url_for("learning.index")})

@@ -28,6 +28,7 @@ def run_daily(today: date, log=print) -> dict[str, int]:
     from hazardhub.directives.escalation import sweep_tenant
     from hazardhub.directives.operations import reconcile_accepted
     from hazardhub.notifications.operations import refresh_due
+    from hazardhub.publicreports.operations import sweep_tenant as sweep_public_reports
     from hazardhub.runs.operations import reconcile_open_runs
     from hazardhub.tenancy import tenant_bound
 
@@ -37,6 +38,8 @@ def run_daily(today: date, log=print) -> dict[str, int]:
             reconcile_open_runs()  # runs whose worker died are marked failed (and retryable)
             reconcile_accepted(tenant_id)  # accepted directives close their hazards (older data)
             swept = sweep_tenant(tenant_id, today)
+            public = sweep_public_reports(tenant_id, today)  # 随手拍: escalate untouched, erase phones
+        totals["escalated"] += public["escalated"]
         totals["escalated"] += swept.get("escalated", 0)
         totals["overdue"] += swept.get("overdue_recorded", 0) + swept.get("directives_marked", 0)
         totals["findings"] += sync(tenant_id, today)

@@ -509,6 +509,8 @@ def seed_demo(log=print) -> list[dict]:
 
         seed_citywide(log)
         _seed_export(log)
+        from hazardhub.publicreports.demo import seed_public_reports  # 随手拍 (before the daily pass escalates)
+        seed_public_reports(log)
         # last: the daily pass fills every demo user's inbox from everything seeded above
         from hazardhub.clock import today
         from hazardhub.platform.daily import run_daily
