@@ -6,13 +6,11 @@ database dump alone never yields a robot key or an SMTP password.
 """
 from __future__ import annotations
 
-import base64
 import json
 
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from flask import current_app
+
+from hazardhub import secretbox
 
 
 class SecretUnreadable(RuntimeError):
@@ -20,12 +18,7 @@ class SecretUnreadable(RuntimeError):
 
 
 def _fernet() -> Fernet:
-    key = current_app.config.get("HAZARDHUB_CHANNEL_KEY")
-    if key:
-        return Fernet(key)
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"hazardhub-channel-secrets").derive(
-        current_app.config["SECRET_KEY"].encode("utf-8"))
-    return Fernet(base64.urlsafe_b64encode(derived))
+    return secretbox.fernet("HAZARDHUB_CHANNEL_KEY", b"hazardhub-channel-secrets")
 
 
 def seal(values: dict[str, str]) -> str:

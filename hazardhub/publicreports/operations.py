@@ -13,7 +13,6 @@ and the receipt. Their optional phone number is Fernet-encrypted (key from
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 import secrets
@@ -28,7 +27,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
 
-from hazardhub import clock
+from hazardhub import clock, secretbox
 from hazardhub.audit import tx_meta
 from hazardhub.evidence import storage
 from hazardhub.evidence.models import Attachment
@@ -172,11 +171,7 @@ def ensure_codes(school: OrgUnit, places: Iterable[str | None], actor_id: int | 
 
 
 def _fernet() -> Fernet:
-    key = current_app.config.get("HAZARDHUB_PHONE_KEY")
-    if not key:
-        digest = hashlib.sha256(b"hazardhub-phone:" + str(current_app.config["SECRET_KEY"]).encode()).digest()
-        key = base64.urlsafe_b64encode(digest)
-    return Fernet(key)
+    return secretbox.fernet("HAZARDHUB_PHONE_KEY", b"hazardhub-phone-numbers")
 
 
 def mask_phone(phone: str) -> str:
