@@ -539,10 +539,46 @@ class BulkChainWriter:
                 conn.execute(ht.update().where(ht.c.tenant_id == self.tenant_id).values(**values))
             else:
                 conn.execute(ht.insert().values(tenant_id=self.tenant_id, **values))
-        if conn.dialect.name == "postgresql" and self.transactions:
-            conn.execute(sa.text("SELECT setval(pg_get_serial_sequence('\"transaction\"', 'id'), "
-                                 "(SELECT max(id) FROM \"transaction\"))"))
+        if self.transactions:
+            advance_sequences(conn, ["transaction"])
         return written
+
+
+class VersionedTable:
+    """A versioned model's live and version tables, with the column lists a bulk row needs."""
+
+    def __init__(self, model):
+        self.live = model.__table__
+        self.version = version_class(model).__table__
+        self.name = self.version.name
+        self.columns = [c.name for c in self.live.columns]
+        parent = set(self.columns)
+        self.data_columns = [c.name for c in self.version.columns if c.name in parent]
+        self.mod_columns = [c.name[:-4] for c in self.version.columns
+                            if c.name.endswith("_mod") and c.name[:-4] in parent]
+        self.version_columns = [c.name for c in self.version.columns]
+
+    def version_row(self, live: dict, op: int, changed: set[str] | None = None) -> dict:
+        """The version row of ``live`` for operation ``op`` (0 insert, 1 update of ``changed``)."""
+        row = {c: live[c] for c in self.data_columns}
+        row["transaction_id"] = None
+        row["operation_type"] = op
+        for c in self.mod_columns:
+            row[f"{c}_mod"] = (live[c] is not None) if op == 0 else (c in changed)
+        return row
+
+    def live_values(self, live: dict) -> list:
+        """``live`` in :attr:`columns` order (for :func:`bulk_insert`)."""
+        return [live[c] for c in self.columns]
+
+
+def advance_sequences(conn: sa.Connection, table_names: Iterable[str]) -> None:
+    """After rows were inserted with explicit ids: move PostgreSQL's id sequences past them."""
+    if conn.dialect.name != "postgresql":
+        return
+    for table in table_names:
+        conn.execute(sa.text(
+            f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), (SELECT max(id) FROM \"{table}\"))"))
 
 
 def bulk_insert(conn: sa.Connection, table: sa.Table, columns: list[str], rows: Iterable) -> None:

@@ -490,25 +490,40 @@ DEMO_PASSWORD_HASH = "pbkdf2:sha256:1000"
 
 
 @contextmanager
-def _objects_kept_across_commits():
-    """Seed with ``expire_on_commit=False`` (the setting the test suite runs every operation with).
+def _seeding_session():
+    """Seed with ``expire_on_commit=False`` (the setting the test suite runs every operation with)
+    and, on SQLite, without waiting for the disk at every commit.
 
     Why: the seeders commit thousands of times (every operation commits) and keep their users and
     units in dicts; with the default every commit expired all of them and each next access reloaded
     one row by primary key -- 6,700 single-row SELECTs, a third of the seeding's time (cProfile,
     README "Performance"). Nothing else writes to the database while the demo is seeded, so the
     objects in the session stay true; sessions made meanwhile (jobs run in-process) get the same.
+    Each SQLite commit also waited for an fsync (3,400 of them); the demo's file is written with
+    ``synchronous=OFF`` meanwhile (a machine crash mid-seeding means seeding again), and the
+    connections are closed afterwards so the served demo uses the default.
     """
     factory = db.session.session_factory
     saved = factory.kw.get("expire_on_commit", True)
     session = db.session()
     factory.configure(expire_on_commit=False)
     session.expire_on_commit = False
+    engine = db.engine
+    sqlite = engine.dialect.name == "sqlite"
+
+    def no_fsync(dbapi_connection, _record, _proxy):
+        dbapi_connection.execute("PRAGMA synchronous=OFF")
+
+    if sqlite:
+        sa.event.listen(engine, "checkout", no_fsync)
     try:
         yield
     finally:
         factory.configure(expire_on_commit=saved)
         db.session().expire_on_commit = saved
+        if sqlite:
+            sa.event.remove(engine, "checkout", no_fsync)
+            engine.pool.dispose()  # pooled connections go; the ones checked out keep their own setting
 
 
 def seed_demo(log=print, admins: list | None = None) -> list[dict]:
@@ -518,7 +533,7 @@ def seed_demo(log=print, admins: list | None = None) -> list[dict]:
         real administrators ``tenants apply`` created just now (printed apart from the demo logins:
         they are not demo accounts and their password is shown this once)
     """
-    with _objects_kept_across_commits():
+    with _seeding_session():
         return _seed_all(log, admins)
 
 

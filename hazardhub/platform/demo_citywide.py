@@ -22,8 +22,7 @@ from hazardhub.extensions import db
 from hazardhub.orgs import operations as org_ops
 from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.orgs.unit_rows import UnitRow
-from hazardhub.platform.demo_checks import _run, sign_at
-from hazardhub.platform.demo_past import EPOCH, day_after, past
+from hazardhub.platform.demo_past import EPOCH, PastInspections, day_after, past
 from hazardhub.tenancy import tenant_bound
 
 DEMO_PASSWORD = "Demo2025"
@@ -152,11 +151,6 @@ def _grow(tenant: Tenant, prefix: str, townships: list[str], extra: int) -> bool
     return True
 
 
-def _inspect(unit, kind, actor, month, day):
-    """An all-pass inspection recorded on its day (``demo_checks._run``)."""
-    return _run(unit, kind, actor, month, day, actor.display_name.split("·")[-1])
-
-
 def _seed_district(slug: str, log) -> None:
     from hazardhub.hazards import operations as hazard_ops
     from hazardhub.inspections import operations as inspection_ops
@@ -186,30 +180,33 @@ def _seed_district(slug: str, log) -> None:
             principals = {s.id: _user(f"demo_{s.code.lower().replace('-', '_')}_principal",
                                       f"{s.name.replace('（演示）', '')}·校长", s, "principal") for s in schools}
         n = len(schools)
-        # 三查: self-inspections signed (on time / late / unsigned / missing), township checks, visits
+        # 三查: self-inspections signed (on time / late / unsigned / missing), township checks, visits,
+        # written at their dates through the audit module's bulk path (demo_past.PastInspections)
+        checks = PastInspections(tenant.id)
         for m, month in enumerate(MONTHS):
             for i, school in enumerate(schools):
                 if not _share(n, i + m, p.self_done):
                     continue
                 actor = principals[school.id]
-                inspection = _inspect(school, "self", actor, month, 6 + (i % 12))
+                record = checks.add(school, "self", actor, _day(month, 6 + (i % 12)))
                 late = not _share(n, i + 2 * m, p.on_time)
                 if month == MONTHS[-1] and (late or i % 3 == 0):
                     continue  # the current month: not signed yet
                 end = clock.month_end(month)
                 when = end + timedelta(days=3 + i % 5) if late else _day(month, 12 + i % 10)
-                sign_at(inspection, actor, datetime.combine(when, datetime.min.time()).replace(hour=3))
+                checks.sign(record, actor, datetime.combine(when, datetime.min.time()).replace(hour=3))
             if month in MONTHS[1:]:
                 for i, school in enumerate(s for s in schools if s.parent_id in {t.id for t in town_units}):
                     if _share(n, i + m, p.township):
-                        _inspect(school, "township", supervisor, month, 18 + i % 8)
+                        checks.add(school, "township", supervisor, _day(month, 18 + i % 8))
         g.actor_id = admin.id
         if p.visits:
             with past(_day(MONTHS[0], 1)):
                 inspection_ops.assign_leader(leader=leader, unit=town_units[0], actor=admin)
             below = [s for s in schools if s.parent_id == town_units[0].id] or schools
             for v in range(p.visits):
-                _inspect(below[v % len(below)], "unannounced", leader, MONTHS[v % len(MONTHS)], 21)
+                checks.add(below[v % len(below)], "unannounced", leader, _day(MONTHS[v % len(MONTHS)], 21))
+        checks.write()
         # 三学: all-staff sessions at schools, principals at township sessions, the bureau's own staff
         memberships = {m.unit_id: m.id for m in db.session.execute(
             sa.select(Membership).where(Membership.role == "principal", Membership.is_active.is_(True))).scalars()}
@@ -293,7 +290,7 @@ def _seed_jianan_spring(log) -> None:
     lines that failed (``JIANAN_FINDINGS``) became hazards, planned the next day and mostly closed."""
     from hazardhub.hazards.models import Hazard
     from hazardhub.inspections.models import Inspection
-    from hazardhub.platform.demo_checks import SELF, TOWNSHIP
+    from hazardhub.platform.demo_checks import SELF, TOWNSHIP, _run, sign_at
 
     tenant = _tenant("jianan")
     with tenant_bound(tenant.id):

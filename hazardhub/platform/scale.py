@@ -55,7 +55,7 @@ from flask import current_app, g
 from sqlalchemy_continuum import version_class, versioning_manager
 
 from hazardhub import clock
-from hazardhub.audit import BulkChainWriter, BulkTransaction, bulk_insert
+from hazardhub.audit import BulkChainWriter, BulkTransaction, VersionedTable, advance_sequences, bulk_insert
 from hazardhub.extensions import db
 from hazardhub.tenancy import tenant_bound
 
@@ -342,29 +342,6 @@ def _ensure_people(tenant, slug: str, schools: list) -> _People:
 # three years of history, bulk
 
 
-class _Table:
-    """A versioned model's live and version tables, with the column lists a bulk row needs."""
-
-    def __init__(self, model):
-        self.live = model.__table__
-        self.version = version_class(model).__table__
-        self.name = self.version.name
-        self.columns = [c.name for c in self.live.columns]
-        parent = set(self.columns)
-        self.data_columns = [c.name for c in self.version.columns if c.name in parent]
-        self.mod_columns = [c.name[:-4] for c in self.version.columns
-                            if c.name.endswith("_mod") and c.name[:-4] in parent]
-        self.version_columns = [c.name for c in self.version.columns]
-
-    def version_row(self, live: dict, op: int, changed: set[str] | None = None) -> dict:
-        row = {c: live[c] for c in self.data_columns}
-        row["transaction_id"] = None
-        row["operation_type"] = op
-        for c in self.mod_columns:
-            row[f"{c}_mod"] = (live[c] is not None) if op == 0 else (c in changed)
-        return row
-
-
 def _poisson(rng: random.Random, mean: float) -> int:
     limit, k, p = math.exp(-mean), 0, 1.0
     while True:
@@ -392,8 +369,8 @@ class _DistrictHistory:
         self.rng = random.Random(f"history-{slug}-{DATASET_VERSION}")
         self.today = clock.today()
         self.now = clock.utcnow()
-        self.t = {"hazard": _Table(Hazard), "citation": _Table(HazardCitation), "inspection": _Table(Inspection),
-                  "item": _Table(InspectionItem), "signoff": _Table(SignOff)}
+        self.t = {"hazard": VersionedTable(Hazard), "citation": VersionedTable(HazardCitation), "inspection": VersionedTable(Inspection),
+                  "item": VersionedTable(InspectionItem), "signoff": VersionedTable(SignOff)}
         self.live: dict[str, list[dict]] = defaultdict(list)
         #: set by :meth:`write` (it needs the connection): the audit module's public bulk path
         self.writer: BulkChainWriter | None = None
@@ -762,7 +739,7 @@ class _DistrictHistory:
         t2 = time.perf_counter()
         self.log(f"{self.tenant.short_name}：计算审计链 {len(txs):,} 环：{t2 - t1:.1f} s")
         counts = self._insert(conn)
-        self._fix_sequences(conn)
+        advance_sequences(conn, ("hazards", "hazard_citations", "inspections", "inspection_items", "sign_offs"))
         self.log(f"{self.tenant.short_name}：写入数据库：{time.perf_counter() - t2:.1f} s")
         return counts
 
@@ -797,13 +774,6 @@ class _DistrictHistory:
             else:
                 conn.execute(ct.insert().values(tenant_id=self.tenant.id, year=year, last=last))
         return counts
-
-    def _fix_sequences(self, conn) -> None:
-        if conn.dialect.name != "postgresql":
-            return
-        for table in ("hazards", "hazard_citations", "inspections", "inspection_items", "sign_offs"):
-            conn.execute(sa.text(
-                f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), (SELECT max(id) FROM \"{table}\"))"))
 
 
 def _chain_head_into(*rows: dict):
