@@ -14,7 +14,7 @@ from hazardhub.extensions import db
 from hazardhub.inspections import operations as ops
 from hazardhub.inspections.models import Inspection
 from hazardhub.orgs.models import OrgUnit, Tenant
-from hazardhub.platform.demo_past import moment, past
+from hazardhub.platform.demo_past import PastInspections, moment, past
 from hazardhub.tenancy import tenant_bound
 
 #: six months of records ending with the current Beijing month, so the demo always has a month in
@@ -101,6 +101,9 @@ def seed_inspections(log) -> None:
             with past(clock.month_end(months_ago(SPAN)), hour=9):  # before the first month seeded
                 ops.assign_leader(leader=users[leader_name], unit=units[code], actor=users["demo_ja_admin"])
         count = 0
+        # all-pass checks through the audit module's bulk path at their dates; a failed line goes
+        # through the operations (it becomes a hazard there)
+        checks = PastInspections(tenant.id)
         for code, (principal, missing, late, unsigned) in SELF.items():
             actor = users[principal]
             for back in range(SPAN - 1, -1, -1):
@@ -109,13 +112,21 @@ def seed_inspections(log) -> None:
                 month = months_ago(back)
                 fail = ("区域-2", "灭火器压力不足", "教学楼二楼走廊", "两具灭火器压力指针在红区") \
                     if (code, back) == ("JA-D01", 2) else None
-                inspection = _run(units[code], "self", actor, month, 8 + count % 10, f"{actor.display_name.split('·')[-1]}、安全专干", fail)
+                day, inspectors = 8 + count % 10, f"{actor.display_name.split('·')[-1]}、安全专干"
+                if fail:
+                    record = _run(units[code], "self", actor, month, day, inspectors, fail)
+                else:
+                    record = checks.add(units[code], "self", actor, _day(month, day), inspectors)
                 count += 1
                 if back == unsigned:
                     continue
                 end = clock.month_end(month)
                 when = end + timedelta(days=4) if back in late else min(_day(month, 12), end)
-                sign_at(inspection, actor, datetime.combine(when, datetime.min.time()).replace(hour=2))
+                signed_at = datetime.combine(when, datetime.min.time()).replace(hour=2)
+                if fail:
+                    sign_at(record, actor, signed_at)
+                else:
+                    checks.sign(record, actor, signed_at)
         for supervisor, codes in TOWNSHIP.items():
             actor = users[supervisor]
             for back in range(SPAN - 3, -1, -1):
@@ -125,8 +136,12 @@ def seed_inspections(log) -> None:
                         continue  # not every school was checked every month
                     fail = ("区域-4", None, "学校北侧围墙外", "围墙外有废品收购点堆放纸箱") \
                         if (code, back) == ("JA-D04", 2) else None
-                    _run(units[code], "township", actor, month, 18 + n, actor.display_name.split("·")[-1], fail)
+                    if fail:
+                        _run(units[code], "township", actor, month, 18 + n, actor.display_name.split("·")[-1], fail)
+                    else:
+                        checks.add(units[code], "township", actor, _day(month, 18 + n))
         for code, back in visits:
-            _run(units[code], "unannounced", users[leader_name], months_ago(back), 21, "孙国强（分包领导）")
+            checks.add(units[code], "unannounced", users[leader_name], _day(months_ago(back), 21), "孙国强（分包领导）")
+        checks.write()
         g.actor_id = None
         log(f"建安区：写入三查记录（自查 {count} 次，含签字、逾期与缺失）")

@@ -58,18 +58,19 @@ def day_after(day: date, days: int, *, not_after: date | None = None) -> date:
 
 
 class PastInspections:
-    """All-pass inspections and the principals' sign-offs of one district, written through the audit
+    """All-pass inspections and the principals' sign-offs of a district, written through the audit
     module's public bulk path (:class:`hazardhub.audit.BulkChainWriter`) at the dates they claim.
 
-    Why: the other districts' months of 三查 were two thirds of the demo's seeding time as ORM
+    Why: the demo's months of 三查 were two thirds of its seeding time as ORM
     operations (start, checklist, finish and signature: four commits of some forty versioned rows
     each). Here each inspection is one transaction (recorded with its checklist, as the city-scale
     data set simplifies it) and each signature one more, with the snapshot, its SHA-256 and the
     chain head just before it, exactly as ``inspections.operations.sign`` stores them; the seal is
     the audit module's, so ``audit verify`` passes. The school's open ledger in the snapshot is the
-    one at writing time (these districts' hazards are seeded afterwards, so it is empty, as it was
-    when the demo signed them through the operations). The city witnesses these heads when it
-    verifies the districts' chains at the end of the seeding (``demo_citywide._verify_all``).
+    one at writing time, as it was when the demo signed them through the operations. The city
+    witnesses these heads when it verifies the districts' chains at the end of the seeding
+    (``demo_citywide._verify_all``). Inspections with a failed line still go through the
+    operations (the line becomes a hazard there).
     """
 
     def __init__(self, tenant_id: int):
@@ -82,14 +83,15 @@ class PastInspections:
         self.pending: list[dict] = []
         self._checklists: dict[int, list[dict]] = {}
 
-    def add(self, unit, kind: str, actor, day: date) -> dict:
+    def add(self, unit, kind: str, actor, day: date, inspectors: str | None = None) -> dict:
         """An inspection of ``unit`` by ``actor`` on ``day``, every line passed; returns its record."""
         from hazardhub.inspections.operations import checklist_for
 
         if unit.id not in self._checklists:
             self._checklists[unit.id] = checklist_for(unit)
         record = {"unit": unit, "kind": kind, "actor_id": actor.id, "day": day,
-                  "inspectors": actor.display_name.split("·")[-1], "signed_at": None, "signer_id": None}
+                  "inspectors": inspectors or actor.display_name.split("·")[-1], "signed_at": None,
+                  "signer_id": None}
         self.pending.append(record)
         return record
 
@@ -114,6 +116,7 @@ class PastInspections:
 
         if not self.pending:
             return 0
+        self._open = self._open_ledgers()
         conn = db.session.connection()
         ids = {key: conn.execute(sa.text(f'SELECT coalesce(max(id), 0) FROM "{name}"')).scalar_one()
                for key, name in (("inspection", "inspections"), ("item", "inspection_items"),
@@ -152,6 +155,22 @@ class PastInspections:
         written, self.pending = len(self.pending), []
         return written
 
+    def _open_ledgers(self) -> dict[int, list[dict]]:
+        """Each school's open hazards as ``inspections.operations.snapshot`` lists them (now)."""
+        import sqlalchemy as sa
+
+        from hazardhub.extensions import db
+        from hazardhub.hazards.models import OPEN_STATUSES, Hazard
+
+        out: dict[int, list[dict]] = {}
+        for school_id, number, status, level, deadline in db.session.execute(
+                sa.select(Hazard.school_id, Hazard.number, Hazard.status, Hazard.level, Hazard.deadline)
+                .where(Hazard.tenant_id == self.tenant_id, Hazard.status.in_(OPEN_STATUSES))
+                .order_by(Hazard.number)):
+            out.setdefault(school_id, []).append({"number": number, "status": status, "level": level,
+                                                  "deadline": deadline.isoformat() if deadline else None})
+        return out
+
     def _signoff(self, writer, insp: dict, items: list[dict], record: dict, ids: dict, canonical, hashlib) -> dict:
         at = record["signed_at"]
         data = {
@@ -160,14 +179,15 @@ class PastInspections:
                            "summary": insp["summary"] or "", "amends_id": None},
             "lines": [{"number": i["number"], "text": i["text"], "result": i["result"], "note": i["note"] or "",
                        "hazard_id": i["hazard_id"]} for i in items],
-            "open_ledger": [],
+            "open_ledger": self._open.get(insp["unit_id"], []),
         }
         text = canonical(data)
         ids["signoff"] += 1
         signoff = {"id": ids["signoff"], "tenant_id": self.tenant_id, "created_at": at, "inspection_id": insp["id"],
                    "signed_by_id": record["signer_id"], "signed_at": at, "snapshot": text,
                    "snapshot_sha256": hashlib.sha256(text.encode()).hexdigest(), "chain_head": None,
-                   "items_checked": len(items), "items_failed": 0, "open_hazards": 0,
+                   "items_checked": len(items), "items_failed": 0,
+                   "open_hazards": len(data["open_ledger"]),
                    "is_late": clock.local_date(at) > clock.month_end(insp["month"])}
         tx = writer.transaction(at, record["signer_id"], reason=f"校长签字：{insp['month']} 月度自查")
         signed = dict(insp, status="signed", version_id=2)
