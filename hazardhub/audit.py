@@ -25,7 +25,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import sqlalchemy as sa
 from flask import g, has_app_context, has_request_context, request
@@ -234,7 +234,8 @@ def _source() -> str:
 # canonical form and hashing
 
 
-def _canonical_value(value: Any) -> Any:
+def canonical_value(value: Any) -> Any:
+    """A column value in the form that is hashed (the same for the live path, bulk writers and verify)."""
     if isinstance(value, datetime):
         return value.replace(tzinfo=None).isoformat(timespec="microseconds")
     if isinstance(value, date):
@@ -248,6 +249,9 @@ def _canonical_value(value: Any) -> Any:
     if isinstance(value, float):
         return repr(value)
     return str(value)
+
+
+_canonical_value = canonical_value
 
 
 def _row_dict(row: sa.Row, skip: Iterable[str] = ()) -> dict[str, Any]:
@@ -395,6 +399,206 @@ def chain_head(tenant_id: int) -> tuple[int, str]:
         )
     ).first()
     return (row.seq, row.head_hash) if row else (0, GENESIS)
+
+
+# ---------------------------------------------------------------------------------------------
+# bulk writers: the same seal for rows written with Core (data sets, back-dated history)
+
+
+@dataclass(eq=False)
+class BulkTransaction:
+    """One logical change a bulk writer records: a Continuum transaction and its version rows.
+
+    ``versions`` holds ``(version table, row)``; a row has every column of its version table except
+    ``transaction_id`` (filled in when sealed), with the Python types the database returns
+    (``Decimal`` for numerics, ``date``/``datetime``), because the hash is taken over those.
+    """
+
+    issued_at: datetime
+    user_id: int | None
+    meta: dict[str, str]
+    order: int
+    versions: list[tuple[sa.Table, dict]] = field(default_factory=list)
+    #: called with ``"seq:hash"``, the chain head just before this transaction, before it is
+    #: hashed: a sign-off stores it in its live and version rows
+    on_head: Callable[[str], None] | None = None
+    id: int | None = None
+
+    def add(self, version_table: sa.Table, row: dict) -> dict:
+        """Record ``row`` as a version written by this transaction; returns the row."""
+        self.versions.append((version_table, row))
+        return row
+
+
+class BulkChainWriter:
+    """Writes many back-dated transactions of one tenant and appends them to its audit chain.
+
+    Why: history that claims past dates (three years of a city's checks, a demo's past) cannot go
+    through one ORM commit per change in reasonable time, and the normal seal stamps "now". This
+    writer is the one public way to write it: the caller builds :class:`BulkTransaction` objects
+    (one per logical change, with its moment, actor, reason and version rows) and writes the live
+    rows itself with :func:`bulk_insert`; :meth:`seal` orders the transactions in time, gives them
+    ids and hashes each onto the tenant's chain with :func:`canonical_change_set` and
+    :func:`link_hash` -- the functions :func:`verify_chain` recomputes -- and :meth:`write` stores
+    the transaction rows, their meta (source, operator, reason), the version rows, the links and
+    the head. Everything happens on ``conn`` inside the caller's database transaction, which holds
+    the tenant's head row locked from :meth:`seal` to the commit (as the normal seal does), so
+    concurrent writers queue instead of forking the chain. The caller commits.
+
+    The live rows must equal their latest versions (``audit verify`` compares them), and the
+    transactions append after the chain's current head, so their ``issued_at`` may lie before
+    transactions already in the chain: the chain orders by ``seq``, "as of" reads by
+    ``issued_at``.
+    """
+
+    def __init__(self, conn: sa.Connection, tenant_id: int, *, source: str = "cli", operator: str | None = None):
+        self.conn, self.tenant_id = conn, tenant_id
+        self.base_meta = {"source": source, "operator": operator or _operator()}
+        self.transactions: list[BulkTransaction] = []
+        self._sealed = False
+        self._links: list[tuple] = []
+        self._head: tuple[int, str] | None = None
+        self._had_head = False
+
+    def transaction(self, issued_at: datetime, user_id: int | None, reason: str | None = None,
+                    **meta: Any) -> BulkTransaction:
+        """A new transaction at ``issued_at`` (naive UTC) by ``user_id``, with its reason and meta."""
+        if self._sealed:
+            raise RuntimeError("the writer is sealed: no more transactions")
+        values = {**self.base_meta, "reason": reason, **meta}
+        tx = BulkTransaction(issued_at=issued_at, user_id=user_id, order=len(self.transactions),
+                             meta={k: str(v) for k, v in values.items() if v is not None})
+        self.transactions.append(tx)
+        return tx
+
+    def seal(self, *, last_meta: dict[str, Any] | None = None) -> list[BulkTransaction]:
+        """Lock the tenant's head, order the transactions by time, give ids, compute every link.
+
+        :param last_meta: meta added to the newest transaction (e.g. a data set's completion mark)
+        :returns: the transactions in chain order
+        """
+        conn, txt = self.conn, _transaction_table()
+        ht = AuditChainHead.__table__
+        head = conn.execute(sa.select(ht).where(ht.c.tenant_id == self.tenant_id).with_for_update()).first()
+        seq, prev = (head.seq, head.head_hash) if head else (0, GENESIS)
+        self._had_head = head is not None
+        next_id = conn.execute(sa.select(sa.func.coalesce(sa.func.max(txt.c.id), 0))).scalar_one()
+        self.transactions.sort(key=lambda tx: (tx.issued_at, tx.order))
+        if last_meta and self.transactions:
+            self.transactions[-1].meta.update({k: str(v) for k, v in last_meta.items() if v is not None})
+        links = []
+        columns = [c.name for c in txt.columns]
+        for tx in self.transactions:
+            next_id += 1
+            tx.id = next_id
+            if tx.on_head is not None:
+                tx.on_head(f"{seq}:{prev}")
+            versions = []
+            for table, row in tx.versions:
+                row["transaction_id"] = tx.id
+                versions.append((table.name, {c.name: canonical_value(row.get(c.name)) for c in table.columns
+                                              if c.name != "end_transaction_id"}))
+            tx_row = {c: canonical_value(v) for c, v in zip(columns, self._tx_values(tx, columns))}
+            new_hash = link_hash(prev, canonical_change_set(tx_row, tx.meta, versions))
+            seq += 1
+            links.append((tx.id, self.tenant_id, seq, prev, new_hash, tx.issued_at))
+            prev = new_hash
+        self._links, self._head, self._sealed = links, (seq, prev), True
+        return self.transactions
+
+    @staticmethod
+    def _tx_values(tx: BulkTransaction, columns: list[str]) -> list:
+        values = {"id": tx.id, "remote_addr": None, "user_id": tx.user_id, "issued_at": tx.issued_at}
+        return [values[c] for c in columns]
+
+    def write(self) -> int:
+        """Store the sealed transactions, meta, version rows, links and head; returns the version rows."""
+        if not self._sealed:
+            self.seal()
+        conn, txt, mt = self.conn, _transaction_table(), _meta_table()
+        columns = [c.name for c in txt.columns]
+        bulk_insert(conn, txt, columns, (self._tx_values(tx, columns) for tx in self.transactions))
+        bulk_insert(conn, mt, ["transaction_id", "key", "value"],
+                    ((tx.id, k, v) for tx in self.transactions for k, v in tx.meta.items()))
+        by_table: dict[sa.Table, list[dict]] = {}
+        for tx in self.transactions:
+            for table, row in tx.versions:
+                by_table.setdefault(table, []).append(row)
+        written = 0
+        for table, rows in by_table.items():
+            names = [c.name for c in table.columns if c.name != "end_transaction_id"]
+            bulk_insert(conn, table, names, ([row.get(c) for c in names] for row in rows))
+            written += len(rows)
+        bulk_insert(conn, AuditChainLink.__table__,
+                    ["transaction_id", "tenant_id", "seq", "prev_hash", "link_hash", "created_at"], self._links)
+        ht = AuditChainHead.__table__
+        if self._links:
+            seq, head_hash = self._head
+            values = {"seq": seq, "head_hash": head_hash, "updated_at": utcnow()}
+            if self._had_head:
+                conn.execute(ht.update().where(ht.c.tenant_id == self.tenant_id).values(**values))
+            else:
+                conn.execute(ht.insert().values(tenant_id=self.tenant_id, **values))
+        if self.transactions:
+            advance_sequences(conn, ["transaction"])
+        return written
+
+
+class VersionedTable:
+    """A versioned model's live and version tables, with the column lists a bulk row needs."""
+
+    def __init__(self, model):
+        self.live = model.__table__
+        self.version = version_class(model).__table__
+        self.name = self.version.name
+        self.columns = [c.name for c in self.live.columns]
+        parent = set(self.columns)
+        self.data_columns = [c.name for c in self.version.columns if c.name in parent]
+        self.mod_columns = [c.name[:-4] for c in self.version.columns
+                            if c.name.endswith("_mod") and c.name[:-4] in parent]
+        self.version_columns = [c.name for c in self.version.columns]
+
+    def version_row(self, live: dict, op: int, changed: set[str] | None = None) -> dict:
+        """The version row of ``live`` for operation ``op`` (0 insert, 1 update of ``changed``)."""
+        row = {c: live[c] for c in self.data_columns}
+        row["transaction_id"] = None
+        row["operation_type"] = op
+        for c in self.mod_columns:
+            row[f"{c}_mod"] = (live[c] is not None) if op == 0 else (c in changed)
+        return row
+
+    def live_values(self, live: dict) -> list:
+        """``live`` in :attr:`columns` order (for :func:`bulk_insert`)."""
+        return [live[c] for c in self.columns]
+
+
+def advance_sequences(conn: sa.Connection, table_names: Iterable[str]) -> None:
+    """After rows were inserted with explicit ids: move PostgreSQL's id sequences past them."""
+    if conn.dialect.name != "postgresql":
+        return
+    for table in table_names:
+        conn.execute(sa.text(
+            f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), (SELECT max(id) FROM \"{table}\"))"))
+
+
+def bulk_insert(conn: sa.Connection, table: sa.Table, columns: list[str], rows: Iterable) -> None:
+    """Insert ``rows`` (sequences in ``columns`` order): COPY on PostgreSQL (psycopg 3), batched
+    ``executemany`` elsewhere. For bulk writers only: nothing here versions or seals."""
+    if conn.dialect.name == "postgresql":
+        cursor = conn.connection.driver_connection.cursor()
+        cols = ", ".join(f'"{c}"' for c in columns)
+        with cursor.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    batch = []
+    for row in rows:
+        batch.append(dict(zip(columns, row)))
+        if len(batch) >= 5000:
+            conn.execute(table.insert(), batch)
+            batch = []
+    if batch:
+        conn.execute(table.insert(), batch)
 
 
 # ---------------------------------------------------------------------------------------------

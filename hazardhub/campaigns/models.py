@@ -36,6 +36,35 @@ BADGES = {
 }
 
 
+#: what a reader is shown of a campaign: the stored draft and closed as they are, an active one by
+#: the calendar of its phases (key → label, badge class)
+CALENDAR_STATUSES = {
+    "draft": ("筹备中", "bg-secondary"),
+    "upcoming": ("未开始", "bg-info text-dark"),
+    "running": ("进行中", "bg-primary"),
+    "ended": ("已到期", "bg-warning text-dark"),
+    "closed": ("已结束", "bg-success"),
+}
+
+
+def calendar_status(campaign: "Campaign", today: date, period: tuple[date, date] | None) -> tuple[str, str, str]:
+    """``(key, label, badge class)`` of ``campaign`` on ``today``.
+
+    Why: ``status`` says only whether the bureau has closed the campaign (结束专项行动); a 2026
+    campaign left active showed 进行中 in December, after all its phases had ended (issue #18). An
+    active campaign is 进行中 while ``period`` (its first phase's start to its last phase's end)
+    runs, 未开始 before it and 已到期 after it, until the bureau closes it (已结束).
+    """
+    key = campaign.status
+    if key == "active" and period is not None:
+        start, end = period
+        key = "upcoming" if today < start else ("ended" if today > end else "running")
+    elif key == "active":
+        key = "running"
+    label, badge = CALENDAR_STATUSES[key]
+    return key, label, badge
+
+
 class Campaign(TenantScoped, TimestampMixin, Base):
     __tablename__ = "campaigns"
     __versioned__ = VERSIONED

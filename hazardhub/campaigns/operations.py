@@ -93,6 +93,16 @@ def create_from_template(tenant: Tenant, year: int, actor, title: str | None = N
     return campaign
 
 
+def periods(campaign_ids) -> dict[int, tuple[date, date]]:
+    """Campaign id → (first phase's start, last phase's end), one query for a page of campaigns."""
+    ids = list(campaign_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(sa.select(Phase.campaign_id, sa.func.min(Phase.starts_on), sa.func.max(Phase.ends_on))
+                              .where(Phase.campaign_id.in_(ids)).group_by(Phase.campaign_id)).all()
+    return {cid: (start, end) for cid, start, end in rows}
+
+
 def phases_of(campaign: Campaign) -> list[Phase]:
     return list(db.session.execute(sa.select(Phase).where(Phase.campaign_id == campaign.id)
                                    .order_by(Phase.sort, Phase.id)).scalars())

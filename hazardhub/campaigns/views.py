@@ -17,7 +17,7 @@ from hazardhub.auditlog.timeline import timeline
 from hazardhub.campaigns import files
 from hazardhub.campaigns import operations as ops
 from hazardhub.campaigns.models import (
-    BADGES, CAMPAIGN_STATUSES, DELIVERABLE_STATUSES, SOURCES, SPEC_KINDS, WHO, Campaign,
+    BADGES, CAMPAIGN_STATUSES, DELIVERABLE_STATUSES, calendar_status, SOURCES, SPEC_KINDS, WHO, Campaign,
     Deliverable, DeliverableFile, Phase,
 )
 from hazardhub.clock import today
@@ -99,8 +99,10 @@ def index():
     published = ops.published_city_campaigns(_tenant()) if can(current_user, "campaign.adopt") else []
     adopted = set(db.session.execute(sa.select(Campaign.adopted_from_id).where(
         Campaign.tenant_id == current_user.tenant_id, Campaign.adopted_from_id.is_not(None))).scalars())
+    periods, now = ops.periods(c.id for c in page.items), today()
+    statuses = {c.id: calendar_status(c, now, periods.get(c.id)) for c in page.items}
     return render_template("campaigns/index.html", page=page, tenants=tenants, published=published,
-                           adopted=adopted, CAMPAIGN_STATUSES=CAMPAIGN_STATUSES, SOURCES=SOURCES)
+                           adopted=adopted, statuses=statuses, SOURCES=SOURCES)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -161,7 +163,9 @@ def show(campaign_id: int):
         grid.setdefault(d.unit_id, {})[d.spec_id] = d
         units[d.unit_id] = d.unit
     per_spec = {s.id: ops.counts([d for d in deliverables if d.spec_id == s.id], now) for s in specs}
+    period = (min(p.starts_on for p in phases), max(p.ends_on for p in phases)) if phases else None
     return render_template("campaigns/show.html", campaign=campaign, phases=phases, specs=specs, grid=grid,
+                           calendar=calendar_status(campaign, now, period),
                            units=sorted(units.values(), key=lambda u: u.path), today=now,
                            totals=ops.counts(deliverables, now), per_spec=per_spec,
                            late_total=sum(1 for d in deliverables if d.submitted_at and d.is_late(now)), BADGES=BADGES,

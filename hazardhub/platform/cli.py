@@ -38,12 +38,18 @@ def tenants_apply(path: Path) -> None:
         click.echo(f"错误：{exc}", err=True)
         sys.exit(1)
     if created:
-        click.echo("\n新建的管理员账号（一次性密码，仅显示这一次，首次登录须修改）：")
-        for slug, username, password, role in created:
-            click.echo(f"  {slug:10} {username:20} {password}  ({role})")
+        _print_admins(created)
     else:
         click.echo("没有需要新建的账号。")
     click.echo("完成。")
+
+
+def _print_admins(created) -> None:
+    """The real administrators ``tenants apply`` created, in their own block: not demo accounts."""
+    click.echo("\n正式管理员账号（由 tenants apply 新建，不是演示账号）：一次性密码仅显示这一次，"
+               "首次登录须修改；请交给各教育局的管理员本人：")
+    for slug, username, password, role in created:
+        click.echo(f"  {slug:10} {username:20} {password}  ({role})")
 
 
 @audit_cli.command("verify")
@@ -111,17 +117,20 @@ def demo(logins_json: Path | None, serve: bool, port: int, scale: str | None, re
     from hazardhub.platform.demo import seed_demo
 
     _cli_actor()
+    admins: list = []
     if scale:  # the city-scale data set (hazardhub/platform/scale.py): migrates, seeds the demo once
         from hazardhub.platform.scale import build
 
         logins = build(scale, rebuild=rebuild, log=click.echo).logins
     else:
         upgrade(directory=str(ROOT / "migrations"))
-        logins = seed_demo(log=click.echo)
+        logins = seed_demo(log=click.echo, admins=admins)
     click.echo("\n演示账号（数据为演示用，学校名称带“演示”标记）：")
     click.echo(f"  {'角色':12}{'用户名':18}{'密码':14}单位")
     for row in logins:
         click.echo(f"  {row['role_label']:12}{row['username']:20}{row['password']:14}{row['unit']}（{row['tenant']}）")
+    if admins:  # not demo accounts: the bureaus' real first administrators, apart from the above
+        _print_admins(admins)
     if logins_json:
         logins_json.write_text(json.dumps(logins, ensure_ascii=False, indent=2), encoding="utf-8")
         click.echo(f"\n已写入 {logins_json}")

@@ -5,6 +5,9 @@ twice changes nothing: existing units are matched by code and existing accounts 
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from datetime import date, timedelta
+
 import sqlalchemy as sa
 from flask import g
 
@@ -15,6 +18,7 @@ from hazardhub.extensions import db
 from hazardhub.orgs import operations as org_ops
 from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.orgs.unit_rows import UnitRow
+from hazardhub.platform.demo_past import EPOCH, day_after, past
 from hazardhub.platform.provisioning import apply_all
 from hazardhub.tenancy import tenant_bound
 
@@ -159,12 +163,15 @@ def _seed_history(log) -> None:
         school = db.session.execute(sa.select(OrgUnit).where(OrgUnit.code == "JA-D01")).scalar_one()
         if len(history(school)) > 1:
             return
-        g.actor_id = township.id
-        org_ops.update_unit(school, {"enrolment": 598, "contact_name": "郑校长", "contact_phone": "0374-5123456"},
-                            version_id=school.version_id, reason="2025年秋季学期学生数核减")
-        g.actor_id = admin.id
-        org_ops.update_unit(school, {"address": "许昌市建安区将官池镇府前路12号"},
-                            version_id=school.version_id, reason="补充学校地址")
+        # in the order (and at the dates) they claim: the address in spring, the head count in autumn
+        with past(date(2025, 3, 3)):
+            g.actor_id = admin.id
+            org_ops.update_unit(school, {"address": "许昌市建安区将官池镇府前路12号"},
+                                version_id=school.version_id, reason="补充学校地址")
+        with past(date(2025, 9, 5)):
+            g.actor_id = township.id
+            org_ops.update_unit(school, {"enrolment": 598, "contact_name": "郑校长", "contact_phone": "0374-5123456"},
+                                version_id=school.version_id, reason="2025年秋季学期学生数核减")
         g.actor_id = None
         log("建安区：写入演示修改记录")
 
@@ -287,8 +294,7 @@ PHOTOGRAPHED = {"JA-D01", "JA-D02", "JA-D03", "JA-D06", "JA-D11"}
 
 def _seed_hazards(log) -> None:
     """Hazards at every stage of the lifecycle, found and handled by the demo people."""
-    from datetime import timedelta
-
+    from hazardhub.evidence.operations import add_attachment
     from hazardhub.hazards import operations as hazard_ops
     from hazardhub.hazards.models import Hazard
     from hazardhub.standards.operations import items_for
@@ -312,14 +318,16 @@ def _seed_hazards(log) -> None:
                 "deadline": found_on + timedelta(days=days), "interim_controls": "设置警示标志，专人值守，每日巡查。",
                 "contingency_plan": "按学校突发事件应急预案处置，发现险情立即疏散并报告。",
             }
+            # each step at the day it claims: found, started the next day, reported when done,
+            # accepted two days later (hazard_ops validate those days against the frozen clock)
+            done = min(today, found_on + timedelta(days=max(1, days - 2)))
             g.actor_id = actor.id
-            hazard = hazard_ops.register(school=school, actor=actor, data=data,
-                                         item_ids=[items[n] for n in cited], level="general")
-            photographed = code in PHOTOGRAPHED and cited
-            if photographed:
-                from hazardhub.evidence.operations import add_attachment
-
-                add_attachment(hazard, actor, _demo_photo(location, after=False), "before", caption="排查时拍摄")
+            with past(found_on):
+                hazard = hazard_ops.register(school=school, actor=actor, data=data,
+                                             item_ids=[items[n] for n in cited], level="general")
+                photographed = code in PHOTOGRAPHED and cited
+                if photographed:
+                    add_attachment(hazard, actor, _demo_photo(location, after=False), "before", caption="排查时拍摄")
             rectifier = users[RECTIFIERS.get(code, "demo_ja_admin")]
             accepter = users[ACCEPTERS.get(code, "demo_ja_admin")]
             if accepter.id == rectifier.id:
@@ -328,28 +336,31 @@ def _seed_hazards(log) -> None:
                 continue
             g.actor_id = rectifier.id
             if stage == "voided":
-                hazard_ops.void(hazard, actor=rectifier, reason="与 JA 镇综治办登记重复，且不属校内隐患", version_id=hazard.version_id)
+                with past(day_after(found_on, 2)):
+                    hazard_ops.void(hazard, actor=rectifier, reason="与 JA 镇综治办登记重复，且不属校内隐患",
+                                    version_id=hazard.version_id)
                 continue
-            hazard_ops.start_rectification(hazard, actor=rectifier, version_id=hazard.version_id)
+            with past(day_after(found_on, 1), hour=9):
+                hazard_ops.start_rectification(hazard, actor=rectifier, version_id=hazard.version_id)
             if stage == "rectifying":
                 continue
-            done = min(today, found_on + timedelta(days=max(1, days - 2)))
-            if photographed:
-                from hazardhub.evidence.operations import add_attachment
-
-                g.actor_id = rectifier.id
-                add_attachment(hazard, rectifier, _demo_photo(location, after=True), "after", caption="整改完成后拍摄")
-            hazard_ops.report_rectification(hazard, actor=rectifier, rectified_on=done,
-                                            note="已按方案完成整改，整改前后照片留档。", version_id=hazard.version_id)
+            with past(done, hour=16):
+                if photographed:
+                    add_attachment(hazard, rectifier, _demo_photo(location, after=True), "after", caption="整改完成后拍摄")
+                hazard_ops.report_rectification(hazard, actor=rectifier, rectified_on=done,
+                                                note="已按方案完成整改，整改前后照片留档。", version_id=hazard.version_id)
             if stage == "awaiting":
                 continue
             g.actor_id = accepter.id
+            checked = day_after(done, 2)
             if stage == "rejected":
-                hazard_ops.reject(hazard, actor=accepter, reason="复查发现报警装置仍未安装，整改不到位，继续挂账。",
-                                  version_id=hazard.version_id)
+                with past(checked, hour=15):
+                    hazard_ops.reject(hazard, actor=accepter, reason="复查发现报警装置仍未安装，整改不到位，继续挂账。",
+                                      version_id=hazard.version_id)
                 continue
-            hazard_ops.accept(hazard, actor=accepter, accepted_on=min(today, done + timedelta(days=2)),
-                              note="现场复查合格，同意销号。", version_id=hazard.version_id)
+            with past(checked, hour=15):
+                hazard_ops.accept(hazard, actor=accepter, accepted_on=checked,
+                                  note="现场复查合格，同意销号。", version_id=hazard.version_id)
         g.actor_id = None
         log(f"建安区：登记演示隐患 {len(DEMO_HAZARDS)} 条（各个整改阶段）")
     for slug in OTHER_DISTRICTS:
@@ -364,17 +375,20 @@ def _seed_hazards(log) -> None:
             g.actor_id = admin.id
             for n, school in enumerate(schools):
                 found_on = clock.today() - timedelta(days=20 + 15 * n)
-                hazard = hazard_ops.register(
-                    school=school, actor=admin, level="general",
-                    item_ids=[items["3.1.6"]] if n == 0 else [],
-                    data={"found_on": found_on, "found_by_name": "县区督导组", "source": "bureau",
-                          "category": "校园消防" if n == 0 else "设备设施", "location": "教学楼楼梯间" if n == 0 else "操场看台",
-                          "description": "电动车楼内充电" if n == 0 else "看台栏杆锈蚀松动",
-                          "responsible_person": "校长", "measures": "限期整改", "funds": 1000,
-                          "deadline": found_on + timedelta(days=20), "interim_controls": "禁止使用",
-                          "contingency_plan": "按应急预案处置"})
+                with past(found_on):
+                    hazard = hazard_ops.register(
+                        school=school, actor=admin, level="general",
+                        item_ids=[items["3.1.6"]] if n == 0 else [],
+                        data={"found_on": found_on, "found_by_name": "县区督导组", "source": "bureau",
+                              "category": "校园消防" if n == 0 else "设备设施",
+                              "location": "教学楼楼梯间" if n == 0 else "操场看台",
+                              "description": "电动车楼内充电" if n == 0 else "看台栏杆锈蚀松动",
+                              "responsible_person": "校长", "measures": "限期整改", "funds": 1000,
+                              "deadline": found_on + timedelta(days=20), "interim_controls": "禁止使用",
+                              "contingency_plan": "按应急预案处置"})
                 if n == 1:
-                    hazard_ops.start_rectification(hazard, actor=admin, version_id=hazard.version_id)
+                    with past(day_after(found_on, 2)):
+                        hazard_ops.start_rectification(hazard, actor=admin, version_id=hazard.version_id)
             g.actor_id = None
 
 
@@ -402,8 +416,6 @@ LEARNING_SCHOOLS = [("JA-D01", "demo_ja_safety"), ("JA-D02", "demo_ja_principal2
 
 def _seed_learning(log) -> None:
     """三学 sessions for 建安区 from 2025-03 to 2026-11, with gaps so the coverage page shows them."""
-    from datetime import date
-
     from hazardhub.learning import operations as learning_ops
     from hazardhub.learning.models import LearningSession
     from hazardhub.standards.operations import standards_for
@@ -429,14 +441,15 @@ def _seed_learning(log) -> None:
             n = counter["n"]
             titles, forms = LEARNING_TITLES[level], LEARNING_FORMS[level]
             g.actor_id = users[organiser].id
-            learning_ops.record(
-                unit=units[code], actor=users[organiser], membership_ids=list(attendees),
-                standard_ids=[standards[n % len(standards)]] if standards else [],
-                data={"level": level, "form": forms[n % len(forms)], "held_on": held_on,
-                      "title": titles[n % len(titles)], "hours": 2 if level != "all_staff" else 1.5,
-                      "speaker": speaker, "headcount": headcount,
-                      "summary": "对照判定标准逐条学习，结合本单位实际查找问题，形成学习记录。",
-                      "materials_note": "学习课件及签到表存档于安全办公室"})
+            with past(held_on, hour=16):
+                learning_ops.record(
+                    unit=units[code], actor=users[organiser], membership_ids=list(attendees),
+                    standard_ids=[standards[n % len(standards)]] if standards else [],
+                    data={"level": level, "form": forms[n % len(forms)], "held_on": held_on,
+                          "title": titles[n % len(titles)], "hours": 2 if level != "all_staff" else 1.5,
+                          "speaker": speaker, "headcount": headcount,
+                          "summary": "对照判定标准逐条学习，结合本单位实际查找问题，形成学习记录。",
+                          "materials_note": "学习课件及签到表存档于安全办公室"})
             counter["n"] += 1
 
         months = [(2025, m) for m in range(3, 13)] + [(2026, m) for m in range(1, 12)]
@@ -476,12 +489,61 @@ def _seed_learning(log) -> None:
 DEMO_PASSWORD_HASH = "pbkdf2:sha256:1000"
 
 
-def seed_demo(log=print) -> list[dict]:
-    """Provision tenants/, add demo units, accounts and history; return the printed logins."""
-    created = apply_all(ROOT / "tenants", log=log)
-    for slug, username, password, role in created:
-        log(f"  （正式管理员账号）{slug} {username} 一次性密码：{password}")
-    _seed_units(log)
+@contextmanager
+def _seeding_session():
+    """Seed with ``expire_on_commit=False`` (the setting the test suite runs every operation with)
+    and, on SQLite, without waiting for the disk at every commit.
+
+    Why: the seeders commit thousands of times (every operation commits) and keep their users and
+    units in dicts; with the default every commit expired all of them and each next access reloaded
+    one row by primary key -- 6,700 single-row SELECTs, a third of the seeding's time (cProfile,
+    README "Performance"). Nothing else writes to the database while the demo is seeded, so the
+    objects in the session stay true; sessions made meanwhile (jobs run in-process) get the same.
+    Each SQLite commit also waited for an fsync (3,400 of them); the demo's file is written with
+    ``synchronous=OFF`` meanwhile (a machine crash mid-seeding means seeding again), and the
+    connections are closed afterwards so the served demo uses the default.
+    """
+    factory = db.session.session_factory
+    saved = factory.kw.get("expire_on_commit", True)
+    session = db.session()
+    factory.configure(expire_on_commit=False)
+    session.expire_on_commit = False
+    engine = db.engine
+    sqlite = engine.dialect.name == "sqlite"
+
+    def no_fsync(dbapi_connection, _record, _proxy):
+        dbapi_connection.execute("PRAGMA synchronous=OFF")
+
+    if sqlite:
+        sa.event.listen(engine, "checkout", no_fsync)
+    try:
+        yield
+    finally:
+        factory.configure(expire_on_commit=saved)
+        db.session().expire_on_commit = saved
+        if sqlite:
+            sa.event.remove(engine, "checkout", no_fsync)
+            engine.pool.dispose()  # pooled connections go; the ones checked out keep their own setting
+
+
+def seed_demo(log=print, admins: list | None = None) -> list[dict]:
+    """Provision tenants/, add demo units, accounts and history; return the printed logins.
+
+    :param admins: when given, receives ``(tenant slug, username, one-time password, role)`` of the
+        real administrators ``tenants apply`` created just now (printed apart from the demo logins:
+        they are not demo accounts and their password is shown this once)
+    """
+    with _seeding_session():
+        return _seed_all(log, admins)
+
+
+def _seed_all(log, admins: list | None) -> list[dict]:
+    # the bureaus, their units and people exist from before the 2025 campaign (demo_past.EPOCH)
+    with past(EPOCH):
+        created = apply_all(ROOT / "tenants", log=log)
+        _seed_units(log)
+    if admins is not None:
+        admins.extend(created)
     # Demo accounts share one published password, so a slow hash protects nothing there; a cheap
     # one keeps seeding (hundreds of back-dated signatures re-check it) to minutes. The real
     # administrators created by ``apply_all`` above keep scrypt.
@@ -490,9 +552,10 @@ def seed_demo(log=print) -> list[dict]:
     previous_hash = current_app.config.get("HAZARDHUB_PASSWORD_HASH")
     current_app.config["HAZARDHUB_PASSWORD_HASH"] = DEMO_PASSWORD_HASH
     try:
-        logins = [_ensure_account(*spec) for spec in DEMO_ACCOUNTS]
-        for spec in EXTRA_ACCOUNTS:
-            _ensure_account(*spec)
+        with past(EPOCH):
+            logins = [_ensure_account(*spec) for spec in DEMO_ACCOUNTS]
+            for spec in EXTRA_ACCOUNTS:
+                _ensure_account(*spec)
         _seed_history(log)
         _seed_hazards(log)
         from hazardhub.platform.demo_checks import seed_inspections

@@ -8,7 +8,7 @@ records the report (the demo has no account for every township).
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import g
@@ -18,6 +18,7 @@ from hazardhub.campaigns import operations as ops
 from hazardhub.campaigns.models import Campaign
 from hazardhub.extensions import db
 from hazardhub.orgs.models import OrgUnit, Tenant
+from hazardhub.platform.demo_past import past
 from hazardhub.tenancy import tenant_bound
 
 #: township without any report in 2025
@@ -42,9 +43,18 @@ def _reporters(admin: User) -> dict[int, User]:
     return {unit_id: user for unit_id, user in rows}
 
 
+def _submit(item, actor: User, text: str, when: datetime) -> None:
+    """Write and submit ``item`` at ``when`` (naive UTC), as its reporter."""
+    g.actor_id = actor.id
+    with past(when):
+        ops.save_text(item, text=text, actor=actor, version_id=item.version_id)
+        ops.submit(item, actor=actor, version_id=item.version_id, submitted_at=when)
+
+
 def _seed_2025(tenant: Tenant, admin: User, log) -> None:
     g.actor_id = admin.id
-    campaign = ops.create_from_template(tenant, 2025, admin)
+    with past(date(2025, 2, 20)):
+        campaign = ops.create_from_template(tenant, 2025, admin)
     reporters = _reporters(admin)
     codes = {u.id: u.code for u in db.session.execute(sa.select(OrgUnit)).scalars()}
     count = 0
@@ -65,17 +75,20 @@ def _seed_2025(tenant: Tenant, admin: User, log) -> None:
             text = (f"{unit_name}专项行动总结：组织集中学习培训和全员自主学习，开展自查自改和专项检查，"
                     "建立隐患排查治理台账，排查出的隐患均已明确整改责任人、措施和时限。附图片、文字资料。")
             reviewed = datetime(2025, 6, 27, 2, 0)
-        ops.save_text(item, text=text, actor=actor, version_id=item.version_id)
-        ops.submit(item, actor=actor, version_id=item.version_id, submitted_at=when)
+        reviewed = max(reviewed, when + timedelta(hours=1))
+        _submit(item, actor, text, when)
         g.actor_id = admin.id
-        if item.spec.name == "总结报告" and code == RETURNED[0]:
-            ops.review(item, actor=admin, decision="return", comment=RETURNED[1], version_id=item.version_id,
-                       reviewed_at=reviewed)
-        else:
-            ops.review(item, actor=admin, decision="accept", comment="", version_id=item.version_id,
-                       reviewed_at=reviewed)
+        with past(reviewed):
+            if item.spec.name == "总结报告" and code == RETURNED[0]:
+                ops.review(item, actor=admin, decision="return", comment=RETURNED[1], version_id=item.version_id,
+                           reviewed_at=reviewed)
+            else:
+                ops.review(item, actor=admin, decision="accept", comment="", version_id=item.version_id,
+                           reviewed_at=reviewed)
         count += 1
-    ops.set_status(campaign, status="closed", actor=admin, version_id=campaign.version_id)
+    g.actor_id = admin.id
+    with past(date(2025, 7, 3)):  # the safety section closes the campaign after its last review
+        ops.set_status(campaign, status="closed", actor=admin, version_id=campaign.version_id)
     log(f"  2025 年专项行动：{count} 份报送材料（逾期提交 {len(LATE_PLANS)} 份，未报送 1 个单位，退回 1 份）")
 
 
@@ -89,12 +102,12 @@ def _seed_2026(campaign: Campaign, admin: User) -> None:
         actor = reporters.get(item.unit_id, admin)
         g.actor_id = actor.id
         day = datetime(2026, 3, 12 + n % 18, 2, 0) if item.spec.name == "实施方案" else datetime(2026, 6, 10 + n % 14, 3, 0)
-        ops.save_text(item, text=f"{item.unit.name}{item.spec.name}（2026 年）", actor=actor, version_id=item.version_id)
-        ops.submit(item, actor=actor, version_id=item.version_id, submitted_at=day)
+        _submit(item, actor, f"{item.unit.name}{item.spec.name}（2026 年）", day)
         if item.spec.name == "实施方案":
             g.actor_id = admin.id
-            ops.review(item, actor=admin, decision="accept", comment="", version_id=item.version_id,
-                       reviewed_at=datetime(2026, 4, 2, 2, 0))
+            with past(datetime(2026, 4, 2, 2, 0)):
+                ops.review(item, actor=admin, decision="accept", comment="", version_id=item.version_id,
+                           reviewed_at=datetime(2026, 4, 2, 2, 0))
 
 
 def seed_campaigns(log) -> None:
@@ -109,15 +122,17 @@ def seed_campaigns(log) -> None:
         city_campaign = db.session.execute(sa.select(Campaign).where(Campaign.year == 2026)).scalar_one_or_none()
         if city_campaign is None:
             g.actor_id = city_admin.id
-            city_campaign = ops.create_from_template(city, 2026, city_admin, title=CITY_TITLE)
-            ops.publish(city_campaign, actor=city_admin, version_id=city_campaign.version_id)
+            with past(date(2026, 2, 16)):
+                city_campaign = ops.create_from_template(city, 2026, city_admin, title=CITY_TITLE)
+                ops.publish(city_campaign, actor=city_admin, version_id=city_campaign.version_id)
             log("  许昌市教育局发布 2026 年专项行动")
         city_campaign_id = city_campaign.id
     with tenant_bound(jianan.id):
         adopted = db.session.execute(sa.select(Campaign.id).where(Campaign.adopted_from_id == city_campaign_id)).first()
         if adopted is None:
             g.actor_id = admin.id
-            campaign = ops.adopt(jianan, city_campaign_id, actor=admin)
+            with past(date(2026, 2, 20)):
+                campaign = ops.adopt(jianan, city_campaign_id, actor=admin)
             _seed_2026(campaign, admin)
             log("  建安区采用市教育局 2026 年专项行动")
     g.pop("actor_id", None)

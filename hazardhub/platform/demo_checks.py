@@ -14,6 +14,7 @@ from hazardhub.extensions import db
 from hazardhub.inspections import operations as ops
 from hazardhub.inspections.models import Inspection
 from hazardhub.orgs.models import OrgUnit, Tenant
+from hazardhub.platform.demo_past import PastInspections, moment, past
 from hazardhub.tenancy import tenant_bound
 
 #: six months of records ending with the current Beijing month, so the demo always has a month in
@@ -55,19 +56,35 @@ def _day(month: str, day: int) -> date:
 
 
 def _run(unit, kind, actor, month, day, inspectors, fail=None):
+    """One inspection recorded on its day (start, checklist and finish as one sitting)."""
     g.actor_id = actor.id
-    inspection = ops.start(unit=unit, kind=kind, actor=actor, inspected_on=_day(month, day), inspectors=inspectors)
-    lines = ops.lines_of(inspection)
-    results = {line.id: ("pass", None) for line in lines}
-    findings = {}
-    if fail:
-        line = next(line for line in lines if line.number == fail[0])
-        results[line.id] = ("fail", fail[1])
-        findings[line.id] = (fail[2], fail[3])
-    ops.record_results(inspection, actor=actor, results=results, findings=findings, version_id=inspection.version_id)
-    ops.finish(inspection, actor=actor, summary="按检查表逐项检查，" + ("发现问题已登记台账。" if fail else "未发现重大事故隐患。"),
-               version_id=inspection.version_id)
+    on = _day(month, day)
+    with past(on, hour=9):
+        inspection = ops.start(unit=unit, kind=kind, actor=actor, inspected_on=on, inspectors=inspectors)
+        lines = ops.lines_of(inspection)
+        results = {line.id: ("pass", None) for line in lines}
+        findings = {}
+        if fail:
+            line = next(line for line in lines if line.number == fail[0])
+            results[line.id] = ("fail", fail[1])
+            findings[line.id] = (fail[2], fail[3])
+        ops.record_results(inspection, actor=actor, results=results, findings=findings,
+                           version_id=inspection.version_id)
+        ops.finish(inspection, actor=actor,
+                   summary="按检查表逐项检查，" + ("发现问题已登记台账。" if fail else "未发现重大事故隐患。"),
+                   version_id=inspection.version_id)
     return inspection
+
+
+def sign_at(inspection, actor, signed_at: datetime) -> None:
+    """The principal's signature at ``signed_at`` (naive UTC): not before the inspection was
+    recorded (09:00 Beijing on its day), never later than now."""
+    recorded = clock.naive_utc(moment(inspection.inspected_on, 9))
+    signed_at = min(max(signed_at, recorded + timedelta(hours=2)), clock.utcnow())
+    g.actor_id = actor.id
+    with past(signed_at):
+        ops.sign(inspection, actor=actor, password=DEMO_PASSWORD, version_id=inspection.version_id,
+                 signed_at=signed_at)
 
 
 def seed_inspections(log) -> None:
@@ -81,8 +98,12 @@ def seed_inspections(log) -> None:
         leader_name, assigned, visits = LEADER
         for code in assigned:
             g.actor_id = users["demo_ja_admin"].id
-            ops.assign_leader(leader=users[leader_name], unit=units[code], actor=users["demo_ja_admin"])
+            with past(clock.month_end(months_ago(SPAN)), hour=9):  # before the first month seeded
+                ops.assign_leader(leader=users[leader_name], unit=units[code], actor=users["demo_ja_admin"])
         count = 0
+        # all-pass checks through the audit module's bulk path at their dates; a failed line goes
+        # through the operations (it becomes a hazard there)
+        checks = PastInspections(tenant.id)
         for code, (principal, missing, late, unsigned) in SELF.items():
             actor = users[principal]
             for back in range(SPAN - 1, -1, -1):
@@ -91,15 +112,21 @@ def seed_inspections(log) -> None:
                 month = months_ago(back)
                 fail = ("区域-2", "灭火器压力不足", "教学楼二楼走廊", "两具灭火器压力指针在红区") \
                     if (code, back) == ("JA-D01", 2) else None
-                inspection = _run(units[code], "self", actor, month, 8 + count % 10, f"{actor.display_name.split('·')[-1]}、安全专干", fail)
+                day, inspectors = 8 + count % 10, f"{actor.display_name.split('·')[-1]}、安全专干"
+                if fail:
+                    record = _run(units[code], "self", actor, month, day, inspectors, fail)
+                else:
+                    record = checks.add(units[code], "self", actor, _day(month, day), inspectors)
                 count += 1
                 if back == unsigned:
                     continue
                 end = clock.month_end(month)
                 when = end + timedelta(days=4) if back in late else min(_day(month, 12), end)
-                g.actor_id = actor.id
-                ops.sign(inspection, actor=actor, password=DEMO_PASSWORD, version_id=inspection.version_id,
-                         signed_at=min(datetime.combine(when, datetime.min.time()).replace(hour=2), clock.utcnow()))
+                signed_at = datetime.combine(when, datetime.min.time()).replace(hour=2)
+                if fail:
+                    sign_at(record, actor, signed_at)
+                else:
+                    checks.sign(record, actor, signed_at)
         for supervisor, codes in TOWNSHIP.items():
             actor = users[supervisor]
             for back in range(SPAN - 3, -1, -1):
@@ -109,8 +136,12 @@ def seed_inspections(log) -> None:
                         continue  # not every school was checked every month
                     fail = ("区域-4", None, "学校北侧围墙外", "围墙外有废品收购点堆放纸箱") \
                         if (code, back) == ("JA-D04", 2) else None
-                    _run(units[code], "township", actor, month, 18 + n, actor.display_name.split("·")[-1], fail)
+                    if fail:
+                        _run(units[code], "township", actor, month, 18 + n, actor.display_name.split("·")[-1], fail)
+                    else:
+                        checks.add(units[code], "township", actor, _day(month, 18 + n))
         for code, back in visits:
-            _run(units[code], "unannounced", users[leader_name], months_ago(back), 21, "孙国强（分包领导）")
+            checks.add(units[code], "unannounced", users[leader_name], _day(months_ago(back), 21), "孙国强（分包领导）")
+        checks.write()
         g.actor_id = None
         log(f"建安区：写入三查记录（自查 {count} 次，含签字、逾期与缺失）")

@@ -22,6 +22,7 @@ from hazardhub.extensions import db
 from hazardhub.orgs import operations as org_ops
 from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.orgs.unit_rows import UnitRow
+from hazardhub.platform.demo_past import EPOCH, PastInspections, day_after, past
 from hazardhub.tenancy import tenant_bound
 
 DEMO_PASSWORD = "Demo2025"
@@ -29,8 +30,21 @@ DEMO_PASSWORD = "Demo2025"
 #: phases, then the autumn term; July and August are the summer holidays (kept short: every
 #: signature re-checks a scrypt password, as on a phone)
 MONTHS = ["2026-04", "2026-05", "2026-06", "2026-09", "2026-10", "2026-11"]
-#: 建安区's own demo checks start in June (demo_checks); its spring months are added here
-JIANAN_SPRING = ["2026-04", "2026-05"]
+#: 建安区's own demo checks cover the last six months (demo_checks); the 学习排查 months of the 2025
+#: and the 2026 campaign are added here
+JIANAN_SPRING = ["2025-04", "2025-05", "2026-04", "2026-05"]
+#: failed checklist lines of those months: (month, school, kind, line, note, location, description,
+#: days from finding to 销号 — None: still open)
+JIANAN_FINDINGS = [
+    ("2025-04", "JA-D01", "self", "区域-2", "灭火器过期", "教学楼一楼走廊", "走廊 3 具灭火器超过有效期，压力指针在红区。", 12),
+    ("2025-04", "JA-D02", "township", "区域-1", None, "学校南门", "校门口减速带损坏，上下学时段无护导人员。", 20),
+    ("2025-04", "JA-D05", "township", "区域-4", None, "学校东侧围墙外", "围墙外废品收购点堆放大量纸箱等可燃物。", None),
+    ("2025-05", "JA-D03", "self", "区域-2", "滑梯松动", "幼儿园户外活动场地", "大型滑梯连接螺栓松动，平台护栏缺失一段。", 6),
+    ("2025-05", "JA-D04", "township", "区域-3", None, "校内改造工地", "施工区域未封闭隔离，学生课间可进入。", 35),
+    ("2025-05", "JA-D06", "township", "区域-2", None, "学生宿舍楼", "宿舍楼应急照明灯 4 处不亮。", 9),
+    ("2026-04", "JA-D02", "self", "区域-2", "插线板串接", "教师办公室", "办公室插线板串接使用，电暖器长时间通电。", 5),
+    ("2026-05", "JA-D07", "township", "区域-1", None, "幼儿园大门", "门卫未配备防刺背心、钢叉等安保器械。", 14),
+]
 
 
 class Profile:
@@ -137,19 +151,6 @@ def _grow(tenant: Tenant, prefix: str, townships: list[str], extra: int) -> bool
     return True
 
 
-def _inspect(unit, kind, actor, month, day, fail=None):
-    from hazardhub.inspections import operations as ops
-
-    g.actor_id = actor.id
-    inspection = ops.start(unit=unit, kind=kind, actor=actor, inspected_on=_day(month, day),
-                           inspectors=actor.display_name.split("·")[-1])
-    lines = ops.lines_of(inspection)
-    results = {line.id: ("pass", None) for line in lines}
-    ops.record_results(inspection, actor=actor, results=results, findings={}, version_id=inspection.version_id)
-    ops.finish(inspection, actor=actor, summary="按检查表逐项检查。", version_id=inspection.version_id)
-    return inspection
-
-
 def _seed_district(slug: str, log) -> None:
     from hazardhub.hazards import operations as hazard_ops
     from hazardhub.inspections import operations as inspection_ops
@@ -159,73 +160,75 @@ def _seed_district(slug: str, log) -> None:
     prefix, townships, p = DISTRICTS[slug]
     tenant = _tenant(slug)
     with tenant_bound(tenant.id):
-        if not _grow(tenant, prefix, townships, p.extra):
-            return
-        if p.extra == 0 and db.session.execute(
-                sa.select(User.id).where(User.username == f"demo_{prefix.lower()}_leader")).first():
-            return
-        units = db.session.execute(sa.select(OrgUnit).where(OrgUnit.is_active.is_(True))
-                                   .order_by(OrgUnit.path)).scalars().all()
-        root = next(u for u in units if u.kind == "bureau")
-        schools = [u for u in units if u.kind in ("school", "affiliated_school")]
-        town_units = [u for u in units if u.kind == "township_center"]
-        short = tenant.short_name
-        admin = db.session.execute(sa.select(User).where(User.username == f"{slug}_admin")).scalar_one()
-        leader = _user(f"demo_{prefix.lower()}_leader", f"{short}分包领导（演示）", root, "bureau_leader")
-        supervisor = _user(f"demo_{prefix.lower()}_township", f"{town_units[0].name.replace('（演示）', '')}督导（演示）",
-                           town_units[0], "township_supervisor")
-        principals = {s.id: _user(f"demo_{s.code.lower().replace('-', '_')}_principal",
-                                  f"{s.name.replace('（演示）', '')}·校长", s, "principal") for s in schools}
+        with past(EPOCH):  # the district's schools and people exist from before the campaign
+            if not _grow(tenant, prefix, townships, p.extra):
+                return
+            if p.extra == 0 and db.session.execute(
+                    sa.select(User.id).where(User.username == f"demo_{prefix.lower()}_leader")).first():
+                return
+            units = db.session.execute(sa.select(OrgUnit).where(OrgUnit.is_active.is_(True))
+                                       .order_by(OrgUnit.path)).scalars().all()
+            root = next(u for u in units if u.kind == "bureau")
+            schools = [u for u in units if u.kind in ("school", "affiliated_school")]
+            town_units = [u for u in units if u.kind == "township_center"]
+            short = tenant.short_name
+            admin = db.session.execute(sa.select(User).where(User.username == f"{slug}_admin")).scalar_one()
+            leader = _user(f"demo_{prefix.lower()}_leader", f"{short}分包领导（演示）", root, "bureau_leader")
+            supervisor = _user(f"demo_{prefix.lower()}_township",
+                               f"{town_units[0].name.replace('（演示）', '')}督导（演示）", town_units[0],
+                               "township_supervisor")
+            principals = {s.id: _user(f"demo_{s.code.lower().replace('-', '_')}_principal",
+                                      f"{s.name.replace('（演示）', '')}·校长", s, "principal") for s in schools}
         n = len(schools)
-        # 三查: self-inspections signed (on time / late / unsigned / missing), township checks, visits
+        # 三查: self-inspections signed (on time / late / unsigned / missing), township checks, visits,
+        # written at their dates through the audit module's bulk path (demo_past.PastInspections)
+        checks = PastInspections(tenant.id)
         for m, month in enumerate(MONTHS):
             for i, school in enumerate(schools):
                 if not _share(n, i + m, p.self_done):
                     continue
                 actor = principals[school.id]
-                inspection = _inspect(school, "self", actor, month, 6 + (i % 12))
+                record = checks.add(school, "self", actor, _day(month, 6 + (i % 12)))
                 late = not _share(n, i + 2 * m, p.on_time)
                 if month == MONTHS[-1] and (late or i % 3 == 0):
                     continue  # the current month: not signed yet
                 end = clock.month_end(month)
                 when = end + timedelta(days=3 + i % 5) if late else _day(month, 12 + i % 10)
-                g.actor_id = actor.id
-                inspection_ops.sign(inspection, actor=actor, password=DEMO_PASSWORD, version_id=inspection.version_id,
-                                    signed_at=datetime.combine(when, datetime.min.time()).replace(hour=3))
+                checks.sign(record, actor, datetime.combine(when, datetime.min.time()).replace(hour=3))
             if month in MONTHS[1:]:
                 for i, school in enumerate(s for s in schools if s.parent_id in {t.id for t in town_units}):
                     if _share(n, i + m, p.township):
-                        _inspect(school, "township", supervisor, month, 18 + i % 8)
+                        checks.add(school, "township", supervisor, _day(month, 18 + i % 8))
         g.actor_id = admin.id
         if p.visits:
-            inspection_ops.assign_leader(leader=leader, unit=town_units[0], actor=admin)
+            with past(_day(MONTHS[0], 1)):
+                inspection_ops.assign_leader(leader=leader, unit=town_units[0], actor=admin)
             below = [s for s in schools if s.parent_id == town_units[0].id] or schools
             for v in range(p.visits):
-                _inspect(below[v % len(below)], "unannounced", leader, MONTHS[v % len(MONTHS)], 21)
+                checks.add(below[v % len(below)], "unannounced", leader, _day(MONTHS[v % len(MONTHS)], 21))
+        checks.write()
         # 三学: all-staff sessions at schools, principals at township sessions, the bureau's own staff
         memberships = {m.unit_id: m.id for m in db.session.execute(
             sa.select(Membership).where(Membership.role == "principal", Membership.is_active.is_(True))).scalars()}
+        def learn(unit, actor, held_on, membership_ids, **data):
+            g.actor_id = actor.id
+            with past(held_on, hour=16):
+                learning_ops.record(unit=unit, actor=actor, standard_ids=[], membership_ids=membership_ids,
+                                    data={"held_on": held_on, **data})
+
         for m, month in enumerate(MONTHS):
-            g.actor_id = admin.id
-            learning_ops.record(unit=root, actor=admin, standard_ids=[], membership_ids=[],
-                                data={"level": "bureau_staff", "form": "expert_lecture", "held_on": _day(month, 5),
-                                      "title": "重大事故隐患判定标准专题学习", "hours": 2, "headcount": 12})
+            learn(root, admin, _day(month, 5), [], level="bureau_staff", form="expert_lecture",
+                  title="重大事故隐患判定标准专题学习", hours=2, headcount=12)
             for t in town_units:
                 present = [memberships[s.id] for i, s in enumerate(schools)
                            if s.parent_id == t.id and s.id in memberships and _share(n, i + m, p.principals)]
                 if present:
-                    g.actor_id = admin.id
-                    learning_ops.record(unit=t, actor=admin, standard_ids=[], membership_ids=present,
-                                        data={"level": "principals", "form": "case_study", "held_on": _day(month, 14),
-                                              "title": "学校主要负责人安全职责学习", "hours": 2, "headcount": None})
+                    learn(t, admin, _day(month, 14), present, level="principals", form="case_study",
+                          title="学校主要负责人安全职责学习", hours=2, headcount=None)
             for i, school in enumerate(schools):
                 if _share(n, i + 3 * m, p.staff):
-                    actor = principals[school.id]
-                    g.actor_id = actor.id
-                    learning_ops.record(unit=school, actor=actor, standard_ids=[], membership_ids=[],
-                                        data={"level": "all_staff", "form": "video", "held_on": _day(month, 20),
-                                              "title": "校园消防安全全员学习", "hours": 1.5,
-                                              "headcount": school.staff_count or 20})
+                    learn(school, principals[school.id], _day(month, 20), [], level="all_staff", form="video",
+                          title="校园消防安全全员学习", hours=1.5, headcount=school.staff_count or 20)
         # the ledger: found by the schools or by supervision, closed on time, late, or still open
         items = {i.number: i.id for i in items_for(tenant.id)}
         today = clock.today()
@@ -244,36 +247,50 @@ def _seed_district(slug: str, log) -> None:
                 reporter = principals[school.id] if who == "self" else (leader if source == "unannounced" else admin)
                 cited = []
             g.actor_id = reporter.id
-            hazard = hazard_ops.register(school=school, actor=reporter, item_ids=cited, level="general", data={
-                "found_on": found_on, "found_by_name": reporter.display_name.split("·")[-1][:60], "source": source,
-                "category": category, "location": location, "description": description,
-                "responsible_person": "分管副校长", "responsible_dept": "总务处", "measures": "限期整改到位",
-                "funds": 1500 + 100 * k, "deadline": found_on + timedelta(days=15),
-                "interim_controls": "设置警示标志，专人值守", "contingency_plan": "按学校应急预案处置"})
+            with past(found_on, hour=11):
+                hazard = hazard_ops.register(school=school, actor=reporter, item_ids=cited, level="general", data={
+                    "found_on": found_on, "found_by_name": reporter.display_name.split("·")[-1][:60],
+                    "source": source, "category": category, "location": location, "description": description,
+                    "responsible_person": "分管副校长", "responsible_dept": "总务处", "measures": "限期整改到位",
+                    "funds": 1500 + 100 * k, "deadline": found_on + timedelta(days=15),
+                    "interim_controls": "设置警示标志，专人值守", "contingency_plan": "按学校应急预案处置"})
+            rectifier = principals[school.id]
             if not _share(total, k, p.closed) or hazard.level == "major" and k % 2 == 0:
                 if k % 3 == 0:
-                    hazard_ops.start_rectification(hazard, actor=principals[school.id], version_id=hazard.version_id)
+                    g.actor_id = rectifier.id
+                    with past(day_after(found_on, 1)):
+                        hazard_ops.start_rectification(hazard, actor=rectifier, version_id=hazard.version_id)
                 continue
-            rectifier = principals[school.id]
-            g.actor_id = rectifier.id
             in_time = _share(total, k + 1, p.on_time_close)
             done = min(today, found_on + timedelta(days=10 if in_time else 24))
-            hazard_ops.start_rectification(hazard, actor=rectifier, version_id=hazard.version_id)
-            hazard_ops.report_rectification(hazard, actor=rectifier, rectified_on=done, note="已整改，照片留档。",
-                                            version_id=hazard.version_id)
-            g.actor_id = admin.id
-            hazard_ops.accept(hazard, actor=admin, accepted_on=done, note="复查合格，同意销号。",
-                              version_id=hazard.version_id)
+            _close(hazard, rectifier, admin, found_on, done)
         g.actor_id = None
     log(f"{tenant.short_name}：县区对比演示数据（学校 {n} 所，{len(MONTHS)} 个月的三学三查，隐患 {total} 条）")
 
 
+def _close(hazard, rectifier: User, accepter: User, found_on: date, done: date) -> None:
+    """Started the day after it was found, reported on ``done`` and accepted the same afternoon."""
+    from hazardhub.hazards import operations as hazard_ops
+
+    g.actor_id = rectifier.id
+    with past(min(day_after(found_on, 1), done), hour=9):
+        hazard_ops.start_rectification(hazard, actor=rectifier, version_id=hazard.version_id)
+    with past(done, hour=11):
+        hazard_ops.report_rectification(hazard, actor=rectifier, rectified_on=done, note="已整改，照片留档。",
+                                        version_id=hazard.version_id)
+    g.actor_id = accepter.id
+    with past(done, hour=16):
+        hazard_ops.accept(hazard, actor=accepter, accepted_on=done, note="复查合格，同意销号。",
+                          version_id=hazard.version_id)
+
+
 def _seed_jianan_spring(log) -> None:
-    """建安区's self-inspections and township checks of April and May 2026 (the 学习排查 phase),
-    with the same habits as its later months in ``demo_checks``."""
-    from hazardhub.inspections import operations as inspection_ops
+    """建安区's self-inspections and township checks of April and May 2025 and 2026 (the 学习排查
+    phases of both campaigns), with the same habits as its later months in ``demo_checks``; the
+    lines that failed (``JIANAN_FINDINGS``) became hazards, planned the next day and mostly closed."""
+    from hazardhub.hazards.models import Hazard
     from hazardhub.inspections.models import Inspection
-    from hazardhub.platform.demo_checks import SELF, TOWNSHIP
+    from hazardhub.platform.demo_checks import SELF, TOWNSHIP, _run, sign_at
 
     tenant = _tenant("jianan")
     with tenant_bound(tenant.id):
@@ -281,26 +298,61 @@ def _seed_jianan_spring(log) -> None:
             return
         users = {u.username: u for u in db.session.execute(sa.select(User)).scalars()}
         units = {u.code: u for u in db.session.execute(sa.select(OrgUnit)).scalars()}
+        findings = {(month, code, kind): rest for month, code, kind, *rest in JIANAN_FINDINGS}
+        found: list[tuple[Inspection, User, int | None]] = []
+
+        def inspect(code, kind, actor, month, day):
+            finding = findings.get((month, code, kind))
+            fail = finding[:4] if finding else None
+            inspection = _run(units[code], kind, actor, month, day, actor.display_name.split("·")[-1], fail)
+            if finding:
+                found.append((inspection, actor, finding[4]))
+            return inspection
+
         count = 0
-        for i, (code, (principal, missing, late, _unsigned)) in enumerate(SELF.items()):
+        for i, (code, (principal, _missing, _late, _unsigned)) in enumerate(SELF.items()):
             actor = users[principal]
             for m, month in enumerate(JIANAN_SPRING):
-                if (i + m) % 5 == 4:
+                if (i + m) % 5 == 4 and (month, code, "self") not in findings:
                     continue  # a month without a self-inspection
-                inspection = _inspect(units[code], "self", actor, month, 8 + i % 10)
+                inspection = inspect(code, "self", actor, month, 8 + i % 10)
                 count += 1
                 end = clock.month_end(month)
                 when = end + timedelta(days=2 + i % 4) if (i + m) % 3 == 0 else _day(month, 14 + i % 10)
-                g.actor_id = actor.id
-                inspection_ops.sign(inspection, actor=actor, password=DEMO_PASSWORD, version_id=inspection.version_id,
-                                    signed_at=datetime.combine(when, datetime.min.time()).replace(hour=3))
+                sign_at(inspection, actor, datetime.combine(when, datetime.min.time()).replace(hour=3))
         for supervisor, codes in TOWNSHIP.items():
             for m, month in enumerate(JIANAN_SPRING):
                 for n, code in enumerate(codes):
-                    if (n + m) % 3 != 2:
-                        _inspect(units[code], "township", users[supervisor], month, 18 + n)
+                    if (n + m) % 3 != 2 or (month, code, "township") in findings:
+                        inspect(code, "township", users[supervisor], month, 18 + n)
+        # the findings' rectification, after the month's records (each hazard's steps in its order)
+        admin = users["demo_ja_admin"]
+        for inspection, actor, days in found:
+            hazard = db.session.execute(sa.select(Hazard).where(Hazard.inspection_id == inspection.id)).scalar_one()
+            principal = users[SELF[next(c for c, u in units.items() if u.id == hazard.school_id)][0]]
+            _plan(hazard, principal)
+            if days is None:
+                continue
+            accepter = admin if actor.id == principal.id else actor
+            _close(hazard, principal, accepter, hazard.found_on, day_after(hazard.found_on, days))
         g.actor_id = None
-    log(f"建安区：补充 2026 年 4—5 月三查记录（自查 {count} 次）")
+    log(f"建安区：补充 2025、2026 年 4—5 月三查记录（自查 {count} 次，发现隐患 {len(found)} 项）")
+
+
+def _plan(hazard, principal: User) -> None:
+    """The school fills in the rectification plan the day after the finding (五落实)."""
+    from hazardhub.hazards import operations as hazard_ops
+
+    g.actor_id = principal.id
+    with past(day_after(hazard.found_on, 1), hour=8):
+        hazard_ops.update(hazard, actor=principal, item_ids=[c.item_id for c in hazard.citations if c.is_active],
+                          level=hazard.level,
+                          version_id=hazard.version_id, reason="制定整改方案",
+                          data={"responsible_person": principal.display_name.split("·")[-1],
+                                "responsible_dept": "总务处", "measures": "按检查意见限期整改，整改后拍照留档。",
+                                "funds": 800, "deadline": hazard.found_on + timedelta(days=15),
+                                "interim_controls": "设置警示标志，专人看护。",
+                                "contingency_plan": "发现险情立即疏散师生并报告。"})
 
 
 def _adopt_city_campaign(log) -> None:
@@ -323,7 +375,8 @@ def _adopt_city_campaign(log) -> None:
                 continue
             admin = db.session.execute(sa.select(User).where(User.username == f"{slug}_admin")).scalar_one()
             g.actor_id = admin.id
-            campaign = ops.adopt(tenant, city_campaign.id, actor=admin)
+            with past(date(2026, 2, 24)):
+                campaign = ops.adopt(tenant, city_campaign.id, actor=admin)
             for n, item in enumerate(ops.deliverables_of(campaign)):
                 if slug == "yuzhou" and n % 3 == 2:
                     continue  # never reported
@@ -331,12 +384,14 @@ def _adopt_city_campaign(log) -> None:
                 late = slug == "yuzhou" and n % 3 == 1
                 when = datetime.combine(due + timedelta(days=4) if late else due - timedelta(days=3),
                                         datetime.min.time()).replace(hour=2)
-                ops.save_text(item, text=f"{item.unit.name}{item.spec.name}（演示）", actor=admin,
-                              version_id=item.version_id)
-                ops.submit(item, actor=admin, version_id=item.version_id, submitted_at=when)
+                with past(when):
+                    ops.save_text(item, text=f"{item.unit.name}{item.spec.name}（演示）", actor=admin,
+                                  version_id=item.version_id)
+                    ops.submit(item, actor=admin, version_id=item.version_id, submitted_at=when)
                 if not late:
-                    ops.review(item, actor=admin, decision="accept", comment="", version_id=item.version_id,
-                               reviewed_at=when + timedelta(days=2))
+                    with past(when + timedelta(days=2)):
+                        ops.review(item, actor=admin, decision="accept", comment="", version_id=item.version_id,
+                                   reviewed_at=when + timedelta(days=2))
             g.actor_id = None
             log(f"{tenant.short_name}：采用市教育局 2026 年专项行动并报送材料")
 

@@ -16,6 +16,7 @@ from hazardhub import clock
 from hazardhub.accounts.models import User
 from hazardhub.extensions import db
 from hazardhub.orgs.models import OrgUnit, Tenant
+from hazardhub.platform.demo_past import day_after, past
 from hazardhub.tenancy import tenant_bound
 
 #: (school code, issuer code, issuer account, days ago issued, working days, hazards, requirements, steps)
@@ -83,34 +84,39 @@ def seed_directives(log) -> None:
             for location, description, category, cited in hazards:
                 g.actor_id = actor.id
                 found_on = issued_on - timedelta(days=1)
-                hazard = hazard_ops.register(school=school, actor=actor, level="general", item_ids=[items[n] for n in cited], data={
-                    "found_on": found_on, "found_by_name": actor.display_name.split("·")[-1],
-                    "source": "bureau" if issuer.kind == "bureau" else "township", "category": category,
-                    "location": location, "description": description, "responsible_person": "分管副校长",
-                    "responsible_dept": "总务处", "measures": "按整改指令要求限期整改。", "funds": 3000,
-                    "deadline": found_on + timedelta(days=21), "interim_controls": "设置警示标志，专人值守。",
-                    "contingency_plan": "按学校突发事件应急预案处置。"})
+                with past(found_on, hour=15):
+                    hazard = hazard_ops.register(
+                        school=school, actor=actor, level="general", item_ids=[items[n] for n in cited], data={
+                            "found_on": found_on, "found_by_name": actor.display_name.split("·")[-1],
+                            "source": "bureau" if issuer.kind == "bureau" else "township", "category": category,
+                            "location": location, "description": description, "responsible_person": "分管副校长",
+                            "responsible_dept": "总务处", "measures": "按整改指令要求限期整改。", "funds": 3000,
+                            "deadline": found_on + timedelta(days=21), "interim_controls": "设置警示标志，专人值守。",
+                            "contingency_plan": "按学校突发事件应急预案处置。"})
                 hazard_ids.append(hazard.id)
             g.actor_id = actor.id
-            directive = ops.issue(issuer=issuer, school=school, actor=actor, hazard_ids=hazard_ids,
-                                  requirements=requirements, signer_name=actor.display_name.split("·")[-1],
-                                  working_days=working_days, issued_on=issued_on,
-                                  doc_title="限期整改指令书" if issuer.kind == "bureau" else "隐患整改通知书")
-            for step, username, text in steps:
+            with past(issued_on):
+                directive = ops.issue(issuer=issuer, school=school, actor=actor, hazard_ids=hazard_ids,
+                                      requirements=requirements, signer_name=actor.display_name.split("·")[-1],
+                                      working_days=working_days, issued_on=issued_on,
+                                      doc_title="限期整改指令书" if issuer.kind == "bureau" else "隐患整改通知书")
+            for n, (step, username, text) in enumerate(steps, start=1):
                 user = users[username]
                 g.actor_id = user.id
-                if step == "acknowledge":
-                    ops.acknowledge(directive, actor=user, signer_name=text)
-                elif step == "respond":
-                    photo = _demo_photo(hazards[0][0], after=True)
-                    ops.respond(directive, actor=user, note=text, photos=[photo])
-                elif step == "return":
-                    ops.return_(directive, actor=user, comments=text)
-                elif step == "accept":
-                    ops.accept(directive, actor=user, note=text)  # closes its hazards (销号) too
-                elif step == "extension":
-                    ops.request_extension(directive, actor=user, until=directive.deadline + timedelta(days=20),
-                                          reason=text)
+                # the steps spread over the days since issue: signed the next day, reported, reviewed
+                with past(day_after(issued_on, max(1, ago * n // (len(steps) + 1))), hour=10 + n):
+                    if step == "acknowledge":
+                        ops.acknowledge(directive, actor=user, signer_name=text)
+                    elif step == "respond":
+                        photo = _demo_photo(hazards[0][0], after=True)
+                        ops.respond(directive, actor=user, note=text, photos=[photo])
+                    elif step == "return":
+                        ops.return_(directive, actor=user, comments=text)
+                    elif step == "accept":
+                        ops.accept(directive, actor=user, note=text)  # closes its hazards (销号) too
+                    elif step == "extension":
+                        ops.request_extension(directive, actor=user, until=directive.deadline + timedelta(days=20),
+                                              reason=text)
         g.actor_id = None
         result = escalation.sweep_tenant(tenant.id, today)
         log(f"建安区：下达演示整改指令 {len(SCENARIOS)} 件（待签收、整改中、退回、待验收、已验收、逾期、延期待批），"

@@ -8,7 +8,7 @@ Without Redis the report job runs in-process (RQ's synchronous mode), as every d
 from __future__ import annotations
 
 import io
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import g
@@ -21,6 +21,7 @@ from hazardhub.campaigns.models import Campaign, Deliverable, DeliverableSpec, P
 from hazardhub.extensions import db
 from hazardhub.orgs.models import Tenant
 from hazardhub.orgs.operations import root_unit
+from hazardhub.platform.demo_past import past
 from hazardhub.reports.charts import font_file
 from hazardhub.runs.models import ReportRun
 from hazardhub.tenancy import tenant_bound
@@ -102,17 +103,19 @@ def _add_files(tenant: Tenant, admin: User, log) -> None:
         actor = supervisors.get(item.unit_id, admin)
         g.actor_id = actor.id
         unit_name = item.unit.name
-        for caption, color in PHOTO_SCENES[: 2 + n % 2]:
-            campaign_ops.add_file(item, actor=actor, stream=io.BytesIO(_photo(caption, unit_name, color)),
-                                  original_name=f"{caption}.jpg")
+        submitted_at = datetime(2026, 6, 18 + n, 2, 30)
+        with past(submitted_at - timedelta(hours=1)):  # uploaded, then handed in, on the day it claims
+            for caption, color in PHOTO_SCENES[: 2 + n % 2]:
+                campaign_ops.add_file(item, actor=actor, stream=io.BytesIO(_photo(caption, unit_name, color)),
+                                      original_name=f"{caption}.jpg")
+                added += 1
+            campaign_ops.add_file(item, actor=actor, stream=io.BytesIO(_summary_pdf(unit_name)),
+                                  original_name=f"{unit_name}总结报告.pdf")
             added += 1
-        campaign_ops.add_file(item, actor=actor, stream=io.BytesIO(_summary_pdf(unit_name)),
-                              original_name=f"{unit_name}总结报告.pdf")
-        added += 1
-        campaign_ops.save_text(item, text=f"{unit_name}总结报告（2026 年），附现场照片和总结报告 PDF。", actor=actor,
-                               version_id=item.version_id)
-        campaign_ops.submit(item, actor=actor, version_id=item.version_id,
-                            submitted_at=datetime(2026, 6, 18 + n, 2, 30))
+            campaign_ops.save_text(item, text=f"{unit_name}总结报告（2026 年），附现场照片和总结报告 PDF。", actor=actor,
+                                   version_id=item.version_id)
+        with past(submitted_at):
+            campaign_ops.submit(item, actor=actor, version_id=item.version_id, submitted_at=submitted_at)
     if added:
         log(f"  2026 年总结报告：{min(len(drafts), WITH_FILES)} 个单位报送照片和 PDF 共 {added} 个文件")
 

@@ -17,11 +17,11 @@ How it is written, and why it is faithful:
   application writes: the live rows, one Continuum ``transaction`` row per logical change (with
   its actor and ``transaction_meta``: reason, source, operator), one version row per object and
   transaction (``operation_type`` 0/1, the ``*_mod`` flags), and the tenant's audit-chain links and
-  head. Each link is computed with :func:`hazardhub.audit.canonical_change_set` and
-  :func:`hazardhub.audit.link_hash` -- the very functions :func:`hazardhub.audit.verify_chain`
-  uses -- over the canonical form of the rows as the database returns them, in chronological
-  order, so ``flask --app wsgi audit verify`` passes on the result (the live rows equal their
-  latest versions too).
+  head. The transactions, their meta, the version rows and the chain go through the audit
+  module's public bulk path, :class:`hazardhub.audit.BulkChainWriter`, which hashes with the very
+  functions :func:`hazardhub.audit.verify_chain` uses, in chronological order, so
+  ``flask --app wsgi audit verify`` passes on the result (the live rows, written here with
+  :func:`hazardhub.audit.bulk_insert`, equal their latest versions too).
 * The logical changes are those of the operations: an inspection recorded with its checklist
   (``inspections.operations.checklist_for``), failed lines becoming linked hazards with a full
   rectification plan (a cited direct item makes the hazard 重大 and 挂牌督办, with the rule in the
@@ -55,7 +55,7 @@ from flask import current_app, g
 from sqlalchemy_continuum import version_class, versioning_manager
 
 from hazardhub import clock
-from hazardhub.audit import GENESIS, AuditChainHead, AuditChainLink, _canonical_value, canonical_change_set, link_hash
+from hazardhub.audit import BulkChainWriter, BulkTransaction, VersionedTable, advance_sequences, bulk_insert
 from hazardhub.extensions import db
 from hazardhub.tenancy import tenant_bound
 
@@ -104,7 +104,6 @@ def build(scale: str, *, rebuild: bool = False, log: Callable[[str], None] = pri
     from flask_migrate import upgrade
 
     from hazardhub import ROOT
-    from hazardhub.orgs.models import OrgUnit
     from hazardhub.platform.demo import seed_demo
 
     if scale not in SCALES:
@@ -123,37 +122,51 @@ def build(scale: str, *, rebuild: bool = False, log: Callable[[str], None] = pri
         seed_demo(log=lambda *_: None)
         log(f"演示数据（账号、租户）已写入：{time.perf_counter() - t0:.1f} s")
     for slug in SCALES[scale]:
-        tenant = _tenant(slug)
-        if _complete(tenant.id, slug):
+        counts = build_district(slug, log=log)
+        if counts is None:
             report.reused.append(slug)
-            log(f"{tenant.short_name}：已有城市规模数据（{DISTRICT_SCHOOLS[slug]} 所学校），直接复用")
             continue
-        t0 = time.perf_counter()
-        with tenant_bound(tenant.id):
-            schools = _ensure_units(tenant, slug)
-            people = _ensure_people(tenant, slug, schools)
-            # plain values: the bulk writer works on its own connection, with no session objects
-            schools = [SimpleNamespace(id=u.id, tenant_id=u.tenant_id, path=u.path, parent_id=u.parent_id,
-                                       school_type=u.school_type, is_boarding=u.is_boarding, code=u.code)
-                       for u in db.session.execute(sa.select(OrgUnit).where(
-                           OrgUnit.id.in_([u.id for u in schools])).order_by(OrgUnit.code)).scalars()]
-            tenant = SimpleNamespace(id=tenant.id, slug=tenant.slug, short_name=tenant.short_name)
-        t1 = time.perf_counter()
-        log(f"{tenant.short_name}：单位 {len(schools)} 所学校、账号 {len(people.principal)} 名校长：{t1 - t0:.1f} s")
-        counts = _DistrictHistory(tenant, slug, schools, people, log=log).write()
-        t2 = time.perf_counter()
         for key, value in counts.items():
             report.counts[key] = report.counts.get(key, 0) + value
         report.built.append(slug)
-        log(f"{tenant.short_name}：三年历史写入 {t2 - t1:.1f} s（{counts['versions']:,} 个版本行、"
-            f"{counts['transactions']:,} 个事务、{counts['hazards']:,} 条隐患；"
-            f"{counts['versions'] / max(t2 - t1, 0.001):,.0f} 版本行/秒）")
     from hazardhub.platform.demo import DEMO_ACCOUNTS, _ensure_account
 
     report.logins = [_ensure_account(*spec) for spec in DEMO_ACCOUNTS]  # existing accounts: a lookup
     report.seconds = time.perf_counter() - started
     log(f"完成：{report.seconds:.1f} s")
     return report
+
+
+def build_district(slug: str, *, log: Callable[[str], None] = print,
+                   conn: sa.Connection | None = None) -> dict[str, int] | None:
+    """One district's schools, people and history; ``None`` when it is already complete.
+
+    :param conn: write the history on this connection inside the caller's transaction (tests)
+    """
+    from hazardhub.orgs.models import OrgUnit
+
+    tenant = _tenant(slug)
+    if _complete(tenant.id, slug):
+        log(f"{tenant.short_name}：已有城市规模数据（{DISTRICT_SCHOOLS[slug]} 所学校），直接复用")
+        return None
+    t0 = time.perf_counter()
+    with tenant_bound(tenant.id):
+        schools = _ensure_units(tenant, slug)
+        people = _ensure_people(tenant, slug, schools)
+        # plain values: the bulk writer works on its own connection, with no session objects
+        schools = [SimpleNamespace(id=u.id, tenant_id=u.tenant_id, path=u.path, parent_id=u.parent_id,
+                                   school_type=u.school_type, is_boarding=u.is_boarding, code=u.code)
+                   for u in db.session.execute(sa.select(OrgUnit).where(
+                       OrgUnit.id.in_([u.id for u in schools])).order_by(OrgUnit.code)).scalars()]
+        tenant = SimpleNamespace(id=tenant.id, slug=tenant.slug, short_name=tenant.short_name)
+    t1 = time.perf_counter()
+    log(f"{tenant.short_name}：单位 {len(schools)} 所学校、账号 {len(people.principal)} 名校长：{t1 - t0:.1f} s")
+    counts = _DistrictHistory(tenant, slug, schools, people, log=log).write(conn)
+    t2 = time.perf_counter()
+    log(f"{tenant.short_name}：三年历史写入 {t2 - t1:.1f} s（{counts['versions']:,} 个版本行、"
+        f"{counts['transactions']:,} 个事务、{counts['hazards']:,} 条隐患；"
+        f"{counts['versions'] / max(t2 - t1, 0.001):,.0f} 版本行/秒）")
+    return counts
 
 
 def dataset_summary() -> dict[str, int]:
@@ -329,43 +342,6 @@ def _ensure_people(tenant, slug: str, schools: list) -> _People:
 # three years of history, bulk
 
 
-@dataclass
-class _Tx:
-    """One logical change (one Continuum transaction) before it is sealed."""
-
-    at: datetime
-    user_id: int | None
-    reason: str
-    order: int
-    rows: list[tuple[str, dict]] = field(default_factory=list)
-    #: sign-off rows (live and version) that carry the chain head just before this transaction
-    signoff: tuple[dict, dict] | None = None
-    id: int = 0
-
-
-class _Table:
-    """A versioned model's live and version tables, with the column lists a bulk row needs."""
-
-    def __init__(self, model):
-        self.live = model.__table__
-        self.version = version_class(model).__table__
-        self.name = self.version.name
-        self.columns = [c.name for c in self.live.columns]
-        parent = set(self.columns)
-        self.data_columns = [c.name for c in self.version.columns if c.name in parent]
-        self.mod_columns = [c.name[:-4] for c in self.version.columns
-                            if c.name.endswith("_mod") and c.name[:-4] in parent]
-        self.version_columns = [c.name for c in self.version.columns]
-
-    def version_row(self, live: dict, op: int, changed: set[str] | None = None) -> dict:
-        row = {c: live[c] for c in self.data_columns}
-        row["transaction_id"] = None
-        row["operation_type"] = op
-        for c in self.mod_columns:
-            row[f"{c}_mod"] = (live[c] is not None) if op == 0 else (c in changed)
-        return row
-
-
 def _poisson(rng: random.Random, mean: float) -> int:
     limit, k, p = math.exp(-mean), 0, 1.0
     while True:
@@ -393,12 +369,12 @@ class _DistrictHistory:
         self.rng = random.Random(f"history-{slug}-{DATASET_VERSION}")
         self.today = clock.today()
         self.now = clock.utcnow()
-        self.t = {"hazard": _Table(Hazard), "citation": _Table(HazardCitation), "inspection": _Table(Inspection),
-                  "item": _Table(InspectionItem), "signoff": _Table(SignOff)}
+        self.t = {"hazard": VersionedTable(Hazard), "citation": VersionedTable(HazardCitation), "inspection": VersionedTable(Inspection),
+                  "item": VersionedTable(InspectionItem), "signoff": VersionedTable(SignOff)}
         self.live: dict[str, list[dict]] = defaultdict(list)
-        self.txs: list[_Tx] = []
-        self.order = 0
-        self.event_groups: dict[tuple, _Tx] = {}
+        #: set by :meth:`write` (it needs the connection): the audit module's public bulk path
+        self.writer: BulkChainWriter | None = None
+        self.event_groups: dict[tuple, BulkTransaction] = {}
         self.ids: dict[str, int] = {}
         self.school_hazards: dict[int, list[dict]] = defaultdict(list)
         #: hazard id -> [(naive UTC moment, status)]: its status at any moment, for sign-off snapshots
@@ -412,18 +388,15 @@ class _DistrictHistory:
 
     def _reserve_ids(self, conn) -> None:
         for key, table in (("hazard", "hazards"), ("citation", "hazard_citations"), ("inspection", "inspections"),
-                           ("item", "inspection_items"), ("signoff", "sign_offs"), ("tx", "transaction")):
+                           ("item", "inspection_items"), ("signoff", "sign_offs")):
             self.ids[key] = conn.execute(sa.text(f'SELECT coalesce(max(id), 0) FROM "{table}"')).scalar_one()
 
     def _next(self, key: str) -> int:
         self.ids[key] += 1
         return self.ids[key]
 
-    def _tx(self, at: datetime, user_id: int | None, reason: str) -> _Tx:
-        self.order += 1
-        tx = _Tx(at=at, user_id=user_id, reason=reason, order=self.order)
-        self.txs.append(tx)
-        return tx
+    def _tx(self, at: datetime, user_id: int | None, reason: str) -> BulkTransaction:
+        return self.writer.transaction(at, user_id, reason=reason)
 
     # -- generation ---------------------------------------------------------------------------
 
@@ -529,12 +502,12 @@ class _DistrictHistory:
         self._add_inspection(tx, insp, items)
         return hazards
 
-    def _add_inspection(self, tx: _Tx, insp: dict, items: list[dict]) -> None:
+    def _add_inspection(self, tx: BulkTransaction, insp: dict, items: list[dict]) -> None:
         self.live["inspection"].append(insp)
-        tx.rows.append(("inspection", self.t["inspection"].version_row(insp, 0)))
+        tx.add(self.t["inspection"].version, self.t["inspection"].version_row(insp, 0))
         for item in items:
             self.live["item"].append(item)
-            tx.rows.append(("item", self.t["item"].version_row(item, 0)))
+            tx.add(self.t["item"].version, self.t["item"].version_row(item, 0))
 
     def _sign(self, school, insp: dict, items: list[dict], at: datetime, principal_id: int) -> None:
 
@@ -558,7 +531,7 @@ class _DistrictHistory:
         tx = self._tx(at, principal_id, f"校长签字：{insp['month']} 月度自查")
         insp["status"] = "signed"
         insp["version_id"] = 2
-        tx.rows.append(("inspection", self.t["inspection"].version_row(insp, 1, {"status", "version_id"})))
+        tx.add(self.t["inspection"].version, self.t["inspection"].version_row(insp, 1, {"status", "version_id"}))
         # the snapshot names hazards by number, and numbers are given once the month is generated
         self.pending_signoffs.append((tx, signoff, dict(insp), items, open_ledger))
         self.live["signoff"].append(signoff)
@@ -582,12 +555,12 @@ class _DistrictHistory:
             signoff["snapshot"] = text
             signoff["snapshot_sha256"] = hashlib.sha256(text.encode()).hexdigest()
             version = self.t["signoff"].version_row(signoff, 0)
-            tx.rows.append(("signoff", version))
-            tx.signoff = (signoff, version)
+            tx.add(self.t["signoff"].version, version)
+            tx.on_head = _chain_head_into(signoff, version)
         self.pending_signoffs = []
 
     def _hazards_from(self, school, insp: dict, items: list[dict], at: datetime, source: str, by_id: int,
-                      by_name: str, tx: _Tx) -> list[dict]:
+                      by_name: str, tx: BulkTransaction) -> list[dict]:
         from hazardhub.hazards.models import CATEGORIES
 
         rng = self.rng
@@ -636,7 +609,7 @@ class _DistrictHistory:
                             "group_label": f"{group.article_no}{group.label}", "standard_title": standard.title,
                             "is_active": True}
                 self.live["citation"].append(citation)
-                tx.rows.append(("citation", self.t["citation"].version_row(citation, 0)))
+                tx.add(self.t["citation"].version, self.t["citation"].version_row(citation, 0))
             self.live["hazard"].append(hazard)
             self.school_hazards[school.id].append(hazard)
             self._plan_lifecycle(school, hazard, at)
@@ -697,7 +670,7 @@ class _DistrictHistory:
         hazard_t = self.t["hazard"]
         for hazard in self._pending_numbers:
             hazard["number"] = f"{short}-{hazard['year']}-{hazard['_seq'] + self.number_base.get(hazard['year'], 0):06d}"
-            hazard["_tx"].rows.append(("hazard", hazard_t.version_row(hazard, 0)))
+            hazard["_tx"].add(hazard_t.version, hazard_t.version_row(hazard, 0))
             for moment, kind, changes, actor in hazard["_steps"]:
                 key = (hazard["school_id"], moment.date(), kind, actor)
                 tx = self.event_groups.get(key)
@@ -713,37 +686,31 @@ class _DistrictHistory:
                 changed = {k for k, v in changes.items() if hazard[k] != v}
                 hazard.update(changes)
                 hazard["version_id"] += 1
-                hazard["updated_at"] = tx.at
+                hazard["updated_at"] = tx.issued_at
                 changed |= {"version_id", "updated_at"}
-                tx.rows.append(("hazard", hazard_t.version_row(hazard, 1, changed)))
+                tx.add(self.t["hazard"].version, hazard_t.version_row(hazard, 1, changed))
 
     # -- writing ------------------------------------------------------------------------------
 
-    def write(self) -> dict[str, int]:
-        engine = db.engine
+    def write(self, conn: sa.Connection | None = None) -> dict[str, int]:
+        """Generate and write the district's history in one database transaction.
+
+        :param conn: write on this connection inside the caller's transaction (the caller commits;
+            tests); by default a connection of its own, committed here
+        """
         # read through the session first: on SQLite the bulk connection below holds the write lock
         checklists = self._checklists()
+        if conn is not None:
+            return self._write_on(conn, checklists)
+        engine = db.engine
         db.session.remove()
-        t0 = time.perf_counter()
         with engine.connect() as conn:
             trans = conn.begin()
             try:
                 if engine.dialect.name == "postgresql":
                     conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-                self._reserve_ids(conn)
-                self.number_base = self._number_base(conn)
-                self.generate(checklists)
-                self._materialise()
-                self._snapshot_signoffs()
-                t1 = time.perf_counter()
-                self.log(f"{self.tenant.short_name}：生成 {len(self.txs):,} 个事务：{t1 - t0:.1f} s")
-                links, heads, meta = self._seal(conn)
-                t2 = time.perf_counter()
-                self.log(f"{self.tenant.short_name}：计算审计链 {len(links):,} 环：{t2 - t1:.1f} s")
-                counts = self._insert(conn, links, heads, meta)
-                self._fix_sequences(conn)
+                counts = self._write_on(conn, checklists)
                 trans.commit()
-                self.log(f"{self.tenant.short_name}：写入数据库：{time.perf_counter() - t2:.1f} s")
             except Exception:
                 trans.rollback()
                 raise
@@ -757,83 +724,46 @@ class _DistrictHistory:
                     conn.exec_driver_sql(f'VACUUM ANALYZE "{name}"')
         return counts
 
+    def _write_on(self, conn: sa.Connection, checklists: dict) -> dict[str, int]:
+        t0 = time.perf_counter()
+        self._reserve_ids(conn)
+        self.writer = BulkChainWriter(conn, self.tenant.id, operator=self.operator)
+        self.number_base = self._number_base(conn)
+        self.generate(checklists)
+        self._materialise()
+        self._snapshot_signoffs()
+        t1 = time.perf_counter()
+        txs = self.writer.transactions
+        self.log(f"{self.tenant.short_name}：生成 {len(txs):,} 个事务：{t1 - t0:.1f} s")
+        self.writer.seal(last_meta={DATASET_KEY: f"{DATASET_VERSION}:{self.slug}:{DISTRICT_SCHOOLS[self.slug]}"})
+        t2 = time.perf_counter()
+        self.log(f"{self.tenant.short_name}：计算审计链 {len(txs):,} 环：{t2 - t1:.1f} s")
+        counts = self._insert(conn)
+        advance_sequences(conn, ("hazards", "hazard_citations", "inspections", "inspection_items", "sign_offs"))
+        self.log(f"{self.tenant.short_name}：写入数据库：{time.perf_counter() - t2:.1f} s")
+        return counts
+
     def _number_base(self, conn) -> dict[int, int]:
         from hazardhub.hazards.models import HazardCounter
 
         ct = HazardCounter.__table__
         return dict(conn.execute(sa.select(ct.c.year, ct.c.last).where(ct.c.tenant_id == self.tenant.id)).all())
 
-    def _seal(self, conn):
-        """Order the transactions in time, give ids, hash each onto the tenant's chain."""
-        txt = versioning_manager.transaction_cls.__table__
-        head = conn.execute(sa.select(AuditChainHead.__table__).where(
-            AuditChainHead.__table__.c.tenant_id == self.tenant.id).with_for_update()).first()
-        seq, prev = (head.seq, head.head_hash) if head else (0, GENESIS)
-        self.had_head = head is not None
-        self.txs.sort(key=lambda tx: (tx.at, tx.order))
-        links, meta = [], []
-        last = len(self.txs) - 1
-        for index, tx in enumerate(self.txs):
-            tx.id = self._next("tx")
-            tx_meta = {"reason": tx.reason, "source": "cli", "operator": self.operator}
-            if index == last:
-                tx_meta[DATASET_KEY] = f"{DATASET_VERSION}:{self.slug}:{DISTRICT_SCHOOLS[self.slug]}"
-            if tx.signoff is not None:
-                for row in tx.signoff:
-                    row["chain_head"] = f"{seq}:{prev}"
-            versions = []
-            for table_key, row in tx.rows:
-                row["transaction_id"] = tx.id
-                versions.append((self.t[table_key].name, {k: _canonical_value(v) for k, v in row.items()}))
-            tx_row = {c.name: _canonical_value(v) for c, v in zip(txt.columns, self._tx_values(tx, txt))}
-            new_hash = link_hash(prev, canonical_change_set(tx_row, tx_meta, versions))
-            seq += 1
-            links.append((tx.id, self.tenant.id, seq, prev, new_hash, tx.at))
-            meta.extend((tx.id, k, v) for k, v in tx_meta.items())
-            prev = new_hash
-        return links, (seq, prev), meta
-
-    @staticmethod
-    def _tx_values(tx: _Tx, txt: sa.Table) -> list:
-        values = {"id": tx.id, "remote_addr": None, "user_id": tx.user_id, "issued_at": tx.at}
-        return [values[c.name] for c in txt.columns]
-
-    def _insert(self, conn, links, head, meta) -> dict[str, int]:
-        txt = versioning_manager.transaction_cls.__table__
-        mt = versioning_manager.transaction_meta_cls.__table__
-        lt = AuditChainLink.__table__
-        counts = {"transactions": len(self.txs), "versions": 0, "hazards": len(self.live["hazard"]),
+    def _insert(self, conn) -> dict[str, int]:
+        counts = {"transactions": len(self.writer.transactions), "versions": 0, "hazards": len(self.live["hazard"]),
                   "inspections": len(self.live["inspection"]), "inspection_items": len(self.live["item"]),
                   "sign_offs": len(self.live["signoff"])}
-        _copy(conn, txt, [c.name for c in txt.columns], (self._tx_values(tx, txt) for tx in self.txs))
-        _copy(conn, mt, ["transaction_id", "key", "value"], meta)
         # live rows in foreign-key order: inspections, hazards, their citations, checklist lines
         # (which link both), sign-offs
         for key in ("inspection", "hazard", "citation", "item", "signoff"):
             table = self.t[key]
-            _copy(conn, table.live, table.columns, ([row[c] for c in table.columns] for row in self.live[key]))
+            bulk_insert(conn, table.live, table.columns, ([row[c] for c in table.columns] for row in self.live[key]))
             if conn.dialect.name == "postgresql":
                 # The foreign-key checks of the next COPY plan against these statistics: on a
                 # table the planner believes empty they scan it whole for every row (a 300-school
                 # district's checklist lines took minutes instead of seconds).
                 conn.exec_driver_sql(f'ANALYZE "{table.live.name}"')
-        by_table: dict[str, list[dict]] = defaultdict(list)
-        for tx in self.txs:
-            for key, row in tx.rows:
-                by_table[key].append(row)
-        for key, rows in by_table.items():
-            table = self.t[key]
-            _copy(conn, table.version, table.version_columns, ([row[c] for c in table.version_columns] for row in rows))
-            counts["versions"] += len(rows)
-        _copy(conn, lt, ["transaction_id", "tenant_id", "seq", "prev_hash", "link_hash", "created_at"], links)
-        ht = AuditChainHead.__table__
-        seq, head_hash = head
-        if self.had_head:
-            conn.execute(ht.update().where(ht.c.tenant_id == self.tenant.id).values(
-                seq=seq, head_hash=head_hash, updated_at=clock.utcnow()))
-        else:
-            conn.execute(ht.insert().values(tenant_id=self.tenant.id, seq=seq, head_hash=head_hash,
-                                            updated_at=clock.utcnow()))
+        counts["versions"] = self.writer.write()  # transactions, meta, versions, links, head
         from hazardhub.hazards.models import HazardCounter
 
         ct = HazardCounter.__table__
@@ -845,31 +775,13 @@ class _DistrictHistory:
                 conn.execute(ct.insert().values(tenant_id=self.tenant.id, year=year, last=last))
         return counts
 
-    def _fix_sequences(self, conn) -> None:
-        if conn.dialect.name != "postgresql":
-            return
-        for table in ("hazards", "hazard_citations", "inspections", "inspection_items", "sign_offs", "transaction"):
-            conn.execute(sa.text(
-                f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), (SELECT max(id) FROM \"{table}\"))"))
 
-
-def _copy(conn, table: sa.Table, columns: list[str], rows) -> None:
-    """COPY on PostgreSQL (psycopg 3), executemany elsewhere; rows are sequences in ``columns`` order."""
-    if conn.dialect.name == "postgresql":
-        cursor = conn.connection.driver_connection.cursor()
-        cols = ", ".join(f'"{c}"' for c in columns)
-        with cursor.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    batch = []
-    for row in rows:
-        batch.append(dict(zip(columns, row)))
-        if len(batch) >= 5000:
-            conn.execute(table.insert(), batch)
-            batch = []
-    if batch:
-        conn.execute(table.insert(), batch)
+def _chain_head_into(*rows: dict):
+    """The sign-off stores the chain head just before its transaction (``BulkTransaction.on_head``)."""
+    def store(head: str) -> None:
+        for row in rows:
+            row["chain_head"] = head
+    return store
 
 
 def _operator() -> str:
