@@ -262,11 +262,11 @@ FILE_CASES = {
     "header_only_xlsx": (lambda w: xlsx_bytes([]), "units.xlsx", "文件只有表头"),
     "disguised_xlsx": (lambda w: csv_bytes(good_rows(w)), "units.xlsx", "内容不是 Excel 文件"),
     "zip_not_workbook": (lambda w: _zip_bytes(), "units.xlsx", "无法读取该 Excel 文件"),
-    "exe": (lambda w: b"MZ\x90\x00\x03\x00\x00\x00", "setup.exe", "只支持 .xlsx 或 .csv 文件"),
-    "txt": (lambda w: csv_bytes(good_rows(w)), "units.txt", "只支持 .xlsx 或 .csv 文件"),
-    "no_extension": (lambda w: csv_bytes(good_rows(w)), "units", "只支持 .xlsx 或 .csv 文件"),
-    "xls_old_format": (lambda w: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, "units.xls",
-                       "只支持 .xlsx 或 .csv 文件"),
+    "exe": (lambda w: b"MZ\x90\x00\x03\x00\x00\x00", "setup.exe", "只支持 .xlsx、.xls 或 .csv 文件"),
+    "txt": (lambda w: csv_bytes(good_rows(w)), "units.txt", "只支持 .xlsx、.xls 或 .csv 文件"),
+    "no_extension": (lambda w: csv_bytes(good_rows(w)), "units", "只支持 .xlsx、.xls 或 .csv 文件"),
+    "xls_broken": (lambda w: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, "units.xls",
+                   "无法读取该 .xls 文件"),
     "binary_csv": (lambda w: b"\x00\x01\x02code\x00", "units.csv", "可能不是文本文件"),
     # over the csv module's 131072-character field limit (and under the test client's 500 kB
     # spool threshold, whose temporary file Werkzeug never closes)

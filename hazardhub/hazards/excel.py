@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable
 
 import sqlalchemy as sa
 
-from hazardhub import clock, spreadsheets
+from hazardhub import clock, spreadsheets, tables
 from hazardhub.audit import chain_head, tx_meta
 from hazardhub.extensions import db
 from hazardhub.hazards import operations as hazard_ops
@@ -233,10 +233,11 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "deadline": ("整改时限", "整改期限", "完成时限", "时限", "整改完成时限"),
     "interim_controls": ("临时管控措施", "管控措施", "临时措施", "临时管控"),
     "contingency_plan": ("应急预案", "预案"),
-    "status": ("状态", "整改状态", "治理状态"),
+    "status": ("状态", "整改状态", "治理状态", "完成情况", "整改完成情况", "整改情况", "是否整改", "整改结果",
+               "销号情况", "是否销号", "是否完成"),
     "accepted_by_name": ("验收人",),
     "accepted_on": ("验收日期", "验收时间"),
-    "closed_on": ("销号日期", "销号时间"),
+    "closed_on": ("销号日期", "销号时间", "完成日期", "完成时间", "整改完成日期", "整改完成时间"),
 }
 
 _MAX_COLUMNS = 60
@@ -244,21 +245,42 @@ _MAX_COLUMNS = 60
 
 @dataclass
 class Sheet:
-    """The first worksheet: its header texts and the data rows with their sheet row numbers."""
+    """One sheet's detected table: its header texts (a sub-header joined to its parent), the data
+    rows with their sheet row numbers, and the title block's context and the reader's notes."""
 
     headers: list[str]
     rows: list[tuple[int, list[Any]]]
     header_line: int = 1
+    name: str = ""
+    context: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    score: int = 0
+
+    def payload(self) -> dict[str, Any]:
+        return {"headers": self.headers, "header_line": self.header_line, "name": self.name,
+                "context": self.context, "notes": self.notes, "score": self.score}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any], rows: list) -> "Sheet":
+        return cls(headers=[str(h) for h in payload["headers"]], rows=rows, header_line=int(payload["header_line"]),
+                   name=str(payload.get("name") or ""), context=dict(payload.get("context") or {}),
+                   notes=list(payload.get("notes") or []), score=int(payload.get("score") or 0))
 
     def dumps(self) -> bytes:
         """The parsed sheet as JSON, kept between the upload and the mapping step so the file is
         read once (cell types survive: a date cell is still a date)."""
-        return spreadsheets.dump_rows({"headers": self.headers, "header_line": self.header_line}, self.rows)
+        return spreadsheets.dump_rows(self.payload(), self.rows)
 
     @classmethod
     def loads(cls, data: bytes) -> "Sheet":
         payload, rows = spreadsheets.load_rows(data)
-        return cls(headers=[str(h) for h in payload["headers"]], rows=rows, header_line=int(payload["header_line"]))
+        return cls.from_payload(payload, rows)
+
+    def describe(self) -> str:
+        if not self.score:
+            return f"{self.name}：未识别出台账表格"
+        title = self.context.get("title") or "表格"
+        return f"{self.name}：{title}（表头在第 {self.header_line} 行，{len(self.rows)} 行数据）"
 
     def samples(self, column: int, n: int = 2) -> list[str]:
         out = []
@@ -269,15 +291,31 @@ class Sheet:
                     break
         return out
 
+    def distinct(self, column: int) -> list[str]:
+        """The distinct non-empty texts of a column, in the order they first appear."""
+        seen: dict[str, None] = {}
+        for _line, values in self.rows:
+            if column < len(values):
+                text = _text(values[column])
+                if text:
+                    seen.setdefault(text, None)
+        return list(seen)
+
+
+def dump_sheets(sheets: list[Sheet]) -> bytes:
+    return spreadsheets.dump_sheets([(s.payload(), s.rows) for s in sheets])
+
+
+def load_sheets(data: bytes) -> list[Sheet]:
+    return [Sheet.from_payload(payload, rows) for payload, rows in spreadsheets.load_sheets(data)]
+
 
 def _normal(header: str) -> str:
     text = re.sub(r"[\s　]+", "", header or "")
     return re.sub(r"[()（）\[\]【】:：*＊]", "", text)
 
 
-def guess_field(header: str) -> str:
-    """The field a header most likely means, or ``""``."""
-    h = _normal(header)
+def _guess_one(h: str) -> str:
     if not h:
         return ""
     for key, names in _ALIASES.items():
@@ -289,6 +327,20 @@ def guess_field(header: str) -> str:
             if len(name) >= 2 and name in h and len(name) > best_len:
                 best, best_len = key, len(name)
     return best
+
+
+def guess_field(header: str) -> str:
+    """The field a header most likely means, or ``""``. A joined two-level header
+    (“整改情况/措施”) is read by its sub-header first, then parent and sub together."""
+    h = _normal(header)
+    if "/" in h:
+        parent, _, sub = h.rpartition("/")
+        for candidate in (sub, parent + sub):
+            for key, names in _ALIASES.items():
+                if candidate in names:
+                    return key
+        return _guess_one(sub) or _guess_one(parent)
+    return _guess_one(h)
 
 
 def guess_mapping(headers: list[str]) -> dict[int, str]:
@@ -303,37 +355,48 @@ def guess_mapping(headers: list[str]) -> dict[int, str]:
     return mapping
 
 
-def read_ledger_xlsx(data: bytes, max_rows: int, limits: spreadsheets.ReadLimits | None = None) -> Sheet:
-    """Read the first worksheet of an .xlsx upload (values only), refusing anything else.
+def read_ledger(data: bytes, filename: str, max_rows: int,
+                limits: spreadsheets.ReadLimits | None = None) -> list[Sheet]:
+    """Every sheet of an .xlsx, .xls or .csv upload with its detected ledger table (title block,
+    two-level header, footers: :mod:`hazardhub.tables`), the best table first is NOT implied —
+    sheets keep the workbook's order; :func:`best_sheet` picks the default.
 
     ``max_rows`` bounds the data rows; ``limits`` (default: the config) bound every row read,
-    blank ones included, and the seconds spent (:func:`spreadsheets.read_xlsx`)."""
-    table = spreadsheets.read_xlsx(data, limits)
-    for line, values in table:
-        if len(values) > _MAX_COLUMNS:
-            raise UnreadableFile(f"第 {line} 行超过 {_MAX_COLUMNS} 列，请只保留台账各列。")
-    if len(table) > max_rows + 10:
-        raise UnreadableFile(f"行数超过上限 {max_rows} 行，请分成几个文件导入。")
-    if not table:
+    blank ones included, and the seconds spent."""
+    book = spreadsheets.read_book(data, filename, limits)
+    found = [tables.detect(raw, guess_field) for raw in book.sheets]
+    if not any(t.score for t in found):
+        # no header names two known columns: the first non-empty sheet's first row is the header
+        found = [tables.detect(raw, guess_field, first_row=bool(raw.rows) and raw is next(
+            (r for r in book.sheets if r.rows), None)) for raw in book.sheets]
+    sheets = []
+    for raw, table in zip(book.sheets, found):
+        for line, values in raw.rows:
+            if len(values) > _MAX_COLUMNS:
+                raise UnreadableFile(f"工作表“{raw.name}”第 {line} 行超过 {_MAX_COLUMNS} 列，请只保留台账各列。")
+        if len(table.rows) > max_rows:
+            raise UnreadableFile(f"行数超过上限 {max_rows} 行，请分成几个文件导入。")
+        notes = list(table.notes)
+        if book.encoding:
+            notes.insert(0, f"CSV 文件编码：{book.encoding}。")
+        sheets.append(Sheet(headers=table.headers, rows=table.rows, header_line=table.header_line, name=table.sheet,
+                            context=table.context, notes=notes, score=table.score))
+    if not any(s.rows or s.headers for s in sheets):
         raise UnreadableFile("文件是空的。")
-    # the header is the first of the first rows that names at least two ledger columns (a title
-    # row such as “××学校隐患排查治理台账” above it is skipped)
-    header_at = 0
-    for i, (_line, values) in enumerate(table[:10]):
-        if len({guess_field(_text(v)) for v in values} - {""}) >= 2:
-            header_at = i
-            break
-    header_line, header_values = table[header_at]
-    headers = []
-    from openpyxl.utils import get_column_letter
+    return sheets
 
-    for i, value in enumerate(header_values):
-        text = _text(value)[:40]
-        headers.append(text or f"（第 {get_column_letter(i + 1)} 列）")
-    rows = table[header_at + 1:]
-    if len(rows) > max_rows:
-        raise UnreadableFile(f"行数超过上限 {max_rows} 行，请分成几个文件导入。")
-    return Sheet(headers=headers, rows=rows, header_line=header_line)
+
+def best_sheet(sheets: list[Sheet]) -> int:
+    """The index of the sheet whose table names the most ledger columns (the first on a tie)."""
+    return max(range(len(sheets)), key=lambda i: (sheets[i].score, len(sheets[i].rows) > 0, -i)) if sheets else 0
+
+
+def read_ledger_xlsx(data: bytes, max_rows: int, limits: spreadsheets.ReadLimits | None = None) -> Sheet:
+    """The best sheet of an .xlsx upload (see :func:`read_ledger`)."""
+    if not data.startswith(b"PK\x03\x04"):
+        raise UnreadableFile("文件内容不是 Excel 文件（.xlsx），请用 Excel 另存为 .xlsx 后重新上传。")
+    sheets = read_ledger(data, "ledger.xlsx", max_rows, limits)
+    return sheets[best_sheet(sheets)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,17 +425,9 @@ class LedgerParse:
 
 
 def _text(value: Any) -> str:
-    if value is None:
-        return ""
     if isinstance(value, bool):
         return "是" if value else "否"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, datetime):
-        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat(" ")
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value).strip()
+    return tables.cell_text(value)
 
 
 _DATE_RE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?$")

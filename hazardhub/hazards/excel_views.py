@@ -203,7 +203,7 @@ def importable_units() -> list[tuple[OrgUnit, str]]:
 
 class UploadForm(HazardForm):
     school_id = SelectField("导入到单位", validate_choice=True)
-    file = FileField("隐患台账文件（.xlsx）", validators=[FileRequired("请选择要导入的 .xlsx 文件。")])
+    file = FileField("隐患台账文件（.xlsx、.xls 或 .csv）", validators=[FileRequired("请选择要导入的台账文件。")])
 
 
 def _folder() -> Path:
@@ -252,16 +252,14 @@ def import_upload():
         school = load_or_404(OrgUnit, form.school_id.data, "hazard.import")
         upload = form.file.data
         data = upload.read()
-        if not (upload.filename or "").lower().endswith(".xlsx"):
-            upload_errors.append("只支持 .xlsx 格式的 Excel 文件（旧版 .xls 请先在 Excel 中另存为 .xlsx）。")
+        sheets: list[excel.Sheet] = []
+        try:
+            sheets = excel.read_ledger(data, upload.filename or "", current_app.config["HAZARDHUB_MAX_IMPORT_ROWS"])
+        except excel.UnreadableFile as exc:
+            upload_errors.append(str(exc))
         else:
-            try:
-                sheet = excel.read_ledger_xlsx(data, current_app.config["HAZARDHUB_MAX_IMPORT_ROWS"])
-            except excel.UnreadableFile as exc:
-                upload_errors.append(str(exc))
-            else:
-                if not sheet.rows:
-                    upload_errors.append("文件只有表头，没有数据行。")
+            if not any(s.rows for s in sheets if s.score):
+                upload_errors.append("文件中没有找到台账表格的数据行（表头应含“排查日期”“隐患部位”“隐患描述”等列）。")
         if not upload_errors:
             _drop_pending()
             folder = _folder()
@@ -270,10 +268,11 @@ def import_upload():
             token = secrets.token_urlsafe(24)
             # the file is read once, here: the mapping step works on these parsed rows, and the
             # upload itself is not kept (its SHA-256 goes into the import's audit meta)
-            parsed = sheet.dumps()
+            parsed = excel.dump_sheets(sheets)
             (folder / f"{token}.json").write_bytes(parsed)
             session[_SESSION_KEY] = {
                 "token": token, "school_id": school.id, "sha256": hashlib.sha256(data).hexdigest(),
+                "sheet": excel.best_sheet(sheets),
                 "parsed_sha256": hashlib.sha256(parsed).hexdigest(),
                 "file_name": Path(upload.filename or "ledger.xlsx").name[:200],
             }
@@ -335,11 +334,17 @@ def import_map():
     try:
         if hashlib.sha256(parsed).hexdigest() != pending.get("parsed_sha256"):
             raise ValueError("changed")
-        sheet = excel.Sheet.loads(parsed)
+        sheets = excel.load_sheets(parsed)
     except (ValueError, KeyError, TypeError):
         _drop_pending()
         flash("上传的文件已变化，请重新上传。", "danger")
         return redirect(url_for("ledger_excel.import_upload"))
+    picked = request.args.get("sheet", "")
+    if picked.isdigit() and int(picked) < len(sheets) and sheets[int(picked)].score:
+        pending["sheet"] = int(picked)
+        session[_SESSION_KEY] = pending
+    index = pending.get("sheet") if isinstance(pending.get("sheet"), int) and pending["sheet"] < len(sheets) else 0
+    sheet = sheets[index]
     form = mapping_form(sheet, guesses=excel.guess_mapping(sheet.headers))
     mapping_problems: list[str] = []
     errors: list[tuple[int, str, str]] = []
@@ -364,5 +369,6 @@ def import_map():
         flash("表单已失效，请重新提交。", "danger")
     columns = [(i, header, getattr(form, f"col_{i}"), sheet.samples(i)) for i, header in enumerate(sheet.headers)]
     return render_template("hazards/import.html", step=2, form=form, school=school, columns=columns,
+                           sheets=sheets, sheet_index=index, sheet=sheet,
                            row_count=len(sheet.rows), file_name=pending.get("file_name"), sha256=sha256,
                            mapping_problems=mapping_problems, errors=errors)

@@ -6,14 +6,13 @@ English keys used in tenants/*/units.csv.
 """
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass, field
 from typing import IO, Iterable
 
 from hazardhub.orgs.models import OWNERSHIPS, SCHOOL_TYPES, UNIT_KINDS
-from hazardhub.spreadsheets import ReadLimits, RowGuard, UnreadableFile, read_xlsx
+from hazardhub import tables
+from hazardhub.spreadsheets import ReadLimits, UnreadableFile, read_book
 
 __all__ = ["COLUMNS", "REQUIRED", "HEADER_LABELS", "UnitRow", "ParseResult", "UnreadableFile", "read_table",
            "parse_unit_rows", "order_by_parents"]
@@ -74,46 +73,35 @@ class ParseResult:
         self.errors.append((line, message))
 
 
+def unit_field(header: str) -> str:
+    """The unit column a header names, or ``""`` (spaces, brackets and a trailing * ignored)."""
+    text = re.sub(r"[\s　()（）\[\]【】:：*＊]", "", header or "")
+    for key, names in COLUMNS.items():
+        if text in names or header.strip() in names:
+            return key
+    return ""
+
+
 def read_table(filename: str, stream: IO[bytes], max_rows: int,
                limits: ReadLimits | None = None) -> list[list[str]]:
-    """Return the non-blank rows (header first) of a .csv or .xlsx upload as strings.
+    """Return the rows (header first) of the unit table in a .csv, .xlsx or .xls upload as strings.
 
-    ``max_rows`` bounds the data rows; ``limits`` (default: the config) bound every row read,
-    blank ones included, and the seconds spent, so a sheet of a million empty rows is refused
-    at once instead of tying up the web worker."""
-    name = (filename or "").lower()
-    data = stream.read()
-    if name.endswith(".xlsx"):
-        if not data.startswith(b"PK"):
-            raise UnreadableFile("文件扩展名为 .xlsx，但内容不是 Excel 文件。")
-        rows = [["" if v is None else _cell_text(v) for v in values] for _line, values in read_xlsx(data, limits)]
-        if len(rows) > max_rows + 1:
-            raise UnreadableFile(f"行数超过上限 {max_rows} 行。")
-        return rows
-    if name.endswith(".csv"):
-        for encoding in ("utf-8-sig", "gb18030"):
-            try:
-                text = data.decode(encoding)
-                break
-            except UnicodeDecodeError:
-                continue
-        else:
-            raise UnreadableFile("无法识别 CSV 文件的编码（请使用 UTF-8 或 GBK）。")
-        if "\x00" in text:
-            raise UnreadableFile("CSV 文件包含非法字符，可能不是文本文件。")
-        guard = RowGuard(limits)
-        rows = []
-        try:
-            for row in csv.reader(io.StringIO(text)):
-                guard.tick()
-                if any(cell.strip() for cell in row):
-                    rows.append(row)
-        except csv.Error as exc:  # e.g. a cell longer than the csv module's field limit
-            raise UnreadableFile("CSV 文件格式有误（单元格过长或引号不配对），请检查后重新上传。") from exc
-        if len(rows) > max_rows + 1:
-            raise UnreadableFile(f"行数超过上限 {max_rows} 行。")
-        return rows
-    raise UnreadableFile("只支持 .xlsx 或 .csv 文件。")
+    The layout reader (:mod:`hazardhub.tables`) finds the table: a title block above the header,
+    a two-level header, footers (合计, 填表人) and hidden columns are left out; of several sheets
+    the one whose header names the most unit columns is read. ``max_rows`` bounds the data rows;
+    ``limits`` (default: the config) bound every row read, blank ones included, and the seconds
+    spent, so a sheet of a million empty rows is refused at once instead of tying up the web worker."""
+    book = read_book(stream.read(), filename or "", limits)
+    found = [tables.detect(sheet, unit_field) for sheet in book.sheets]
+    best = max(found, key=lambda t: t.score) if found else None
+    if best is None or not best.score:
+        first = next((s for s in book.sheets if s.rows), None)
+        return [] if first is None else [[_cell_text(v) if v is not None else "" for v in values]
+                                          for _line, values in first.rows]
+    if len(best.rows) > max_rows:
+        raise UnreadableFile(f"行数超过上限 {max_rows} 行。")
+    header = [h if unit_field(h) else "" for h in best.headers]
+    return [header] + [["" if v is None else _cell_text(v) for v in values] for _line, values in best.rows]
 
 
 def _cell_text(value) -> str:
