@@ -272,11 +272,12 @@ def test_import_with_bad_rows_imports_nothing_and_names_row_and_column(client, d
     page = text(response)
     assert "未导入任何数据" in page
     errors = errors_of(response)
-    assert ("5", "排查日期", "日期“2025-13-45”无法识别，请写成 2025-04-12 或 2025/4/12 的格式。") in errors
+    assert ("5", "排查日期", "日期“2025-13-45”是不存在的日期，请核对月份和日。") in errors
     assert any(e[:2] == ("6", "判定依据") and "9.9.9" in e[2] for e in errors), errors
-    assert any(e[0] == "7" and e[1].startswith("临时管控措施") and "五落实" in e[2] for e in errors), errors
-    assert any(e[0] == "7" and e[1].startswith("应急预案") for e in errors), errors
-    assert {e[1] for e in errors if e[0] == "8"} == {"类别", "隐患描述", "资金", "检查类型"}, errors
+    # a major hazard without plan columns is not refused (待补充, see test_import_words)
+    assert not any(e[0] == "7" for e in errors), errors
+    # 暗查 is mapped by the synonym table; 体育 has no suggestion and was not chosen
+    assert {e[1] for e in errors if e[0] == "8"} == {"类别", "隐患描述", "资金"}, errors
     assert not any(e[0] in ("2", "3", "4") for e in errors), errors
     assert len(hazards_of(db, world.a.id)) == before_hazards
     assert transaction_ids(db) == before_tx

@@ -24,8 +24,8 @@ from flask import (Blueprint, abort, current_app, flash, redirect, render_templa
                    send_file, session, url_for)
 from flask_login import current_user, login_required
 from flask_wtf.file import FileField, FileRequired
-from wtforms import HiddenField, SelectField
-from wtforms.validators import DataRequired, Regexp
+from wtforms import HiddenField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from hazardhub import clock
 from hazardhub.extensions import db
@@ -284,18 +284,62 @@ def import_upload():
                            columns=excel.LEDGER_COLUMNS)
 
 
-def mapping_form(sheet: excel.Sheet, *, guesses: dict[int, str]):
-    """One select per spreadsheet column (which field it is), plus the default check type."""
+def value_field_name(field_key: str, value: str) -> str:
+    """The form field of one distinct value of a value column (stable, whatever the text)."""
+    return f"v_{field_key}_{hashlib.sha1(f'{field_key}:{value}'.encode()).hexdigest()[:12]}"
+
+
+def _posted_columns(sheet: excel.Sheet, guesses: dict[int, str]) -> dict[int, str]:
+    """The column map the user is looking at: the posted selects, else the guesses."""
+    if request.method != "POST":
+        return dict(guesses)
+    out = {}
+    for i in range(len(sheet.headers)):
+        key = request.form.get(f"col_{i}", "")
+        if key in excel.FIELD_LABELS:
+            out[i] = key
+    return out
+
+
+def mapping_form(sheet: excel.Sheet, *, guesses: dict[int, str], remembered: dict[str, dict[str, str]]):
+    """One select per spreadsheet column (which field it is), the constants that fill missing
+    columns, and one select per distinct value of each value column (category, level, status,
+    source) with the suggestion preselected. Returns the form and the value rows to show."""
     field_choices = choices([("", "（不导入此列）")] + list(excel.FIELD_LABELS.items()))
 
     class MappingForm(HazardForm):
         default_source = SelectField("未填检查类型的行按", choices=choices(SOURCES.items()), validate_choice=True)
+        fill_found_by_name = StringField("表中无“排查人”时统一填写", validators=[Optional(), Length(max=60)])
+        fill_found_on = StringField("表中无“排查日期”时统一填写（默认取表头的填报日期）",
+                                    validators=[Optional(), Length(max=20)])
 
     for i, header in enumerate(sheet.headers):
         setattr(MappingForm, f"col_{i}", SelectField(header, choices=field_choices, validate_choice=True))
-    data = {f"col_{i}": guesses.get(i, "") for i in range(len(sheet.headers))}
+    data: dict[str, str] = {f"col_{i}": guesses.get(i, "") for i in range(len(sheet.headers))}
     data["default_source"] = "self"
-    return MappingForm(data=data)
+    data["fill_found_on"] = sheet.context.get("date", "")
+    value_rows: dict[str, list[tuple[str, int, str, str]]] = {}
+    for field_key, found in excel.values_to_map(sheet, _posted_columns(sheet, guesses), remembered).items():
+        allowed = choices([("", "（请选择）")] + list(excel.VALUE_FIELDS[field_key].items()))
+        rows = []
+        for text, count, suggestion in found:
+            name = value_field_name(field_key, text)
+            setattr(MappingForm, name, SelectField(text, choices=allowed, validate_choice=True))
+            data[name] = suggestion
+            rows.append((text, count, suggestion, name))
+        value_rows[field_key] = rows
+    form = MappingForm(data=data)
+    if request.method == "POST":  # a value column mapped just now: its values start from the suggestions
+        for rows in value_rows.values():
+            for _text, _count, suggestion, name in rows:
+                if name not in request.form:
+                    getattr(form, name).data = suggestion
+    return form, value_rows
+
+
+def chosen_values(form, value_rows) -> dict[str, dict[str, str]]:
+    return {field_key: {text: getattr(form, name).data for text, _n, _s, name in rows if getattr(form, name).data}
+            for field_key, rows in value_rows.items()}
 
 
 def _mapping_errors(form, sheet: excel.Sheet) -> tuple[dict[int, str], list[str]]:
@@ -311,7 +355,8 @@ def _mapping_errors(form, sheet: excel.Sheet) -> tuple[dict[int, str], list[str]
             continue
         seen[key] = header
         column_map[i] = key
-    missing = [excel.FIELD_LABELS[k] for k in excel.REQUIRED_FIELDS if k not in seen]
+    filled = {"found_by_name": form.fill_found_by_name.data, "found_on": form.fill_found_on.data}
+    missing = [excel.FIELD_LABELS[k] for k in excel.REQUIRED_FIELDS if k not in seen and not (filled.get(k) or "").strip()]
     if missing:
         problems.append(f"请为必填字段选择对应的列：{'、'.join(missing)}。")
     return column_map, problems
@@ -345,16 +390,21 @@ def import_map():
         session[_SESSION_KEY] = pending
     index = pending.get("sheet") if isinstance(pending.get("sheet"), int) and pending["sheet"] < len(sheets) else 0
     sheet = sheets[index]
-    form = mapping_form(sheet, guesses=excel.guess_mapping(sheet.headers))
+    remembered = excel.remembered_values(school.tenant_id)
+    form, value_rows = mapping_form(sheet, guesses=excel.guess_mapping(sheet.headers), remembered=remembered)
     mapping_problems: list[str] = []
     errors: list[tuple[int, str, str]] = []
     if form.validate_on_submit():
         column_map, mapping_problems = _mapping_errors(form, sheet)
+        values = chosen_values(form, value_rows)
         if not mapping_problems:
             parsed = excel.parse_ledger(sheet, column_map, tenant_id=school.tenant_id,
-                                        default_source=form.default_source.data)
+                                        default_source=form.default_source.data, values=values,
+                                        fill={"found_by_name": (form.fill_found_by_name.data or "").strip(),
+                                              "found_on": (form.fill_found_on.data or "").strip()})
             errors = parsed.errors
             if not errors:
+                excel.remember_values(school.tenant_id, values)
                 result = excel.import_rows(school, current_user, parsed.rows, sha256,
                                            file_name=pending.get("file_name"))
                 errors = result.errors
@@ -362,6 +412,7 @@ def import_map():
                     _drop_pending()
                     flash(f"导入完成：已登记 {len(result.numbers)} 条隐患。", "success")
                     return render_template("hazards/import_done.html", school=school, numbers=result.numbers,
+                                           pending_plans=result.pending_plans,
                                            sha256=sha256, file_name=pending.get("file_name"))
         if mapping_problems or errors:
             flash("未导入任何数据：请修改下列问题后重新上传或调整列对应关系。", "danger")
@@ -371,4 +422,5 @@ def import_map():
     return render_template("hazards/import.html", step=2, form=form, school=school, columns=columns,
                            sheets=sheets, sheet_index=index, sheet=sheet,
                            row_count=len(sheet.rows), file_name=pending.get("file_name"), sha256=sha256,
-                           mapping_problems=mapping_problems, errors=errors)
+                           mapping_problems=mapping_problems, errors=errors, value_rows=value_rows,
+                           value_labels={k: excel.FIELD_LABELS[k] for k in excel.VALUE_FIELDS})
