@@ -155,3 +155,74 @@ def test_impossible_dates_are_named_and_unmapped_values_refused(client, db, worl
     assert any(e[:2] == ("3", "类别") and "体育" in e[2] and "值的对应" in e[2] for e in errors), errors
     assert any(e[:2] == ("3", "整改时限") and "无法识别" in e[2] for e in errors), errors
     assert hazards_of(db, world.a.id) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# export → import is identity
+
+
+LEDGER_FIELDS = ("found_on", "found_by_name", "source", "category", "location", "description", "level",
+                 "determination", "status", "responsible_person", "responsible_dept", "measures", "funds",
+                 "deadline", "interim_controls", "contingency_plan", "rectified_on", "accepted_on", "closed_on",
+                 "is_listed")
+
+
+def whole_ledger(db, world):
+    """A school's ledger with every status, majors (direct item and manual), working-day deadlines."""
+    from hazardhub.hazards import operations as ops
+    from hazardhub.hazards.models import Hazard
+    from tests.fixtures.factories import make_hazard
+    from tests.test_ledger_excel import close
+
+    officer = world.users["safety_officer"]
+    today = clock.today()
+    made = [
+        make_hazard(db, world.s1, officer, location="一楼楼梯间", items=["十项-1"], source="township"),
+        make_hazard(db, world.s1, officer, location="宿舍", items=["3.1.6"], category="校舍安全", source="unannounced"),
+        make_hazard(db, world.s1, officer, location="食堂", category="食品安全", level="major", source="joint",
+                    found_on=today - timedelta(days=20)),
+        make_hazard(db, world.s1, officer, location="旧平房", funds=None, deadline=None, responsible_person=None,
+                    measures=None, interim_controls=None, contingency_plan=None, responsible_dept=None),
+        make_hazard(db, world.s1, officer, location="操场围墙", found_on=today - timedelta(days=9)),
+        make_hazard(db, world.s1, officer, location="配电房", found_on=today - timedelta(days=8), source="bureau"),
+    ]
+    with tenant_bound(world.a.id):
+        hazards = {h.id: db.session.execute(sa.select(Hazard).where(Hazard.id == h.id)).scalar_one() for h in made}
+        rectifying, waiting = hazards[made[4].id], hazards[made[5].id]
+        ops.start_rectification(rectifying, actor=officer, version_id=rectifying.version_id)
+        ops.report_rectification(waiting, actor=officer, rectified_on=today - timedelta(days=2), note="已整改",
+                                 version_id=waiting.version_id)
+        db.session.commit()
+    close(db, made[0], world)
+    return made
+
+
+def snapshot(hazards) -> list[tuple]:
+    return sorted(tuple(getattr(h, f) for f in LEDGER_FIELDS) for h in hazards)
+
+
+def test_export_then_import_of_a_whole_ledger_is_identity(client, db, world):
+    whole_ledger(db, world)
+    original = hazards_of(db, world.a.id, world.s1)
+    assert {h.status for h in original} == {"registered", "rectifying", "awaiting_acceptance", "closed"}
+    assert {h.level for h in original} == {"general", "major"}
+    login(client, world.users["bureau_admin"])
+    data = client.get(f"/hazards/export.xlsx?unit_id={world.s1.id}").data
+    assert upload(client, data, "export.xlsx", world.s2).status_code == 302
+    page = text(client.get("/hazards/import/map"))
+    assert "需选择" not in page  # every value of our own export maps by itself
+    done = client.submit("/hazards/import/map", form_of(page))
+    assert "导入完成" in text(done), errors_of(done) or text(done)
+    copy = hazards_of(db, world.a.id, world.s2)
+    assert snapshot(copy) == snapshot(original)
+
+
+def test_the_safety_officer_exports_with_a_readable_file_name(client, db, world):
+    whole_ledger(db, world)
+    login(client, world.users["safety_officer"])
+    response = client.get("/hazards/export.xlsx")
+    assert response.status_code == 200
+    disposition = response.headers["Content-Disposition"]
+    assert f'filename="hazard-ledger-{world.s1.code}-' in disposition
+    assert "filename*=UTF-8''" + __import__("urllib.parse").parse.quote(world.s1.name) in disposition
+    assert "()" not in disposition.split("filename*")[0]

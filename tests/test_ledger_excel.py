@@ -20,7 +20,8 @@ from hazardhub.tenancy import tenant_bound
 from tests.fixtures.factories import login, make_hazard
 
 HEADER = ("序号", "学校", "所属乡镇", "排查日期", "排查人", "隐患部位", "类别", "隐患描述", "等级", "判定依据",
-          "整改措施", "责任人", "资金", "整改时限", "状态", "验收人", "验收日期", "销号日期")
+          "整改措施", "责任人", "资金", "整改时限", "状态", "验收人", "验收日期", "销号日期",
+          "检查类型", "责任部门", "临时管控措施", "应急预案", "整改完成日期")
 ERROR_ROW = re.compile(r"<tr><td>(\d+|—)</td><td>(.*?)</td><td>(.*?)</td></tr>", re.S)
 SELECT = re.compile(r'<select[^>]*name="(col_\d+)"[^>]*>(.*?)</select>', re.S)
 
@@ -154,7 +155,7 @@ def test_export_has_the_ledger_columns_and_only_the_tenants_rows(client, db, wor
 
     wb = load_workbook(io.BytesIO(response.data))
     sheet = wb.worksheets[0]
-    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == f"A1:R{len(rows)}"
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == f"A1:W{len(rows)}"
     assert sheet["A1"].font.b and sheet.column_dimensions["H"].width > 20
     notes = dict(r[:2] for r in wb["说明"].iter_rows(values_only=True))
     seq, head = chain_head(world.a.id)

@@ -43,10 +43,12 @@ __all__ = ["LEDGER_COLUMNS", "SYNC_EXPORT_LIMIT", "UnreadableFile", "write_ledge
 LEDGER_COLUMNS = (
     "序号", "学校", "所属乡镇", "排查日期", "排查人", "隐患部位", "类别", "隐患描述", "等级", "判定依据",
     "整改措施", "责任人", "资金", "整改时限", "状态", "验收人", "验收日期", "销号日期",
+    # after the paper ledger's 18 columns, everything else the import needs (export → import is identity)
+    "检查类型", "责任部门", "临时管控措施", "应急预案", "整改完成日期",
 )
-_WIDTHS = (20, 22, 16, 12, 10, 26, 12, 44, 8, 44, 32, 10, 12, 12, 8, 10, 12, 12)
-_DATE_COLUMNS = {3, 13, 16, 17}
-_WRAP_COLUMNS = {7, 9, 10}
+_WIDTHS = (20, 22, 16, 12, 10, 26, 12, 44, 8, 44, 32, 10, 12, 12, 8, 10, 12, 12, 16, 12, 32, 32, 12)
+_DATE_COLUMNS = {3, 13, 16, 17, 22}
+_WRAP_COLUMNS = {7, 9, 10, 20, 21}
 _FUNDS_COLUMN = 12
 _HEADER_STYLE = spreadsheets.Style(bold=True, horizontal="center", vertical="center")
 _ROW_STYLES = {
@@ -133,6 +135,8 @@ def ledger_rows(hazards: list[Hazard]) -> list[tuple]:
             basis_text(numbers.get(h.id, []), h.determination_rule), h.measures or "",
             h.responsible_person or "", h.funds, h.deadline, STATUSES.get(h.status, h.status),
             acceptor or "", h.accepted_on, h.closed_on,
+            SOURCES.get(h.source, h.source), h.responsible_dept or "", h.interim_controls or "",
+            h.contingency_plan or "", h.rectified_on,
         ))
     return rows
 
@@ -217,6 +221,7 @@ FIELD_LABELS: dict[str, str] = {
     "accepted_by_name": "验收人",
     "accepted_on": "验收日期",
     "closed_on": "销号日期",
+    "rectified_on": "整改完成日期",
 }
 REQUIRED_FIELDS = ("found_on", "found_by_name", "category", "location", "description")
 
@@ -241,7 +246,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
                "销号情况", "是否销号", "是否完成"),
     "accepted_by_name": ("验收人",),
     "accepted_on": ("验收日期", "验收时间"),
-    "closed_on": ("销号日期", "销号时间", "完成日期", "完成时间", "整改完成日期", "整改完成时间"),
+    "closed_on": ("销号日期", "销号时间", "完成日期", "完成时间"),
+    "rectified_on": ("整改完成日期", "整改完成时间", "整改日期"),
 }
 
 _MAX_COLUMNS = 60
@@ -795,7 +801,7 @@ def parse_ledger(sheet: Sheet, column_map: dict[int, str], *, tenant_id: int, de
                 err(key, f"“{FIELD_LABELS[key]}”超过 {limit} 个字符。")
 
         dates: dict[str, date | None] = {}
-        for key in ("found_on", "accepted_on", "closed_on"):
+        for key in ("found_on", "accepted_on", "closed_on", "rectified_on"):
             dates[key] = None
             if texts[key]:
                 try:
@@ -905,7 +911,8 @@ def parse_ledger(sheet: Sheet, column_map: dict[int, str], *, tenant_id: int, de
                 accepted_on=dates["accepted_on"] or dates["closed_on"] if status == "closed" else None,
                 closed_on=dates["closed_on"] if status == "closed" else None,
                 accepted_by_name=texts["accepted_by_name"] or None, plan_missing=plan_missing,
-                rectified_on=(dates["closed_on"] or dates["accepted_on"]) if status == "awaiting_acceptance" else None,
+                rectified_on=(dates["rectified_on"] or dates["closed_on"] or dates["accepted_on"])
+                if status in ("awaiting_acceptance", "closed") else dates["rectified_on"] if status == "rectifying" else None,
             ))
     result.errors.sort(key=lambda e: e[0])
     return result
@@ -956,10 +963,8 @@ def import_rows(school: OrgUnit, actor, rows: list[LedgerRow], file_sha256: str,
                                                        require_plan=not row.plan_missing)
                 # history comes with the row: the state and dates the ledger records
                 hazard.status = row.status
-                if row.status == "awaiting_acceptance":
-                    hazard.rectified_on = row.rectified_on
+                hazard.rectified_on = row.rectified_on
                 if row.status == "closed":
-                    hazard.rectified_on = row.accepted_on
                     hazard.accepted_on = row.accepted_on
                     hazard.closed_on = row.closed_on
                     if row.accepted_by_name:

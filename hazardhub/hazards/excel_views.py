@@ -18,6 +18,7 @@ import secrets
 import time
 from datetime import date
 from pathlib import Path
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from flask import (Blueprint, abort, current_app, flash, redirect, render_template, render_template_string, request,
@@ -129,6 +130,14 @@ _LARGE_EXPORT = """{% extends "base.html" %}
 {% endblock %}"""
 
 
+def download_disposition(name: str, ascii_name: str) -> str:
+    """An attachment header with the readable Chinese name (RFC 5987 ``filename*``) and a
+    meaningful ASCII fallback (Werkzeug's would strip every Chinese character: “()--20261202.xlsx”)."""
+    safe_ascii = re.sub(r"[^A-Za-z0-9._-]+", "-", ascii_name).strip("-") or "download.xlsx"
+    clean = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", name)
+    return f"attachment; filename=\"{safe_ascii}\"; filename*=UTF-8''{quote(clean, safe='')}"
+
+
 @bp.route("/export.xlsx")
 @login_required
 def export():
@@ -152,8 +161,10 @@ def export():
     title = f"{scope}隐患排查治理台账"
     data = excel.write_ledger(hazards, title, tenant_id=current_user.tenant_id, scope=scope,
                               filters=describe_filters(filters, unit))
-    name = f"{scope_unit.name}-隐患台账-{clock.today():%Y%m%d}.xlsx"
-    response = send_file(io.BytesIO(data), mimetype=excel.XLSX_MIME, as_attachment=True, download_name=name)
+    response = send_file(io.BytesIO(data), mimetype=excel.XLSX_MIME, as_attachment=True,
+                         download_name="ledger.xlsx")
+    response.headers["Content-Disposition"] = download_disposition(
+        f"{scope_unit.name}隐患台账{clock.today():%Y%m%d}.xlsx", f"hazard-ledger-{scope_unit.code}-{clock.today():%Y%m%d}.xlsx")
     response.headers["Cache-Control"] = "no-store"
     return response
 
