@@ -226,3 +226,34 @@ def test_the_safety_officer_exports_with_a_readable_file_name(client, db, world)
     assert f'filename="hazard-ledger-{world.s1.code}-' in disposition
     assert "filename*=UTF-8''" + __import__("urllib.parse").parse.quote(world.s1.name) in disposition
     assert "()" not in disposition.split("filename*")[0]
+
+
+def test_the_same_file_again_is_offered_as_skip_or_update_never_doubled(client, db, world):
+    login(client, world.users["safety_officer"])
+    today = clock.today()
+    header = ["排查日期", "排查人", "隐患部位", "隐患描述", "类别", "整改措施", "状态"]
+    first = xlsx([header, [today.isoformat(), "王", "食堂", "燃气管老化", "食品安全", "更换", "已登记"]])
+    assert upload(client, first, "a.xlsx", world.s1).status_code == 302
+    assert "导入完成" in text(client.submit("/hazards/import/map", form_of(text(client.get("/hazards/import/map")))))
+    # the same file again: nothing is written until the clerk chooses
+    assert upload(client, first, "a.xlsx", world.s1).status_code == 302
+    form = form_of(text(client.get("/hazards/import/map")))
+    warned = text(client.submit("/hazards/import/map", form))
+    assert "以前已导入过" in warned and "表中有 1 行已在该校台账中" in warned and "duplicate-rows" in warned
+    assert len(hazards_of(db, world.a.id, world.s1)) == 1
+    # a changed file with the row already in the ledger plus a new one: update + add
+    second = xlsx([header, [today.isoformat(), "王", "食堂 ", "燃气管老化。", "食品安全", "更换为金属软管", "整改中"],
+                   [today.isoformat(), "王", "操场", "围栏松动", "设备设施", "", "已登记"]])
+    assert upload(client, second, "b.xlsx", world.s1).status_code == 302
+    form = form_of(text(client.get("/hazards/import/map")))
+    form["duplicates"] = "update"
+    done = text(client.submit("/hazards/import/map", form))
+    assert "导入完成" in done and "按表中内容更新" in done
+    gas, fence = hazards_of(db, world.a.id, world.s1)
+    assert (gas.measures, gas.status, fence.location) == ("更换为金属软管", "rectifying", "操场")
+    # skip: the same rows again change nothing
+    assert upload(client, second, "b.xlsx", world.s1).status_code == 302
+    form = form_of(text(client.get("/hazards/import/map")))
+    form["duplicates"] = "skip"
+    assert "没有可导入的数据行" in text(client.submit("/hazards/import/map", form))
+    assert len(hazards_of(db, world.a.id, world.s1)) == 2

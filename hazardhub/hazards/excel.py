@@ -919,6 +919,61 @@ def parse_ledger(sheet: Sheet, column_map: dict[int, str], *, tenant_id: int, de
 
 
 # ---------------------------------------------------------------------------------------------
+# import: duplicates
+
+
+def _same(text: str | None) -> str:
+    return re.sub(r"[\s　，,。.;；]+", "", text or "")
+
+
+def find_duplicates(school: OrgUnit, rows: list[LedgerRow]) -> dict[int, Hazard]:
+    """Rows already in the school's ledger (same 排查日期, 隐患部位 and 隐患描述, voided ones aside):
+    sheet row -> the existing hazard."""
+    days = sorted({r.data["found_on"] for r in rows if r.data.get("found_on")})
+    existing: dict[tuple, Hazard] = {}
+    for chunk in _chunks(days):
+        for hazard in db.session.execute(sa.select(Hazard).where(
+                Hazard.school_id == school.id, Hazard.found_on.in_(chunk), Hazard.status != "voided")).scalars():
+            existing.setdefault((hazard.found_on, _same(hazard.location), _same(hazard.description)), hazard)
+    out = {}
+    for row in rows:
+        hit = existing.get((row.data["found_on"], _same(row.data["location"]), _same(row.data["description"])))
+        if hit is not None:
+            out[row.line] = hit
+    return out
+
+
+def file_imported_before(tenant_id: int, file_sha256: str) -> bool:
+    """Was a file with this SHA-256 imported into the tenant's ledger before (the import's audit meta)?"""
+    from sqlalchemy_continuum import version_class, versioning_manager
+
+    meta = versioning_manager.transaction_meta_cls
+    versions = version_class(Hazard)
+    return db.session.execute(sa.select(meta.transaction_id).where(
+        meta.key == "file_sha256", meta.value == file_sha256,
+        meta.transaction_id.in_(sa.select(versions.transaction_id).where(versions.tenant_id == tenant_id)),
+    ).limit(1)).first() is not None
+
+
+_UPDATABLE = ("source", "category", "found_by_name", "responsible_person", "responsible_dept", "measures", "funds",
+              "deadline", "deadline_working_days", "interim_controls", "contingency_plan")
+
+
+def _update_from_row(hazard: Hazard, row: LedgerRow) -> None:
+    """The ledger row's plan and state written over an existing hazard (the clerk chose “update”)."""
+    for key in _UPDATABLE:
+        if key in row.data and row.data[key] not in (None, ""):
+            setattr(hazard, key, row.data[key])
+    if hazard.status != "closed":
+        hazard.status = row.status
+        hazard.rectified_on = row.rectified_on or hazard.rectified_on
+        if row.status == "closed":
+            hazard.accepted_on, hazard.closed_on = row.accepted_on, row.closed_on
+            if row.accepted_by_name:
+                hazard.acceptance_note = ACCEPTOR_NOTE + row.accepted_by_name
+
+
+# ---------------------------------------------------------------------------------------------
 # import: writing
 
 
@@ -929,6 +984,8 @@ class ImportResult:
     errors: list[tuple[int, str, str]] = field(default_factory=list)
     #: imported major hazards whose plan is marked 待补充
     pending_plans: int = 0
+    #: numbers of existing hazards updated from their duplicate rows
+    updated: list[str] = field(default_factory=list)
 
 
 def _remind_plans(school: OrgUnit, pending: list[tuple[Hazard, list[str]]]) -> None:
@@ -944,7 +1001,7 @@ def _remind_plans(school: OrgUnit, pending: list[tuple[Hazard, list[str]]]) -> N
 
 
 def import_rows(school: OrgUnit, actor, rows: list[LedgerRow], file_sha256: str, *,
-                file_name: str | None = None) -> ImportResult:
+                file_name: str | None = None, updates: dict[int, Hazard] | None = None) -> ImportResult:
     """Register every row in ``school`` in ONE transaction (reason 导入台账, the file's SHA-256 in
     its meta), through the same rules as :func:`hazards.operations.register`; or nothing."""
     result = ImportResult()
@@ -957,6 +1014,10 @@ def import_rows(school: OrgUnit, actor, rows: list[LedgerRow], file_sha256: str,
     try:
         pending_plans = []
         for row in rows:
+            if updates and row.line in updates:
+                _update_from_row(updates[row.line], row)
+                result.updated.append(updates[row.line].number)
+                continue
             try:
                 hazard = hazard_ops.build_registration(school=school, actor=actor, data=row.data,
                                                        item_ids=row.item_ids, level=row.level,
@@ -978,7 +1039,7 @@ def import_rows(school: OrgUnit, actor, rows: list[LedgerRow], file_sha256: str,
             db.session.rollback()
             result.numbers = []
             return result
-        tx_meta(reason=f"导入台账（{len(rows)} 条，文件 SHA-256 {file_sha256}）", file_sha256=file_sha256,
+        tx_meta(reason=f"导入台账（新增 {len(result.numbers)} 条，更新 {len(result.updated)} 条，文件 SHA-256 {file_sha256}）", file_sha256=file_sha256,
                 file_name=(file_name or "")[:200] or None)
         if pending_plans:
             db.session.flush()

@@ -321,6 +321,8 @@ def mapping_form(sheet: excel.Sheet, *, guesses: dict[int, str], remembered: dic
     class MappingForm(HazardForm):
         default_source = SelectField("未填检查类型的行按", choices=choices(SOURCES.items()), validate_choice=True)
         fill_found_by_name = StringField("表中无“排查人”时统一填写", validators=[Optional(), Length(max=60)])
+        duplicates = SelectField("表中已在台账里的行", validate_choice=False, choices=choices([
+            ("", "（先检查，发现重复时再选择）"), ("skip", "跳过这些行"), ("update", "用表中内容更新已有隐患")]))
         fill_found_on = StringField("表中无“排查日期”时统一填写（默认取表头的填报日期）",
                                     validators=[Optional(), Length(max=20)])
 
@@ -405,6 +407,7 @@ def import_map():
     form, value_rows = mapping_form(sheet, guesses=excel.guess_mapping(sheet.headers), remembered=remembered)
     mapping_problems: list[str] = []
     errors: list[tuple[int, str, str]] = []
+    duplicate_rows: list[tuple[int, str]] = []
     if form.validate_on_submit():
         column_map, mapping_problems = _mapping_errors(form, sheet)
         values = chosen_values(form, value_rows)
@@ -414,16 +417,32 @@ def import_map():
                                         fill={"found_by_name": (form.fill_found_by_name.data or "").strip(),
                                               "found_on": (form.fill_found_on.data or "").strip()})
             errors = parsed.errors
+            rows = parsed.rows
+            updates: dict = {}
             if not errors:
+                duplicates = excel.find_duplicates(school, rows)
+                same_file = excel.file_imported_before(school.tenant_id, sha256)
+                choice = form.duplicates.data
+                if (duplicates or same_file) and choice not in ("skip", "update"):
+                    duplicate_rows = sorted((line, h.number) for line, h in duplicates.items())
+                    mapping_problems.append(
+                        ("这个文件（相同的 SHA-256）以前已导入过。" if same_file else "")
+                        + (f"表中有 {len(duplicates)} 行已在该校台账中（排查日期、部位、描述相同）。" if duplicates else "")
+                        + "请在下方“表中已在台账里的行”选择跳过或更新后再导入；不会重复登记。")
+                elif choice == "skip":
+                    rows = [r for r in rows if r.line not in duplicates]
+                elif choice == "update":
+                    updates = duplicates
+            if not errors and not mapping_problems:
                 excel.remember_values(school.tenant_id, values)
-                result = excel.import_rows(school, current_user, parsed.rows, sha256,
-                                           file_name=pending.get("file_name"))
+                result = excel.import_rows(school, current_user, rows, sha256,
+                                           file_name=pending.get("file_name"), updates=updates)
                 errors = result.errors
                 if not errors:
                     _drop_pending()
                     flash(f"导入完成：已登记 {len(result.numbers)} 条隐患。", "success")
                     return render_template("hazards/import_done.html", school=school, numbers=result.numbers,
-                                           pending_plans=result.pending_plans,
+                                           pending_plans=result.pending_plans, updated=result.updated,
                                            sha256=sha256, file_name=pending.get("file_name"))
         if mapping_problems or errors:
             flash("未导入任何数据：请修改下列问题后重新上传或调整列对应关系。", "danger")
@@ -434,4 +453,5 @@ def import_map():
                            sheets=sheets, sheet_index=index, sheet=sheet,
                            row_count=len(sheet.rows), file_name=pending.get("file_name"), sha256=sha256,
                            mapping_problems=mapping_problems, errors=errors, value_rows=value_rows,
+                           duplicate_rows=duplicate_rows,
                            value_labels={k: excel.FIELD_LABELS[k] for k in excel.VALUE_FIELDS})
