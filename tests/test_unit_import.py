@@ -254,8 +254,12 @@ def test_every_bad_row_is_listed(admin, world, db):
 
 
 FILE_CASES = {
-    "missing_column": (lambda w: csv_bytes([r[:3] for r in good_rows(w)], header=HEADER[:3]), "units.csv",
-                       "缺少必填列：类别"),
+    # code, parent and kind are derived when absent (#14); a name column is needed, and a file
+    # with codes needs its parents (by code or by township name)
+    "missing_column": (lambda w: csv_bytes([r[:2] + r[3:4] for r in good_rows(w)], header=HEADER[:2] + HEADER[3:4]),
+                       "units.csv", "缺少必填列：单位名称"),
+    "codes_without_parents": (lambda w: csv_bytes([[r[0], r[2]] for r in good_rows(w)], header=["单位代码", "单位名称"]),
+                              "units.csv", "缺少必填列：上级单位代码"),
     "empty_file": (lambda w: b"", "units.csv", "文件为空"),
     "blank_lines_only": (lambda w: b"\n\n,,,\n", "units.csv", "文件为空"),
     "header_only": (lambda w: csv_bytes([]), "units.csv", "文件只有表头"),
