@@ -62,6 +62,8 @@ class Table:
     notes: list[str] = field(default_factory=list)
     #: how many distinct known columns the header names (0: no table found)
     score: int = 0
+    #: (sheet row, why) of each row below the header left out (合计, 签字栏, 表注)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
 
     def describe(self) -> str:
         if not self.score:
@@ -187,14 +189,16 @@ def detect(sheet: RawSheet, field_of: Callable[[str], str], *, min_score: int = 
     letters = sheet.letters
     headers = [h or f"（第 {letters[i] if i < len(letters) else column_letter(i)} 列）" for i, h in enumerate(headers)]
     rows = []
+    skipped = []
     for line, values in sheet.rows[data_from:]:
         why = _footer_why(values)
         if why:
+            skipped.append((line, why))
             notes.append(f"第 {line} 行是{why}，已跳过：“{' '.join(t for t in _texts(values) if t)[:40]}”。")
             continue
         rows.append((line, values))
     return Table(sheet=sheet.name, headers=headers, rows=rows, header_line=header_line,
-                 context=_context(sheet.rows[:best_at]), notes=notes, score=best)
+                 context=_context(sheet.rows[:best_at]), notes=notes, score=best, skipped=skipped)
 
 
 def detect_book(book: RawBook, field_of: Callable[[str], str]) -> list[Table]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 from datetime import date
 
-import xlwt
 from openpyxl import Workbook
 
 from hazardhub.hazards import excel
 from hazardhub.orgs.unit_rows import read_table
 from tests.fixtures.factories import login
+from tests.import_corpus import xls
 from tests.test_ledger_excel import hazards_of, text, upload
 
 
@@ -73,17 +73,7 @@ def test_the_view_imports_the_picked_sheet_with_sub_header_values(client, db, wo
 
 
 def xls_bytes(rows) -> bytes:
-    book = xlwt.Workbook(encoding="utf-8")
-    sheet = book.add_sheet("台账")
-    style = xlwt.easyxf(num_format_str="yyyy-mm-dd")
-    for r, row in enumerate(rows):
-        for c, value in enumerate(row):
-            if value is not None:
-                sheet.write(r, c, value, style if isinstance(value, date) else xlwt.Style.default_style)
-    sheet.col(3).hidden = True
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+    return xls(rows, hidden=(3,), title="台账")
 
 
 def test_xls_is_read_with_dates_and_hidden_columns():

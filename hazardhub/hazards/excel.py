@@ -265,16 +265,20 @@ class Sheet:
     context: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     score: int = 0
+    #: (sheet row, why) of the footer rows left out
+    skipped: list[tuple[int, str]] = field(default_factory=list)
 
     def payload(self) -> dict[str, Any]:
         return {"headers": self.headers, "header_line": self.header_line, "name": self.name,
-                "context": self.context, "notes": self.notes, "score": self.score}
+                "context": self.context, "notes": self.notes, "score": self.score,
+                "skipped": [list(s) for s in self.skipped]}
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any], rows: list) -> "Sheet":
         return cls(headers=[str(h) for h in payload["headers"]], rows=rows, header_line=int(payload["header_line"]),
                    name=str(payload.get("name") or ""), context=dict(payload.get("context") or {}),
-                   notes=list(payload.get("notes") or []), score=int(payload.get("score") or 0))
+                   notes=list(payload.get("notes") or []), score=int(payload.get("score") or 0),
+                   skipped=[(int(a), str(b)) for a, b in payload.get("skipped") or []])
 
     def dumps(self) -> bytes:
         """The parsed sheet as JSON, kept between the upload and the mapping step so the file is
@@ -390,7 +394,7 @@ def read_ledger(data: bytes, filename: str, max_rows: int,
         if book.encoding:
             notes.insert(0, f"CSV 文件编码：{book.encoding}。")
         sheets.append(Sheet(headers=table.headers, rows=table.rows, header_line=table.header_line, name=table.sheet,
-                            context=table.context, notes=notes, score=table.score))
+                            context=table.context, notes=notes, score=table.score, skipped=table.skipped))
     if not any(s.rows or s.headers for s in sheets):
         raise UnreadableFile("文件是空的。")
     return sheets
