@@ -1017,34 +1017,37 @@ def import_rows(school: OrgUnit, actor, rows: list[LedgerRow], file_sha256: str,
         return result
     try:
         pending_plans = []
+        new_rows = [row for row in rows if not (updates and row.line in updates)]
         for row in rows:
             if updates and row.line in updates:
                 _update_from_row(updates[row.line], row)
                 result.updated.append(updates[row.line].number)
-                continue
-            try:
-                hazard = hazard_ops.build_registration(school=school, actor=actor, data=row.data,
-                                                       item_ids=row.item_ids, level=row.level,
-                                                       require_plan=not row.plan_missing)
-                # history comes with the row: the state and dates the ledger records
-                hazard.status = row.status
-                hazard.rectified_on = row.rectified_on
-                if row.status == "closed":
-                    hazard.accepted_on = row.accepted_on
-                    hazard.closed_on = row.closed_on
-                    if row.accepted_by_name:
-                        hazard.acceptance_note = ACCEPTOR_NOTE + row.accepted_by_name
+        def finish(index: int, hazard: Hazard) -> None:
+            # history comes with the row: the state and dates the ledger records
+            row = new_rows[index]
+            hazard.status = row.status
+            hazard.rectified_on = row.rectified_on
+            if row.status == "closed":
+                hazard.accepted_on = row.accepted_on
+                hazard.closed_on = row.closed_on
+                if row.accepted_by_name:
+                    hazard.acceptance_note = ACCEPTOR_NOTE + row.accepted_by_name
+
+        tx_meta(reason=f"导入台账（新增 {len(new_rows)} 条，更新 {len(result.updated)} 条，文件 SHA-256 {file_sha256}）",
+                file_sha256=file_sha256, file_name=(file_name or "")[:200] or None)
+        hazards, refused = hazard_ops.build_registrations(
+            school=school, actor=actor, finish=finish,
+            rows=[(row.data, row.item_ids, row.level, not row.plan_missing) for row in new_rows])
+        result.errors.extend((new_rows[index].line, "", str(exc)) for index, exc in refused)
+        for row, hazard in zip(new_rows, hazards):
+            if hazard is not None:
                 if row.plan_missing and row.status != "closed":
                     pending_plans.append((hazard, row.plan_missing))
                 result.numbers.append(hazard.number)
-            except hazard_ops.HazardError as exc:
-                result.errors.append((row.line, "", str(exc)))
         if result.errors:
             db.session.rollback()
             result.numbers = []
             return result
-        tx_meta(reason=f"导入台账（新增 {len(result.numbers)} 条，更新 {len(result.updated)} 条，文件 SHA-256 {file_sha256}）", file_sha256=file_sha256,
-                file_name=(file_name or "")[:200] or None)
         if pending_plans:
             db.session.flush()
             _remind_plans(school, pending_plans)
