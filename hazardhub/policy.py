@@ -475,7 +475,8 @@ RULES: dict[str, Rule] = {
     "hazard.downgrade_request": lambda m, o: _school_rectifies(m, o),
     "hazard.downgrade_approve": lambda m, o: _supervises(m, o),
     "hazard.listed": lambda m, o: m.role in (CITY_ROLES | BUREAU_ROLES | {"township_supervisor"}),
-    "hazard.export": lambda m, o: _reads(m, o, READER_ROLES),
+    # a role that may import a school's ledger may export it too (the safety officer keeps it)
+    "hazard.export": lambda m, o: _reads(m, o, READER_ROLES) or _works_on_hazard(m, o, {"safety_officer"}),
     "hazard.import": lambda m, o: _works_on_hazard(m, o, {"principal", "safety_officer"}),
     "evidence.view": lambda m, o: _reads(m, _hazard_of(o), ALL_ROLES),
     "evidence.upload": lambda m, o: _works_on_hazard(m, _hazard_of(o), {"principal", "safety_officer"}),

@@ -24,6 +24,7 @@ Ground floor: imports nothing from ``hazardhub``.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -38,7 +39,8 @@ from functools import lru_cache
 from typing import Any, Iterable, Mapping, Sequence
 
 __all__ = ["XLSX_MIME", "Book", "Sheet", "Style", "Cell", "clean_text", "is_formula_like", "sheet_title",
-           "UnreadableFile", "ReadLimits", "RowGuard", "read_xlsx", "dump_rows", "load_rows"]
+           "UnreadableFile", "ReadLimits", "RowGuard", "read_xlsx", "read_book", "RawBook", "RawSheet", "decode_text",
+           "column_letter", "dump_rows", "load_rows", "dump_sheets", "load_sheets"]
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -363,7 +365,83 @@ def read_xlsx(data: bytes, limits: ReadLimits | None = None) -> list[tuple[int, 
     """The non-blank rows of the first worksheet as ``(sheet row number, values)``, values only
     (no formula evaluated), trailing blank cells dropped; refuses what is not an .xlsx workbook
     and stops at the limits (every row read counts, blank ones too)."""
-    guard = RowGuard(limits)
+    return _read_xlsx_sheets(data, RowGuard(limits), first_only=True)[0].rows
+
+
+@dataclass
+class RawSheet:
+    """One worksheet as read: its name, its non-blank rows (sheet row number, values; hidden
+    columns already removed) and what the reader noticed (hidden columns left out)."""
+
+    name: str
+    rows: list[tuple[int, list[Any]]]
+    notes: list[str]
+    #: the sheet's own column letters of the values kept (hidden ones removed)
+    letters: list[str]
+
+
+@dataclass
+class RawBook:
+    """Every sheet of an uploaded file, and how it was read (format, text encoding)."""
+
+    kind: str  #: "xlsx", "xls" or "csv"
+    sheets: list[RawSheet]
+    encoding: str | None = None
+
+
+def column_letter(index: int) -> str:
+    """0-based column index -> A, B, …, AA."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+_COL_RE = re.compile(rb"<(?:\w+:)?col\b([^>]*)/?>")
+_ATTR_RE = re.compile(rb'(\w+)="([^"]*)"')
+
+
+def _hidden_columns(archive: zipfile.ZipFile, part: str) -> set[int]:
+    """0-based indexes of the columns a sheet hides (``<col min max hidden="1">`` before its data)."""
+    hidden: set[int] = set()
+    try:
+        with archive.open(part.lstrip("/")) as stream:
+            head = stream.read(1 << 16)
+    except KeyError:
+        return hidden
+    head = head.split(b"<sheetData", 1)[0]
+    for match in _COL_RE.finditer(head):
+        attrs = dict(_ATTR_RE.findall(match.group(1)))
+        if attrs.get(b"hidden") in (b"1", b"true"):
+            try:
+                low, high = int(attrs.get(b"min", b"0")), int(attrs.get(b"max", b"0"))
+            except ValueError:
+                continue
+            hidden.update(range(max(low, 1) - 1, min(high, 200)))
+    return hidden
+
+
+def _finish_sheet(name: str, rows: list[tuple[int, list[Any]]], hidden: set[int]) -> RawSheet:
+    """Remove hidden columns and trailing blanks; keep non-blank rows."""
+    notes: list[str] = []
+    width = max((len(v) for _l, v in rows), default=0)
+    keep = [i for i in range(width) if i not in hidden]
+    if hidden and any(i < width for i in hidden):
+        notes.append("隐藏的列未读取：" + "、".join(column_letter(i) for i in sorted(hidden) if i < width) + " 列。")
+    out = []
+    for line, values in rows:
+        if hidden:
+            values = [values[i] if i < len(values) else None for i in keep]
+        while values and _blank(values[-1]):
+            values.pop()
+        if values:
+            out.append((line, values))
+    return RawSheet(name=name, rows=out, notes=notes, letters=[column_letter(i) for i in keep])
+
+
+def _read_xlsx_sheets(data: bytes, guard: RowGuard, *, first_only: bool = False) -> list[RawSheet]:
     if not data.startswith(b"PK\x03\x04"):
         raise UnreadableFile("文件内容不是 Excel 文件（.xlsx），请用 Excel 另存为 .xlsx 后重新上传。")
     try:
@@ -384,28 +462,136 @@ def read_xlsx(data: bytes, limits: ReadLimits | None = None) -> list[tuple[int, 
         wb = _load_unsized(data)
     except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
         raise UnreadableFile("无法读取该 Excel 文件，请确认是 .xlsx 格式。") from exc
+    sheets: list[RawSheet] = []
+    stack = contextlib.ExitStack()
     try:
         guard.check_time()
         if not wb.worksheets:
             raise UnreadableFile("工作簿中没有工作表。")
-        ws = wb.worksheets[0]
-        table: list[tuple[int, list[Any]]] = []
+        archive = stack.enter_context(zipfile.ZipFile(io.BytesIO(data)))
+        for ws in wb.worksheets[:1] if first_only else wb.worksheets:
+            if not hasattr(ws, "iter_rows"):
+                continue
+            table: list[tuple[int, list[Any]]] = []
+            try:
+                for line, row in enumerate(ws.iter_rows(values_only=True), start=1):
+                    guard.tick()
+                    values = list(row)
+                    while values and _blank(values[-1]):
+                        values.pop()
+                    if values:
+                        table.append((line, values))
+            except UnreadableFile:
+                raise
+            except Exception as exc:  # noqa: BLE001 - malformed sheet XML
+                raise UnreadableFile("无法读取该 Excel 文件的内容，请确认是 .xlsx 格式。") from exc
+            hidden = set() if first_only else _hidden_columns(archive, getattr(ws, "_worksheet_path", ""))
+            sheets.append(_finish_sheet(ws.title, table, hidden))
+        guard.check_time()
+    finally:
+        stack.close()
+        wb.close()
+    return sheets
+
+
+def _read_xls_sheets(data: bytes, guard: RowGuard) -> list[RawSheet]:
+    """An Excel 97–2003 workbook (xlrd): values, dates as dates, hidden columns left out."""
+    if not data.startswith(b"\xd0\xcf\x11\xe0"):
+        raise UnreadableFile("文件内容不是旧版 Excel 文件（.xls），请确认文件格式后重新上传。")
+    import xlrd
+
+    try:
+        book = xlrd.open_workbook(file_contents=data, formatting_info=True, on_demand=True)
+    except Exception:  # noqa: BLE001 - some writers' .xls have no formatting records xlrd can read
         try:
-            for line, row in enumerate(ws.iter_rows(values_only=True), start=1):
+            book = xlrd.open_workbook(file_contents=data, on_demand=True)
+        except Exception as exc:  # noqa: BLE001 - the user's file
+            raise UnreadableFile("无法读取该 .xls 文件（可能已损坏或加密），请用 Excel 另存为 .xlsx 后重新上传。") from exc
+    sheets: list[RawSheet] = []
+    try:
+        for index in range(book.nsheets):
+            sh = book.sheet_by_index(index)
+            table: list[tuple[int, list[Any]]] = []
+            for r in range(sh.nrows):
                 guard.tick()
-                values = list(row)
+                values: list[Any] = []
+                for c in range(sh.ncols):
+                    cell = sh.cell(r, c)
+                    if cell.ctype == xlrd.XL_CELL_DATE:
+                        try:
+                            value: Any = xlrd.xldate.xldate_as_datetime(cell.value, book.datemode)
+                        except (ValueError, OverflowError):
+                            value = cell.value
+                    elif cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK, xlrd.XL_CELL_ERROR):
+                        value = None
+                    elif cell.ctype == xlrd.XL_CELL_BOOLEAN:
+                        value = bool(cell.value)
+                    else:
+                        value = cell.value
+                    values.append(value)
                 while values and _blank(values[-1]):
                     values.pop()
                 if values:
-                    table.append((line, values))
-        except UnreadableFile:
-            raise
-        except Exception as exc:  # noqa: BLE001 - malformed sheet XML
-            raise UnreadableFile("无法读取该 Excel 文件的内容，请确认是 .xlsx 格式。") from exc
-        guard.check_time()
+                    table.append((r + 1, values))
+            hidden = {c for c, info in getattr(sh, "colinfo_map", {}).items() if getattr(info, "hidden", 0)}
+            sheets.append(_finish_sheet(sh.name, table, hidden))
+            book.unload_sheet(index)
     finally:
-        wb.close()
-    return table
+        book.release_resources()
+    return sheets
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """A text file's contents and its encoding: UTF-8 (with or without BOM), else GBK, else
+    GB18030 (WPS and Excel on a Chinese Windows save CSV in GBK)."""
+    for encoding, label in (("utf-8-sig", "UTF-8"), ("gbk", "GBK"), ("gb18030", "GB18030")):
+        try:
+            return data.decode(encoding), label
+        except UnicodeDecodeError:
+            continue
+    raise UnreadableFile("无法识别 CSV 文件的编码（请使用 UTF-8 或 GBK 保存）。")
+
+
+def _read_csv_sheets(data: bytes, guard: RowGuard, name: str) -> tuple[list[RawSheet], str]:
+    import csv
+
+    text, encoding = decode_text(data)
+    if "\x00" in text:
+        raise UnreadableFile("CSV 文件包含非法字符，可能不是文本文件。")
+    sample = text[:4096]
+    delimiter = max(",\t;", key=sample.count) if sample else ","
+    table: list[tuple[int, list[Any]]] = []
+    try:
+        for line, row in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter), start=1):
+            guard.tick()
+            values: list[Any] = [cell.strip() or None for cell in row]
+            while values and values[-1] is None:
+                values.pop()
+            if values:
+                table.append((line, values))
+    except csv.Error as exc:  # e.g. a cell longer than the csv module's field limit
+        raise UnreadableFile("CSV 文件格式有误（单元格过长或引号不配对），请检查后重新上传。") from exc
+    return [_finish_sheet(name, table, set())], encoding
+
+
+def read_book(data: bytes, filename: str, limits: ReadLimits | None = None) -> RawBook:
+    """Every sheet of an .xlsx, .xls or .csv upload (told apart by content, the name's extension
+    only for the message), under the same row and time limits as :func:`read_xlsx`."""
+    guard = RowGuard(limits)
+    lower = (filename or "").lower()
+    if data.startswith(b"PK\x03\x04"):
+        return RawBook("xlsx", _read_xlsx_sheets(data, guard))
+    if data.startswith(b"\xd0\xcf\x11\xe0"):
+        return RawBook("xls", _read_xls_sheets(data, guard))
+    if lower.endswith((".xlsx", ".xlsm")):
+        raise UnreadableFile("文件扩展名为 .xlsx，但内容不是 Excel 文件，请用 Excel 另存为 .xlsx 后重新上传。")
+    if lower.endswith(".xls"):
+        raise UnreadableFile("文件扩展名为 .xls，但内容不是 Excel 文件，请用 Excel 另存为 .xlsx 后重新上传。")
+    if lower.endswith(".csv"):
+        stem = re.sub(r"\.[^.]*$", "", filename.rsplit("/", 1)[-1]) or "CSV"
+        sheets, encoding = _read_csv_sheets(data, guard, stem)
+        return RawBook("csv", sheets, encoding)
+    raise UnreadableFile("只支持 .xlsx、.xls 或 .csv 文件。")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -451,3 +637,22 @@ def load_rows(data: bytes) -> tuple[dict[str, Any], list[tuple[int, list[Any]]]]
     document = json.loads(data.decode("utf-8"))
     rows = [(int(line), [_decode(v) for v in values]) for line, values in document.pop("rows")]
     return document, rows
+
+
+def dump_sheets(sheets: list[tuple[Mapping[str, Any], list[tuple[int, list[Any]]]]]) -> bytes:
+    """Several sheets' rows (each with its JSON payload) as one JSON document."""
+    documents = []
+    for payload, rows in sheets:
+        document = dict(payload)
+        document["rows"] = [[line, [_encode(v) for v in values]] for line, values in rows]
+        documents.append(document)
+    return json.dumps({"sheets": documents}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def load_sheets(data: bytes) -> list[tuple[dict[str, Any], list[tuple[int, list[Any]]]]]:
+    """The inverse of :func:`dump_sheets`."""
+    out = []
+    for document in json.loads(data.decode("utf-8"))["sheets"]:
+        rows = [(int(line), [_decode(v) for v in values]) for line, values in document.pop("rows")]
+        out.append((document, rows))
+    return out

@@ -190,7 +190,16 @@ PRODUCERS = {
         c, w, "city_viewer", f"/citywide/export.xlsx?month={clock.today():%Y-%m}"),
     "run:ledger_xlsx": lambda c, db, w, dj: _run_file(c, db, w, dj, "ledger_xlsx"),
     "run:unit_tree_xlsx": lambda c, db, w, dj: _run_file(c, db, w, dj, "unit_tree_xlsx"),
+    # the principals' one-time passwords of a unit import (its endpoint: tests/test_unit_onboarding.py)
+    "endpoint:orgs.import_passwords": lambda c, db, w, dj: _passwords_file(),
 }
+
+
+def _passwords_file() -> bytes:
+    from hazardhub.orgs.onboarding import Principals, passwords_workbook
+
+    hostile = Principals(created=[(bell(t), f"S{i}", bell(t), f"xz-s{i}", "Pw-123456") for i, t in enumerate(EVIL)])
+    return passwords_workbook(hostile, bell(EVIL[0]))
 
 
 def test_every_spreadsheet_export_is_walked(app):

@@ -255,8 +255,8 @@ def test_too_many_shared_strings_are_refused_before_loading_them(monkeypatch):
 
 def test_the_mapping_step_uses_the_rows_parsed_at_upload(app, client, db, world, monkeypatch):
     calls = []
-    real = spreadsheets.read_xlsx
-    monkeypatch.setattr(spreadsheets, "read_xlsx", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = spreadsheets.read_book
+    monkeypatch.setattr(spreadsheets, "read_book", lambda *a, **k: calls.append(1) or real(*a, **k))
     wb = Workbook()
     wb.active.append(list(IMPORT_HEADER))
     for row in import_rows_data(clock.today()):

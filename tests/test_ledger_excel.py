@@ -20,7 +20,8 @@ from hazardhub.tenancy import tenant_bound
 from tests.fixtures.factories import login, make_hazard
 
 HEADER = ("序号", "学校", "所属乡镇", "排查日期", "排查人", "隐患部位", "类别", "隐患描述", "等级", "判定依据",
-          "整改措施", "责任人", "资金", "整改时限", "状态", "验收人", "验收日期", "销号日期")
+          "整改措施", "责任人", "资金", "整改时限", "状态", "验收人", "验收日期", "销号日期",
+          "检查类型", "责任部门", "临时管控措施", "应急预案", "整改完成日期")
 ERROR_ROW = re.compile(r"<tr><td>(\d+|—)</td><td>(.*?)</td><td>(.*?)</td></tr>", re.S)
 SELECT = re.compile(r'<select[^>]*name="(col_\d+)"[^>]*>(.*?)</select>', re.S)
 
@@ -154,7 +155,7 @@ def test_export_has_the_ledger_columns_and_only_the_tenants_rows(client, db, wor
 
     wb = load_workbook(io.BytesIO(response.data))
     sheet = wb.worksheets[0]
-    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == f"A1:R{len(rows)}"
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == f"A1:W{len(rows)}"
     assert sheet["A1"].font.b and sheet.column_dimensions["H"].width > 20
     notes = dict(r[:2] for r in wb["说明"].iter_rows(values_only=True))
     seq, head = chain_head(world.a.id)
@@ -272,11 +273,12 @@ def test_import_with_bad_rows_imports_nothing_and_names_row_and_column(client, d
     page = text(response)
     assert "未导入任何数据" in page
     errors = errors_of(response)
-    assert ("5", "排查日期", "日期“2025-13-45”无法识别，请写成 2025-04-12 或 2025/4/12 的格式。") in errors
+    assert ("5", "排查日期", "日期“2025-13-45”是不存在的日期，请核对月份和日。") in errors
     assert any(e[:2] == ("6", "判定依据") and "9.9.9" in e[2] for e in errors), errors
-    assert any(e[0] == "7" and e[1].startswith("临时管控措施") and "五落实" in e[2] for e in errors), errors
-    assert any(e[0] == "7" and e[1].startswith("应急预案") for e in errors), errors
-    assert {e[1] for e in errors if e[0] == "8"} == {"类别", "隐患描述", "资金", "检查类型"}, errors
+    # a major hazard without plan columns is not refused (待补充, see test_import_words)
+    assert not any(e[0] == "7" for e in errors), errors
+    # 暗查 is mapped by the synonym table; 体育 has no suggestion and was not chosen
+    assert {e[1] for e in errors if e[0] == "8"} == {"类别", "隐患描述", "资金"}, errors
     assert not any(e[0] in ("2", "3", "4") for e in errors), errors
     assert len(hazards_of(db, world.a.id)) == before_hazards
     assert transaction_ids(db) == before_tx
@@ -357,7 +359,7 @@ def test_mapping_is_guessed_and_can_be_changed(client, db, world):
     assert (hazard.location, hazard.source) == ("门卫室", "bureau")
 
 
-@pytest.mark.parametrize("kind", ["html", "zip", "truncated", "xls-name"])
+@pytest.mark.parametrize("kind", ["html", "zip", "truncated", "xls-name", "csv-binary"])
 def test_a_file_that_is_not_xlsx_is_refused(client, db, world, tmp_path, kind):
     login(client, world.users["safety_officer"])
     if kind == "html":
@@ -369,11 +371,14 @@ def test_a_file_that_is_not_xlsx_is_refused(client, db, world, tmp_path, kind):
         data, name = buffer.getvalue(), "ledger.xlsx"
     elif kind == "truncated":
         data, name = xlsx_bytes(IMPORT_HEADER, import_rows_data(clock.today()))[:400], "ledger.xlsx"
+    elif kind == "xls-name":  # named .xls but not an Excel 97 file (files are told apart by content)
+        data, name = b"<html><body>not a workbook</body></html>", "ledger.xls"
     else:
-        data, name = xlsx_bytes(IMPORT_HEADER, import_rows_data(clock.today())), "ledger.xls"
+        data, name = bytes(range(256)) * 4, "ledger.csv"
     response = upload(client, data, name, world.s1)
     assert response.status_code == 200
-    assert "upload-error" in text(response) and ("xlsx" in text(response) or "Excel" in text(response))
+    assert "upload-error" in text(response)
+    assert ("CSV" in text(response)) if kind == "csv-binary" else ("xlsx" in text(response) or "Excel" in text(response))
     assert client.get("/hazards/import/map").status_code == 302
     assert hazards_of(db, world.a.id) == []
 

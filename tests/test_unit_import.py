@@ -254,19 +254,23 @@ def test_every_bad_row_is_listed(admin, world, db):
 
 
 FILE_CASES = {
-    "missing_column": (lambda w: csv_bytes([r[:3] for r in good_rows(w)], header=HEADER[:3]), "units.csv",
-                       "缺少必填列：类别"),
+    # code, parent and kind are derived when absent (#14); a name column is needed, and a file
+    # with codes needs its parents (by code or by township name)
+    "missing_column": (lambda w: csv_bytes([r[:2] + r[3:4] for r in good_rows(w)], header=HEADER[:2] + HEADER[3:4]),
+                       "units.csv", "缺少必填列：单位名称"),
+    "codes_without_parents": (lambda w: csv_bytes([[r[0], r[2]] for r in good_rows(w)], header=["单位代码", "单位名称"]),
+                              "units.csv", "缺少必填列：上级单位代码"),
     "empty_file": (lambda w: b"", "units.csv", "文件为空"),
     "blank_lines_only": (lambda w: b"\n\n,,,\n", "units.csv", "文件为空"),
     "header_only": (lambda w: csv_bytes([]), "units.csv", "文件只有表头"),
     "header_only_xlsx": (lambda w: xlsx_bytes([]), "units.xlsx", "文件只有表头"),
     "disguised_xlsx": (lambda w: csv_bytes(good_rows(w)), "units.xlsx", "内容不是 Excel 文件"),
     "zip_not_workbook": (lambda w: _zip_bytes(), "units.xlsx", "无法读取该 Excel 文件"),
-    "exe": (lambda w: b"MZ\x90\x00\x03\x00\x00\x00", "setup.exe", "只支持 .xlsx 或 .csv 文件"),
-    "txt": (lambda w: csv_bytes(good_rows(w)), "units.txt", "只支持 .xlsx 或 .csv 文件"),
-    "no_extension": (lambda w: csv_bytes(good_rows(w)), "units", "只支持 .xlsx 或 .csv 文件"),
-    "xls_old_format": (lambda w: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, "units.xls",
-                       "只支持 .xlsx 或 .csv 文件"),
+    "exe": (lambda w: b"MZ\x90\x00\x03\x00\x00\x00", "setup.exe", "只支持 .xlsx、.xls 或 .csv 文件"),
+    "txt": (lambda w: csv_bytes(good_rows(w)), "units.txt", "只支持 .xlsx、.xls 或 .csv 文件"),
+    "no_extension": (lambda w: csv_bytes(good_rows(w)), "units", "只支持 .xlsx、.xls 或 .csv 文件"),
+    "xls_broken": (lambda w: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, "units.xls",
+                   "无法读取该 .xls 文件"),
     "binary_csv": (lambda w: b"\x00\x01\x02code\x00", "units.csv", "可能不是文本文件"),
     # over the csv module's 131072-character field limit (and under the test client's 500 kB
     # spool threshold, whose temporary file Werkzeug never closes)

@@ -16,15 +16,19 @@ ledger's own rules in ONE versioned transaction whose meta carries the file's SH
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+import calendar
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import sqlalchemy as sa
 
-from hazardhub import clock, spreadsheets
+from hazardhub import clock, spreadsheets, tables
 from hazardhub.audit import chain_head, tx_meta
 from hazardhub.extensions import db
 from hazardhub.hazards import operations as hazard_ops
@@ -39,10 +43,12 @@ __all__ = ["LEDGER_COLUMNS", "SYNC_EXPORT_LIMIT", "UnreadableFile", "write_ledge
 LEDGER_COLUMNS = (
     "序号", "学校", "所属乡镇", "排查日期", "排查人", "隐患部位", "类别", "隐患描述", "等级", "判定依据",
     "整改措施", "责任人", "资金", "整改时限", "状态", "验收人", "验收日期", "销号日期",
+    # after the paper ledger's 18 columns, everything else the import needs (export → import is identity)
+    "检查类型", "责任部门", "临时管控措施", "应急预案", "整改完成日期",
 )
-_WIDTHS = (20, 22, 16, 12, 10, 26, 12, 44, 8, 44, 32, 10, 12, 12, 8, 10, 12, 12)
-_DATE_COLUMNS = {3, 13, 16, 17}
-_WRAP_COLUMNS = {7, 9, 10}
+_WIDTHS = (20, 22, 16, 12, 10, 26, 12, 44, 8, 44, 32, 10, 12, 12, 8, 10, 12, 12, 16, 12, 32, 32, 12)
+_DATE_COLUMNS = {3, 13, 16, 17, 22}
+_WRAP_COLUMNS = {7, 9, 10, 20, 21}
 _FUNDS_COLUMN = 12
 _HEADER_STYLE = spreadsheets.Style(bold=True, horizontal="center", vertical="center")
 _ROW_STYLES = {
@@ -129,6 +135,8 @@ def ledger_rows(hazards: list[Hazard]) -> list[tuple]:
             basis_text(numbers.get(h.id, []), h.determination_rule), h.measures or "",
             h.responsible_person or "", h.funds, h.deadline, STATUSES.get(h.status, h.status),
             acceptor or "", h.accepted_on, h.closed_on,
+            SOURCES.get(h.source, h.source), h.responsible_dept or "", h.interim_controls or "",
+            h.contingency_plan or "", h.rectified_on,
         ))
     return rows
 
@@ -213,6 +221,7 @@ FIELD_LABELS: dict[str, str] = {
     "accepted_by_name": "验收人",
     "accepted_on": "验收日期",
     "closed_on": "销号日期",
+    "rectified_on": "整改完成日期",
 }
 REQUIRED_FIELDS = ("found_on", "found_by_name", "category", "location", "description")
 
@@ -233,10 +242,12 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "deadline": ("整改时限", "整改期限", "完成时限", "时限", "整改完成时限"),
     "interim_controls": ("临时管控措施", "管控措施", "临时措施", "临时管控"),
     "contingency_plan": ("应急预案", "预案"),
-    "status": ("状态", "整改状态", "治理状态"),
+    "status": ("状态", "整改状态", "治理状态", "完成情况", "整改完成情况", "整改情况", "是否整改", "整改结果",
+               "销号情况", "是否销号", "是否完成"),
     "accepted_by_name": ("验收人",),
     "accepted_on": ("验收日期", "验收时间"),
-    "closed_on": ("销号日期", "销号时间"),
+    "closed_on": ("销号日期", "销号时间", "完成日期", "完成时间"),
+    "rectified_on": ("整改完成日期", "整改完成时间", "整改日期"),
 }
 
 _MAX_COLUMNS = 60
@@ -244,21 +255,46 @@ _MAX_COLUMNS = 60
 
 @dataclass
 class Sheet:
-    """The first worksheet: its header texts and the data rows with their sheet row numbers."""
+    """One sheet's detected table: its header texts (a sub-header joined to its parent), the data
+    rows with their sheet row numbers, and the title block's context and the reader's notes."""
 
     headers: list[str]
     rows: list[tuple[int, list[Any]]]
     header_line: int = 1
+    name: str = ""
+    context: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    score: int = 0
+    #: (sheet row, why) of the footer rows left out
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+    def payload(self) -> dict[str, Any]:
+        return {"headers": self.headers, "header_line": self.header_line, "name": self.name,
+                "context": self.context, "notes": self.notes, "score": self.score,
+                "skipped": [list(s) for s in self.skipped]}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any], rows: list) -> "Sheet":
+        return cls(headers=[str(h) for h in payload["headers"]], rows=rows, header_line=int(payload["header_line"]),
+                   name=str(payload.get("name") or ""), context=dict(payload.get("context") or {}),
+                   notes=list(payload.get("notes") or []), score=int(payload.get("score") or 0),
+                   skipped=[(int(a), str(b)) for a, b in payload.get("skipped") or []])
 
     def dumps(self) -> bytes:
         """The parsed sheet as JSON, kept between the upload and the mapping step so the file is
         read once (cell types survive: a date cell is still a date)."""
-        return spreadsheets.dump_rows({"headers": self.headers, "header_line": self.header_line}, self.rows)
+        return spreadsheets.dump_rows(self.payload(), self.rows)
 
     @classmethod
     def loads(cls, data: bytes) -> "Sheet":
         payload, rows = spreadsheets.load_rows(data)
-        return cls(headers=[str(h) for h in payload["headers"]], rows=rows, header_line=int(payload["header_line"]))
+        return cls.from_payload(payload, rows)
+
+    def describe(self) -> str:
+        if not self.score:
+            return f"{self.name}：未识别出台账表格"
+        title = self.context.get("title") or "表格"
+        return f"{self.name}：{title}（表头在第 {self.header_line} 行，{len(self.rows)} 行数据）"
 
     def samples(self, column: int, n: int = 2) -> list[str]:
         out = []
@@ -269,15 +305,31 @@ class Sheet:
                     break
         return out
 
+    def distinct(self, column: int) -> list[str]:
+        """The distinct non-empty texts of a column, in the order they first appear."""
+        seen: dict[str, None] = {}
+        for _line, values in self.rows:
+            if column < len(values):
+                text = _text(values[column])
+                if text:
+                    seen.setdefault(text, None)
+        return list(seen)
+
+
+def dump_sheets(sheets: list[Sheet]) -> bytes:
+    return spreadsheets.dump_sheets([(s.payload(), s.rows) for s in sheets])
+
+
+def load_sheets(data: bytes) -> list[Sheet]:
+    return [Sheet.from_payload(payload, rows) for payload, rows in spreadsheets.load_sheets(data)]
+
 
 def _normal(header: str) -> str:
     text = re.sub(r"[\s　]+", "", header or "")
     return re.sub(r"[()（）\[\]【】:：*＊]", "", text)
 
 
-def guess_field(header: str) -> str:
-    """The field a header most likely means, or ``""``."""
-    h = _normal(header)
+def _guess_one(h: str) -> str:
     if not h:
         return ""
     for key, names in _ALIASES.items():
@@ -289,6 +341,20 @@ def guess_field(header: str) -> str:
             if len(name) >= 2 and name in h and len(name) > best_len:
                 best, best_len = key, len(name)
     return best
+
+
+def guess_field(header: str) -> str:
+    """The field a header most likely means, or ``""``. A joined two-level header
+    (“整改情况/措施”) is read by its sub-header first, then parent and sub together."""
+    h = _normal(header)
+    if "/" in h:
+        parent, _, sub = h.rpartition("/")
+        for candidate in (sub, parent + sub):
+            for key, names in _ALIASES.items():
+                if candidate in names:
+                    return key
+        return _guess_one(sub) or _guess_one(parent)
+    return _guess_one(h)
 
 
 def guess_mapping(headers: list[str]) -> dict[int, str]:
@@ -303,37 +369,146 @@ def guess_mapping(headers: list[str]) -> dict[int, str]:
     return mapping
 
 
-def read_ledger_xlsx(data: bytes, max_rows: int, limits: spreadsheets.ReadLimits | None = None) -> Sheet:
-    """Read the first worksheet of an .xlsx upload (values only), refusing anything else.
+def read_ledger(data: bytes, filename: str, max_rows: int,
+                limits: spreadsheets.ReadLimits | None = None) -> list[Sheet]:
+    """Every sheet of an .xlsx, .xls or .csv upload with its detected ledger table (title block,
+    two-level header, footers: :mod:`hazardhub.tables`), the best table first is NOT implied —
+    sheets keep the workbook's order; :func:`best_sheet` picks the default.
 
     ``max_rows`` bounds the data rows; ``limits`` (default: the config) bound every row read,
-    blank ones included, and the seconds spent (:func:`spreadsheets.read_xlsx`)."""
-    table = spreadsheets.read_xlsx(data, limits)
-    for line, values in table:
-        if len(values) > _MAX_COLUMNS:
-            raise UnreadableFile(f"第 {line} 行超过 {_MAX_COLUMNS} 列，请只保留台账各列。")
-    if len(table) > max_rows + 10:
-        raise UnreadableFile(f"行数超过上限 {max_rows} 行，请分成几个文件导入。")
-    if not table:
+    blank ones included, and the seconds spent."""
+    book = spreadsheets.read_book(data, filename, limits)
+    found = [tables.detect(raw, guess_field) for raw in book.sheets]
+    if not any(t.score for t in found):
+        # no header names two known columns: the first non-empty sheet's first row is the header
+        found = [tables.detect(raw, guess_field, first_row=bool(raw.rows) and raw is next(
+            (r for r in book.sheets if r.rows), None)) for raw in book.sheets]
+    sheets = []
+    for raw, table in zip(book.sheets, found):
+        for line, values in raw.rows:
+            if len(values) > _MAX_COLUMNS:
+                raise UnreadableFile(f"工作表“{raw.name}”第 {line} 行超过 {_MAX_COLUMNS} 列，请只保留台账各列。")
+        if len(table.rows) > max_rows:
+            raise UnreadableFile(f"行数超过上限 {max_rows} 行，请分成几个文件导入。")
+        notes = list(table.notes)
+        if book.encoding:
+            notes.insert(0, f"CSV 文件编码：{book.encoding}。")
+        sheets.append(Sheet(headers=table.headers, rows=table.rows, header_line=table.header_line, name=table.sheet,
+                            context=table.context, notes=notes, score=table.score, skipped=table.skipped))
+    if not any(s.rows or s.headers for s in sheets):
         raise UnreadableFile("文件是空的。")
-    # the header is the first of the first rows that names at least two ledger columns (a title
-    # row such as “××学校隐患排查治理台账” above it is skipped)
-    header_at = 0
-    for i, (_line, values) in enumerate(table[:10]):
-        if len({guess_field(_text(v)) for v in values} - {""}) >= 2:
-            header_at = i
-            break
-    header_line, header_values = table[header_at]
-    headers = []
-    from openpyxl.utils import get_column_letter
+    return sheets
 
-    for i, value in enumerate(header_values):
-        text = _text(value)[:40]
-        headers.append(text or f"（第 {get_column_letter(i + 1)} 列）")
-    rows = table[header_at + 1:]
-    if len(rows) > max_rows:
-        raise UnreadableFile(f"行数超过上限 {max_rows} 行，请分成几个文件导入。")
-    return Sheet(headers=headers, rows=rows, header_line=header_line)
+
+def best_sheet(sheets: list[Sheet]) -> int:
+    """The index of the sheet whose table names the most ledger columns (the first on a tie)."""
+    return max(range(len(sheets)), key=lambda i: (sheets[i].score, len(sheets[i].rows) > 0, -i)) if sheets else 0
+
+
+def read_ledger_xlsx(data: bytes, max_rows: int, limits: spreadsheets.ReadLimits | None = None) -> Sheet:
+    """The best sheet of an .xlsx upload (see :func:`read_ledger`)."""
+    if not data.startswith(b"PK\x03\x04"):
+        raise UnreadableFile("文件内容不是 Excel 文件（.xlsx），请用 Excel 另存为 .xlsx 后重新上传。")
+    sheets = read_ledger(data, "ledger.xlsx", max_rows, limits)
+    return sheets[best_sheet(sheets)]
+
+
+# ---------------------------------------------------------------------------------------------
+# import: values mapped, not only columns
+
+#: the columns whose values are chosen from a fixed list: field -> {key: label}
+VALUE_FIELDS: dict[str, dict[str, str]] = {
+    "category": {c: c for c in CATEGORIES},
+    "level": dict(LEVELS),
+    "status": {k: v for k, v in STATUSES.items() if k != "voided"},
+    "source": dict(SOURCES),
+}
+_SYNONYMS_PATH = Path(__file__).with_name("data") / "import_synonyms.json"
+
+
+@lru_cache(maxsize=1)
+def synonyms() -> dict[str, dict[str, str]]:
+    """The shipped synonym table (hazardhub/hazards/data/import_synonyms.json), keys without spaces."""
+    data = json.loads(_SYNONYMS_PATH.read_text(encoding="utf-8"))
+    return {f: {re.sub(r"\s+", "", k): v for k, v in data.get(f, {}).items()} for f in VALUE_FIELDS}
+
+
+def _value_key(field_key: str, text: str) -> str:
+    """The value's key when the text already is one of the field's values (key or label)."""
+    allowed = VALUE_FIELDS[field_key]
+    if text in allowed:
+        return text
+    for key, label in allowed.items():
+        if text == label or (field_key == "source" and text == re.sub(r"（.*?）", "", label)):
+            return key
+    return ""
+
+
+def suggest_value(field_key: str, text: str, remembered: dict[str, str] | None = None) -> str:
+    """What a value most likely means: itself if valid, the tenant's remembered choice, the
+    synonym table, a category named inside it (“教学楼消防” → 校园消防); else ``""``."""
+    text = (text or "").strip()
+    if not text:
+        return ""
+    own = _value_key(field_key, text)
+    if own:
+        return own
+    if remembered and remembered.get(text) in VALUE_FIELDS[field_key]:
+        return remembered[text]
+    compact = re.sub(r"\s+", "", text)
+    table = synonyms()[field_key]
+    if compact in table:
+        return table[compact]
+    for word in sorted(table, key=len, reverse=True):
+        if len(word) >= 2 and word in compact:
+            return table[word]
+    return ""
+
+
+def remembered_values(tenant_id: int) -> dict[str, dict[str, str]]:
+    """The tenant's remembered choices: field -> {value: choice}."""
+    from hazardhub.hazards.models import ImportValueChoice
+
+    out: dict[str, dict[str, str]] = {f: {} for f in VALUE_FIELDS}
+    for row in db.session.execute(sa.select(ImportValueChoice).where(ImportValueChoice.tenant_id == tenant_id)).scalars():
+        out.setdefault(row.field, {})[row.value] = row.choice
+    return out
+
+
+def remember_values(tenant_id: int, chosen: dict[str, dict[str, str]]) -> None:
+    """Keep the clerk's choices for the tenant (added to the session; committed with the import)."""
+    from hazardhub.hazards.models import ImportValueChoice
+
+    existing = {(r.field, r.value): r for r in db.session.execute(
+        sa.select(ImportValueChoice).where(ImportValueChoice.tenant_id == tenant_id)).scalars()}
+    for field_key, values in chosen.items():
+        for value, choice in values.items():
+            if not value or len(value) > 100 or choice not in VALUE_FIELDS.get(field_key, {}):
+                continue
+            if _value_key(field_key, value) == choice:
+                continue  # nothing to remember: the file already wrote the value itself
+            row = existing.get((field_key, value))
+            if row is None:
+                db.session.add(ImportValueChoice(tenant_id=tenant_id, field=field_key, value=value, choice=choice))
+            elif row.choice != choice:
+                row.choice = choice
+
+
+def values_to_map(sheet: "Sheet", column_map: dict[int, str], remembered: dict[str, dict[str, str]]
+                  ) -> dict[str, list[tuple[str, int, str]]]:
+    """For each mapped value column: (distinct value, rows with it, suggestion) in file order."""
+    out: dict[str, list[tuple[str, int, str]]] = {}
+    for index, key in sorted(column_map.items()):
+        if key not in VALUE_FIELDS:
+            continue
+        counts: dict[str, int] = {}
+        for _line, values in sheet.rows:
+            if index < len(values):
+                text = _text(values[index])
+                if text and text not in _EMPTY_WORDS:
+                    counts[text] = counts.get(text, 0) + 1
+        out[key] = [(text, n, suggest_value(key, text, remembered.get(key))) for text, n in counts.items()]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,6 +527,9 @@ class LedgerRow:
     accepted_on: date | None = None
     closed_on: date | None = None
     accepted_by_name: str | None = None
+    #: plan items a major hazard's ledger lacked (marked 待补充; the school is reminded)
+    plan_missing: list[str] = field(default_factory=list)
+    rectified_on: date | None = None
 
 
 @dataclass
@@ -362,20 +540,128 @@ class LedgerParse:
 
 
 def _text(value: Any) -> str:
-    if value is None:
-        return ""
     if isinstance(value, bool):
         return "是" if value else "否"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, datetime):
-        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat(" ")
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value).strip()
+    return tables.cell_text(value)
 
 
-_DATE_RE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?$")
+_DATE_RE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?$")
+#: a date without its year (4月10日, 4月10号, 4.10): the year comes from the file's context
+_NO_YEAR_RE = re.compile(r"^(\d{1,2})\s*[月.]\s*(\d{1,2})\s*[日号]?$")
+#: written in a ledger where nothing is known yet: the cell counts as empty
+_EMPTY_WORDS = frozenset({"无", "待定", "暂无", "未定", "/", "-", "—", "——", "－", "无无", "不详", "空"})
+_IMMEDIATE = frozenset({"立即", "即查即改", "立即整改", "当场整改", "马上整改", "现场整改", "立行立改", "已当场整改", "当天"})
+_LONG_TERM = frozenset({"长期", "长期整改", "持续整改", "长期坚持", "持续"})
+#: the note 长期 leaves in the plan (the decision: no fixed deadline; see the README)
+LONG_TERM_NOTE = "（原表整改时限：长期）"
+_MONTH_END_RE = re.compile(r"^(?:(\d{4})\s*年)?\s*(\d{1,2})\s*月\s*(?:底|末|份)\s*(?:前|之前)?(?:完成)?$")
+_WITHIN_RE = re.compile(r"^([一二两三四五六七八九十\d]{1,3})\s*(个)?\s*(天|日|周|星期|个?月)\s*(?:内|之内)(?:完成)?$")
+_CN_NUMBER = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+
+
+class ImpossibleDate(ValueError):
+    """Written like a date, but no such day exists (2025.4.31)."""
+
+
+def read_date(value: Any, *, year: int | None = None) -> date | None:
+    """:func:`parse_date`, plus dates without a year (4月10日, 4.10 — ``year`` from the file's
+    context) and 号 for 日; raises :class:`ImpossibleDate` for a day that does not exist."""
+    text = _text(value)
+    match = _DATE_RE.match(text) if isinstance(value, str) else None
+    no_year = _NO_YEAR_RE.match(text) if isinstance(value, str) and year else None
+    if match or no_year:
+        y, m, d = (int(match.group(1)), int(match.group(2)), int(match.group(3))) if match else (
+            year, int(no_year.group(1)), int(no_year.group(2)))
+        try:
+            return date(y, m, d)
+        except ValueError:
+            raise ImpossibleDate(text) from None
+    return parse_date(value)
+
+
+def _chinese_number(text: str) -> int:
+    if text.isdigit():
+        return int(text)
+    if text == "十":
+        return 10
+    if text.startswith("十"):
+        return 10 + _CHINESE_DIGIT(text[1:])
+    if "十" in text:
+        tens, _, ones = text.partition("十")
+        return _CHINESE_DIGIT(tens) * 10 + (_CHINESE_DIGIT(ones) if ones else 0)
+    return _CHINESE_DIGIT(text)
+
+
+def _CHINESE_DIGIT(text: str) -> int:  # noqa: N802 - reads as the table it is
+    return _CN_NUMBER.get(text, 0)
+
+
+def read_deadline(value: Any, found_on: date | None, *, year: int | None = None
+                  ) -> tuple[date | None, int | None, str]:
+    """A 整改时限 as people write it: (deadline, working days, note); raises ValueError with the
+    Chinese reason when it cannot be read. 立即 / 即查即改 = the 排查 date; “5月底前” = the month's
+    last day; “一周内”, “3天内”, “一个月内” from the 排查 date; “N个工作日” counted later on the
+    holiday calendar; 长期 = no fixed deadline (the note keeps the original wording)."""
+    text = re.sub(r"\s+", "", _text(value))
+    if text in _IMMEDIATE:
+        if found_on is None:
+            raise ValueError(f"整改时限“{text}”按排查日期计算，但排查日期为空。")
+        return found_on, None, ""
+    if text in _LONG_TERM:
+        return None, None, LONG_TERM_NOTE
+    match = _WORKDAYS_RE.match(text)
+    if match:
+        days = int(match.group(1))
+        if not 1 <= days <= 365:
+            raise ValueError("整改时限的工作日数应为 1–365。")
+        return None, days, ""
+    match = _MONTH_END_RE.match(text)
+    if match:
+        month = int(match.group(2))
+        y = int(match.group(1)) if match.group(1) else (found_on.year if found_on else year)
+        if not y or not 1 <= month <= 12:
+            raise ValueError(f"整改时限“{text}”无法确定年份或月份。")
+        if not match.group(1) and found_on and month < found_on.month:
+            y += 1  # “3月底前” written in November means next March
+        return date(y, month, calendar.monthrange(y, month)[1]), None, ""
+    match = _WITHIN_RE.match(text)
+    if match:
+        n = _chinese_number(match.group(1))
+        if found_on is None or not 1 <= n <= 365:
+            raise ValueError(f"整改时限“{text}”需要排查日期才能计算。" if found_on is None else "整改时限的天数应为 1–365。")
+        unit = match.group(3)
+        if unit in ("天", "日"):
+            return found_on + timedelta(days=n), None, ""
+        if unit in ("周", "星期"):
+            return found_on + timedelta(days=7 * n), None, ""
+        month = found_on.month - 1 + n
+        y, m = found_on.year + month // 12, month % 12 + 1
+        return date(y, m, min(found_on.day, calendar.monthrange(y, m)[1])), None, ""
+    when = found_on.year if found_on else year
+    try:
+        deadline = read_date(value, year=when)
+    except ImpossibleDate:
+        raise ValueError(f"整改时限“{text}”是不存在的日期。") from None
+    if deadline is None:
+        raise ValueError(f"整改时限“{text}”无法识别，请写成日期（2025-04-12）、“N个工作日”、“一周内”、“5月底前”或“立即”。")
+    if found_on and deadline < found_on and not re.match(r"^\d{4}", text) and not isinstance(value, (date, datetime)):
+        deadline = deadline.replace(year=deadline.year + 1)  # “1月10日” in a December ledger
+    return deadline, None, ""
+
+
+def read_money(value: Any) -> Decimal | None:
+    """1200, “1,200.50”, “¥300元”, “0.5万”, “1.2万元”; None when not a number."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Decimal(str(value))
+    text = re.sub(r"[,，\s元¥￥]", "", _text(value))
+    factor = Decimal(1)
+    if text.endswith("万"):
+        text, factor = text[:-1], Decimal(10000)
+    try:
+        amount = Decimal(text) * factor
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None
 
 
 def parse_date(value: Any) -> date | None:
@@ -443,21 +729,37 @@ _LIMITS = {"found_by_name": 60, "location": 200, "responsible_person": 60, "resp
            "description": 4000, "measures": 4000, "interim_controls": 4000, "contingency_plan": 4000,
            "accepted_by_name": 40}
 _PLAN_FIELDS = ("responsible_person", "measures", "funds", "deadline", "interim_controls", "contingency_plan")
+_PLAN_TEXT_FIELDS = ("responsible_person", "measures", "interim_controls", "contingency_plan")
+#: what an imported major hazard shows for a plan item its ledger did not have
+PENDING = "待补充"
+
+
+def _plan_text(text: str, note: str) -> str:
+    return f"{text}{note}" if note and text else (note.strip("（）") if note else text)
 _WORKDAYS_RE = re.compile(r"^(\d{1,3})\s*个?\s*工作日$")
 
 
 def parse_ledger(sheet: Sheet, column_map: dict[int, str], *, tenant_id: int, default_source: str = "self",
-                 today: date | None = None) -> LedgerParse:
-    """Check every row under the mapping; collect all errors instead of stopping at the first."""
+                 today: date | None = None, values: dict[str, dict[str, str]] | None = None,
+                 fill: dict[str, Any] | None = None) -> LedgerParse:
+    """Check every row under the mapping; collect all errors instead of stopping at the first.
+
+    ``values``: field -> {value written in the file: chosen key} (the mapping step's choices);
+    a value that is neither chosen nor already valid is an error naming it. ``fill``: field ->
+    constant for a column the file lacks or leaves empty (排查人, 排查日期 from the title block)."""
     result = LedgerParse()
     today = today or clock.today()
+    values = values or {}
     by_field = {key: i for i, key in column_map.items() if key}
+    # a constant fills a column the file does not have (an empty cell of a mapped column stays empty)
+    fill = {k: v for k, v in (fill or {}).items() if v not in (None, "") and k not in by_field}
     header_of = {key: sheet.headers[i] for key, i in by_field.items()}
+    context_year = int(sheet.context["year"]) if str(sheet.context.get("year", "")).isdigit() else None
 
     def column(key: str) -> str:
         return header_of.get(key) or f"{FIELD_LABELS[key]}（表中无此列）"
 
-    missing_columns = [FIELD_LABELS[k] for k in REQUIRED_FIELDS if k not in by_field]
+    missing_columns = [FIELD_LABELS[k] for k in REQUIRED_FIELDS if k not in by_field and k not in fill]
     if missing_columns:
         result.errors.append((sheet.header_line, "（表头）", f"缺少必填列：{'、'.join(missing_columns)}。请在上方为这些字段选择对应的列。"))
         return result
@@ -472,19 +774,29 @@ def parse_ledger(sheet: Sheet, column_map: dict[int, str], *, tenant_id: int, de
         items_by_number.setdefault(item.number, item)
     sources = _source_lookup()
 
-    for line, values in sheet.rows:
+    def mapped(key: str, text: str) -> str:
+        return values.get(key, {}).get(text) or _value_key(key, text)
+
+    for line, row_values in sheet.rows:
         errors_before = len(result.errors)
+        cells: dict[str, Any] = {}
+        for key in FIELD_LABELS:
+            i = by_field.get(key)
+            value = row_values[i] if i is not None and i < len(row_values) else None
+            cells[key] = None if _text(value) in _EMPTY_WORDS or _text(value) == "" else value
+        if not any(v is not None for v in cells.values()):
+            continue  # a row with nothing in any mapped column (e.g. a 合计 row's blanks)
+        for key, constant in fill.items():
+            if cells.get(key) is None:
+                cells[key] = constant
 
         def raw(key: str) -> Any:
-            i = by_field.get(key)
-            return values[i] if i is not None and i < len(values) else None
+            return cells[key]
 
         def err(key: str, message: str) -> None:
             result.errors.append((line, column(key), message))
 
-        texts = {key: _text(raw(key)) for key in FIELD_LABELS}
-        if not any(texts.values()):
-            continue  # a row with nothing in any mapped column (e.g. a 合计 row's blanks)
+        texts = {key: _text(cells[key]) for key in FIELD_LABELS}
         for key in REQUIRED_FIELDS:
             if not texts[key]:
                 err(key, f"“{FIELD_LABELS[key]}”不能为空。")
@@ -493,29 +805,29 @@ def parse_ledger(sheet: Sheet, column_map: dict[int, str], *, tenant_id: int, de
                 err(key, f"“{FIELD_LABELS[key]}”超过 {limit} 个字符。")
 
         dates: dict[str, date | None] = {}
-        for key in ("found_on", "accepted_on", "closed_on"):
+        for key in ("found_on", "accepted_on", "closed_on", "rectified_on"):
             dates[key] = None
             if texts[key]:
-                dates[key] = parse_date(raw(key))
+                try:
+                    dates[key] = read_date(raw(key), year=context_year or today.year)
+                except ImpossibleDate:
+                    err(key, f"日期“{texts[key]}”是不存在的日期，请核对月份和日。")
+                    continue
                 if dates[key] is None:
                     err(key, f"日期“{texts[key]}”无法识别，请写成 2025-04-12 或 2025/4/12 的格式。")
                 elif dates[key] > today:
                     err(key, f"“{FIELD_LABELS[key]}”不能晚于今天。")
         found_on = dates["found_on"]
 
-        deadline, working_days = None, None
+        deadline, working_days, deadline_note = None, None, ""
         if texts["deadline"]:
-            match = _WORKDAYS_RE.match(texts["deadline"])
-            if match:
-                working_days = int(match.group(1))
-                if not 1 <= working_days <= 365:
-                    err("deadline", "整改时限的工作日数应为 1–365。")
-                    working_days = None
+            try:
+                deadline, working_days, deadline_note = read_deadline(
+                    raw("deadline"), found_on, year=context_year or today.year)
+            except ValueError as exc:
+                err("deadline", str(exc))
             else:
-                deadline = parse_date(raw("deadline"))
-                if deadline is None:
-                    err("deadline", f"整改时限“{texts['deadline']}”无法识别，请写成日期（2025-04-12）或“N个工作日”。")
-                elif found_on and deadline < found_on:
+                if deadline and found_on and deadline < found_on:
                     err("deadline", "整改时限不能早于排查日期。")
         for key in ("accepted_on", "closed_on"):
             if dates[key] and found_on and dates[key] < found_on:
@@ -523,21 +835,21 @@ def parse_ledger(sheet: Sheet, column_map: dict[int, str], *, tenant_id: int, de
         if dates["accepted_on"] and dates["closed_on"] and dates["accepted_on"] > dates["closed_on"]:
             err("accepted_on", "验收日期不能晚于销号日期。")
 
-        category = texts["category"]
-        if category and category not in CATEGORIES:
-            err("category", f"类别“{category}”无效，应为：{'、'.join(CATEGORIES)}。")
+        category = texts["category"] and mapped("category", texts["category"])
+        if texts["category"] and not category:
+            err("category", f"类别“{texts['category']}”未对应到系统类别，请在“值的对应”中为它选择（{'、'.join(CATEGORIES)}）。")
 
         source = default_source
         if texts["source"]:
-            source = sources.get(texts["source"], "")
+            source = mapped("source", texts["source"]) or sources.get(texts["source"], "")
             if not source:
-                err("source", f"检查类型“{texts['source']}”无效，应为：{'、'.join(SOURCES.values())}。")
+                err("source", f"检查类型“{texts['source']}”未对应，请在“值的对应”中选择（{'、'.join(SOURCES.values())}）。")
 
         level = "general"
         if texts["level"]:
-            level = _LEVEL_WORDS.get(texts["level"].lower() if texts["level"].isascii() else texts["level"], "")
+            level = mapped("level", texts["level"]) or _LEVEL_WORDS.get(texts["level"].lower(), "")
             if not level:
-                err("level", f"等级“{texts['level']}”无效，应为：一般、重大。")
+                err("level", f"等级“{texts['level']}”未对应，请在“值的对应”中选择：一般、重大。")
 
         items = []
         for number in split_item_numbers(texts["items"]):
@@ -549,13 +861,8 @@ def parse_ledger(sheet: Sheet, column_map: dict[int, str], *, tenant_id: int, de
 
         funds = None
         if texts["funds"]:
-            cleaned = re.sub(r"[,，\s元¥￥]", "", texts["funds"])
-            try:
-                funds = Decimal(cleaned)
-                if not funds.is_finite():
-                    raise InvalidOperation
-            except InvalidOperation:
-                funds = None
+            funds = read_money(raw("funds"))
+            if funds is None:
                 err("funds", f"资金“{texts['funds']}”不是数字。")
             else:
                 if funds < 0:
@@ -567,54 +874,107 @@ def parse_ledger(sheet: Sheet, column_map: dict[int, str], *, tenant_id: int, de
         status = "registered"
         if texts["status"]:
             label = texts["status"]
-            key = _STATUS_BY_LABEL.get(label, label if label in STATUSES else "")
+            key = "voided" if label == STATUSES["voided"] else mapped("status", label)
             if not key:
-                err("status", f"状态“{label}”无效，应为：{'、'.join(STATUSES.values())}。")
+                err("status", f"状态“{label}”未对应，请在“值的对应”中选择：{'、'.join(VALUE_FIELDS['status'].values())}。")
             elif key == "voided":
                 err("status", "已作废的隐患不导入，请删除该行。")
             elif key == "closed":
                 if dates["closed_on"] is None:
                     if not texts["closed_on"]:
-                        err("closed_on", "状态为“已销号”的隐患必须填写销号日期。")
+                        err("closed_on", f"状态为“{label}”（已销号）的隐患必须有完成/销号日期，请为“销号日期”选择对应的列。")
                 else:
                     status = "closed"
+            else:
+                status = key
 
-        is_major = level == "major" or any(i.group.kind == "direct" for i in items)
-        if is_major:
-            present = {
-                "responsible_person": bool(texts["responsible_person"]),
-                "measures": bool(texts["measures"]),
-                "funds": bool(texts["funds"]),
-                "deadline": bool(texts["deadline"]),
-                "interim_controls": bool(texts["interim_controls"]),
-                "contingency_plan": bool(texts["contingency_plan"]),
-            }
-            why = "等级为重大" if level == "major" else "引用了直接判定条目，属重大事故隐患"
+        # a major hazard whose ledger lacks plan items imports as 重大 all the same: the missing
+        # items are marked 待补充 and the school is reminded to complete them (not refused)
+        plan_missing: list[str] = []
+        if level == "major" or any(i.group.kind == "direct" for i in items):
             for key in _PLAN_FIELDS:
-                if present[key]:
+                if key == "deadline" and (deadline or working_days):
                     continue
-                if key in by_field:
-                    err(key, f"{why}，必须落实“五落实”：“{FIELD_LABELS[key]}”不能为空。")
-                else:
-                    err(key, f"{why}，必须落实“五落实”，但表格中没有“{FIELD_LABELS[key]}”列；请补充该列后重新上传，或改在系统中逐条登记。")
+                if not texts[key] or (key == "deadline" and deadline_note):
+                    plan_missing.append(key)
 
         if len(result.errors) == errors_before:
             data = {
                 "found_on": found_on, "found_by_name": texts["found_by_name"], "source": source,
                 "category": category, "location": texts["location"], "description": texts["description"],
                 "responsible_person": texts["responsible_person"], "responsible_dept": texts["responsible_dept"],
-                "measures": texts["measures"], "funds": funds, "deadline": deadline,
+                "measures": _plan_text(texts["measures"], deadline_note), "funds": funds, "deadline": deadline,
                 "deadline_working_days": working_days, "interim_controls": texts["interim_controls"],
                 "contingency_plan": texts["contingency_plan"],
             }
+            for key in plan_missing:
+                if key in _PLAN_TEXT_FIELDS:
+                    data[key] = (data[key] or "") + PENDING if not data[key] else data[key]
             result.rows.append(LedgerRow(
                 line=line, data=data, item_ids=[i.id for i in items], level=level, status=status,
                 accepted_on=dates["accepted_on"] or dates["closed_on"] if status == "closed" else None,
                 closed_on=dates["closed_on"] if status == "closed" else None,
-                accepted_by_name=texts["accepted_by_name"] or None,
+                accepted_by_name=texts["accepted_by_name"] or None, plan_missing=plan_missing,
+                rectified_on=(dates["rectified_on"] or dates["closed_on"] or dates["accepted_on"])
+                if status in ("awaiting_acceptance", "closed") else dates["rectified_on"] if status == "rectifying" else None,
             ))
     result.errors.sort(key=lambda e: e[0])
     return result
+
+
+# ---------------------------------------------------------------------------------------------
+# import: duplicates
+
+
+def _same(text: str | None) -> str:
+    return re.sub(r"[\s　，,。.;；]+", "", text or "")
+
+
+def find_duplicates(school: OrgUnit, rows: list[LedgerRow]) -> dict[int, Hazard]:
+    """Rows already in the school's ledger (same 排查日期, 隐患部位 and 隐患描述, voided ones aside):
+    sheet row -> the existing hazard."""
+    days = sorted({r.data["found_on"] for r in rows if r.data.get("found_on")})
+    existing: dict[tuple, Hazard] = {}
+    for chunk in _chunks(days):
+        for hazard in db.session.execute(sa.select(Hazard).where(
+                Hazard.school_id == school.id, Hazard.found_on.in_(chunk), Hazard.status != "voided")).scalars():
+            existing.setdefault((hazard.found_on, _same(hazard.location), _same(hazard.description)), hazard)
+    out = {}
+    for row in rows:
+        hit = existing.get((row.data["found_on"], _same(row.data["location"]), _same(row.data["description"])))
+        if hit is not None:
+            out[row.line] = hit
+    return out
+
+
+def file_imported_before(tenant_id: int, file_sha256: str) -> bool:
+    """Was a file with this SHA-256 imported into the tenant's ledger before (the import's audit meta)?"""
+    from sqlalchemy_continuum import version_class, versioning_manager
+
+    meta = versioning_manager.transaction_meta_cls
+    versions = version_class(Hazard)
+    return db.session.execute(sa.select(meta.transaction_id).where(
+        meta.key == "file_sha256", meta.value == file_sha256,
+        meta.transaction_id.in_(sa.select(versions.transaction_id).where(versions.tenant_id == tenant_id)),
+    ).limit(1)).first() is not None
+
+
+_UPDATABLE = ("source", "category", "found_by_name", "responsible_person", "responsible_dept", "measures", "funds",
+              "deadline", "deadline_working_days", "interim_controls", "contingency_plan")
+
+
+def _update_from_row(hazard: Hazard, row: LedgerRow) -> None:
+    """The ledger row's plan and state written over an existing hazard (the clerk chose “update”)."""
+    for key in _UPDATABLE:
+        if key in row.data and row.data[key] not in (None, ""):
+            setattr(hazard, key, row.data[key])
+    if hazard.status != "closed":
+        hazard.status = row.status
+        hazard.rectified_on = row.rectified_on or hazard.rectified_on
+        if row.status == "closed":
+            hazard.accepted_on, hazard.closed_on = row.accepted_on, row.closed_on
+            if row.accepted_by_name:
+                hazard.acceptance_note = ACCEPTOR_NOTE + row.accepted_by_name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -626,10 +986,26 @@ class ImportResult:
     numbers: list[str] = field(default_factory=list)
     #: (sheet row, column header, message); when set, nothing was imported
     errors: list[tuple[int, str, str]] = field(default_factory=list)
+    #: imported major hazards whose plan is marked 待补充
+    pending_plans: int = 0
+    #: numbers of existing hazards updated from their duplicate rows
+    updated: list[str] = field(default_factory=list)
+
+
+def _remind_plans(school: OrgUnit, pending: list[tuple[Hazard, list[str]]]) -> None:
+    """One reminder per imported major hazard whose plan items are 待补充, to the school's
+    principal and safety officer (the same transaction as the import)."""
+    from hazardhub.notifications import operations as notes
+
+    for hazard, missing in pending:
+        items = "、".join(FIELD_LABELS[k] for k in missing)
+        notes.notify(school.tenant_id, kind="import_plan", key=f"import-plan-{hazard.id}", level="warning",
+                     text=f"导入的重大隐患 {hazard.number}（{hazard.location}）缺少五落实：{items}，已标为“待补充”，请尽快补全。",
+                     url=f"/hazards/{hazard.id}", unit_id=school.id, roles=("principal", "safety_officer"))
 
 
 def import_rows(school: OrgUnit, actor, rows: list[LedgerRow], file_sha256: str, *,
-                file_name: str | None = None) -> ImportResult:
+                file_name: str | None = None, updates: dict[int, Hazard] | None = None) -> ImportResult:
     """Register every row in ``school`` in ONE transaction (reason 导入台账, the file's SHA-256 in
     its meta), through the same rules as :func:`hazards.operations.register`; or nothing."""
     result = ImportResult()
@@ -640,25 +1016,42 @@ def import_rows(school: OrgUnit, actor, rows: list[LedgerRow], file_sha256: str,
         result.errors.append((0, "", "没有可导入的数据行。"))
         return result
     try:
+        pending_plans = []
+        new_rows = [row for row in rows if not (updates and row.line in updates)]
         for row in rows:
-            try:
-                hazard = hazard_ops.build_registration(school=school, actor=actor, data=row.data,
-                                                       item_ids=row.item_ids, level=row.level)
-                if row.status == "closed":
-                    hazard.status = "closed"
-                    hazard.accepted_on = row.accepted_on
-                    hazard.closed_on = row.closed_on
-                    if row.accepted_by_name:
-                        hazard.acceptance_note = ACCEPTOR_NOTE + row.accepted_by_name
+            if updates and row.line in updates:
+                _update_from_row(updates[row.line], row)
+                result.updated.append(updates[row.line].number)
+        def finish(index: int, hazard: Hazard) -> None:
+            # history comes with the row: the state and dates the ledger records
+            row = new_rows[index]
+            hazard.status = row.status
+            hazard.rectified_on = row.rectified_on
+            if row.status == "closed":
+                hazard.accepted_on = row.accepted_on
+                hazard.closed_on = row.closed_on
+                if row.accepted_by_name:
+                    hazard.acceptance_note = ACCEPTOR_NOTE + row.accepted_by_name
+
+        tx_meta(reason=f"导入台账（新增 {len(new_rows)} 条，更新 {len(result.updated)} 条，文件 SHA-256 {file_sha256}）",
+                file_sha256=file_sha256, file_name=(file_name or "")[:200] or None)
+        hazards, refused = hazard_ops.build_registrations(
+            school=school, actor=actor, finish=finish,
+            rows=[(row.data, row.item_ids, row.level, not row.plan_missing) for row in new_rows])
+        result.errors.extend((new_rows[index].line, "", str(exc)) for index, exc in refused)
+        for row, hazard in zip(new_rows, hazards):
+            if hazard is not None:
+                if row.plan_missing and row.status != "closed":
+                    pending_plans.append((hazard, row.plan_missing))
                 result.numbers.append(hazard.number)
-            except hazard_ops.HazardError as exc:
-                result.errors.append((row.line, "", str(exc)))
         if result.errors:
             db.session.rollback()
             result.numbers = []
             return result
-        tx_meta(reason=f"导入台账（{len(rows)} 条）", file_sha256=file_sha256,
-                file_name=(file_name or "")[:200] or None)
+        if pending_plans:
+            db.session.flush()
+            _remind_plans(school, pending_plans)
+        result.pending_plans = len(pending_plans)
         hazard_ops.commit()
     except hazard_ops.HazardError as exc:
         db.session.rollback()

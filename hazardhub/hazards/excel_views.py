@@ -18,14 +18,15 @@ import secrets
 import time
 from datetime import date
 from pathlib import Path
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from flask import (Blueprint, abort, current_app, flash, redirect, render_template, render_template_string, request,
                    send_file, session, url_for)
 from flask_login import current_user, login_required
 from flask_wtf.file import FileField, FileRequired
-from wtforms import HiddenField, SelectField
-from wtforms.validators import DataRequired, Regexp
+from wtforms import HiddenField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from hazardhub import clock
 from hazardhub.extensions import db
@@ -129,6 +130,14 @@ _LARGE_EXPORT = """{% extends "base.html" %}
 {% endblock %}"""
 
 
+def download_disposition(name: str, ascii_name: str) -> str:
+    """An attachment header with the readable Chinese name (RFC 5987 ``filename*``) and a
+    meaningful ASCII fallback (Werkzeug's would strip every Chinese character: “()--20261202.xlsx”)."""
+    safe_ascii = re.sub(r"[^A-Za-z0-9._-]+", "-", ascii_name).strip("-") or "download.xlsx"
+    clean = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", name)
+    return f"attachment; filename=\"{safe_ascii}\"; filename*=UTF-8''{quote(clean, safe='')}"
+
+
 @bp.route("/export.xlsx")
 @login_required
 def export():
@@ -152,8 +161,10 @@ def export():
     title = f"{scope}隐患排查治理台账"
     data = excel.write_ledger(hazards, title, tenant_id=current_user.tenant_id, scope=scope,
                               filters=describe_filters(filters, unit))
-    name = f"{scope_unit.name}-隐患台账-{clock.today():%Y%m%d}.xlsx"
-    response = send_file(io.BytesIO(data), mimetype=excel.XLSX_MIME, as_attachment=True, download_name=name)
+    response = send_file(io.BytesIO(data), mimetype=excel.XLSX_MIME, as_attachment=True,
+                         download_name="ledger.xlsx")
+    response.headers["Content-Disposition"] = download_disposition(
+        f"{scope_unit.name}隐患台账{clock.today():%Y%m%d}.xlsx", f"hazard-ledger-{scope_unit.code}-{clock.today():%Y%m%d}.xlsx")
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -203,7 +214,7 @@ def importable_units() -> list[tuple[OrgUnit, str]]:
 
 class UploadForm(HazardForm):
     school_id = SelectField("导入到单位", validate_choice=True)
-    file = FileField("隐患台账文件（.xlsx）", validators=[FileRequired("请选择要导入的 .xlsx 文件。")])
+    file = FileField("隐患台账文件（.xlsx、.xls 或 .csv）", validators=[FileRequired("请选择要导入的台账文件。")])
 
 
 def _folder() -> Path:
@@ -252,16 +263,14 @@ def import_upload():
         school = load_or_404(OrgUnit, form.school_id.data, "hazard.import")
         upload = form.file.data
         data = upload.read()
-        if not (upload.filename or "").lower().endswith(".xlsx"):
-            upload_errors.append("只支持 .xlsx 格式的 Excel 文件（旧版 .xls 请先在 Excel 中另存为 .xlsx）。")
+        sheets: list[excel.Sheet] = []
+        try:
+            sheets = excel.read_ledger(data, upload.filename or "", current_app.config["HAZARDHUB_MAX_IMPORT_ROWS"])
+        except excel.UnreadableFile as exc:
+            upload_errors.append(str(exc))
         else:
-            try:
-                sheet = excel.read_ledger_xlsx(data, current_app.config["HAZARDHUB_MAX_IMPORT_ROWS"])
-            except excel.UnreadableFile as exc:
-                upload_errors.append(str(exc))
-            else:
-                if not sheet.rows:
-                    upload_errors.append("文件只有表头，没有数据行。")
+            if not any(s.rows for s in sheets if s.score):
+                upload_errors.append("文件中没有找到台账表格的数据行（表头应含“排查日期”“隐患部位”“隐患描述”等列）。")
         if not upload_errors:
             _drop_pending()
             folder = _folder()
@@ -270,10 +279,11 @@ def import_upload():
             token = secrets.token_urlsafe(24)
             # the file is read once, here: the mapping step works on these parsed rows, and the
             # upload itself is not kept (its SHA-256 goes into the import's audit meta)
-            parsed = sheet.dumps()
+            parsed = excel.dump_sheets(sheets)
             (folder / f"{token}.json").write_bytes(parsed)
             session[_SESSION_KEY] = {
                 "token": token, "school_id": school.id, "sha256": hashlib.sha256(data).hexdigest(),
+                "sheet": excel.best_sheet(sheets),
                 "parsed_sha256": hashlib.sha256(parsed).hexdigest(),
                 "file_name": Path(upload.filename or "ledger.xlsx").name[:200],
             }
@@ -285,18 +295,64 @@ def import_upload():
                            columns=excel.LEDGER_COLUMNS)
 
 
-def mapping_form(sheet: excel.Sheet, *, guesses: dict[int, str]):
-    """One select per spreadsheet column (which field it is), plus the default check type."""
+def value_field_name(field_key: str, value: str) -> str:
+    """The form field of one distinct value of a value column (stable, whatever the text)."""
+    return f"v_{field_key}_{hashlib.sha1(f'{field_key}:{value}'.encode()).hexdigest()[:12]}"
+
+
+def _posted_columns(sheet: excel.Sheet, guesses: dict[int, str]) -> dict[int, str]:
+    """The column map the user is looking at: the posted selects, else the guesses."""
+    if request.method != "POST":
+        return dict(guesses)
+    out = {}
+    for i in range(len(sheet.headers)):
+        key = request.form.get(f"col_{i}", "")
+        if key in excel.FIELD_LABELS:
+            out[i] = key
+    return out
+
+
+def mapping_form(sheet: excel.Sheet, *, guesses: dict[int, str], remembered: dict[str, dict[str, str]]):
+    """One select per spreadsheet column (which field it is), the constants that fill missing
+    columns, and one select per distinct value of each value column (category, level, status,
+    source) with the suggestion preselected. Returns the form and the value rows to show."""
     field_choices = choices([("", "（不导入此列）")] + list(excel.FIELD_LABELS.items()))
 
     class MappingForm(HazardForm):
         default_source = SelectField("未填检查类型的行按", choices=choices(SOURCES.items()), validate_choice=True)
+        fill_found_by_name = StringField("表中无“排查人”时统一填写", validators=[Optional(), Length(max=60)])
+        duplicates = SelectField("表中已在台账里的行", validate_choice=False, choices=choices([
+            ("", "（先检查，发现重复时再选择）"), ("skip", "跳过这些行"), ("update", "用表中内容更新已有隐患")]))
+        fill_found_on = StringField("表中无“排查日期”时统一填写（默认取表头的填报日期）",
+                                    validators=[Optional(), Length(max=20)])
 
     for i, header in enumerate(sheet.headers):
         setattr(MappingForm, f"col_{i}", SelectField(header, choices=field_choices, validate_choice=True))
-    data = {f"col_{i}": guesses.get(i, "") for i in range(len(sheet.headers))}
+    data: dict[str, str] = {f"col_{i}": guesses.get(i, "") for i in range(len(sheet.headers))}
     data["default_source"] = "self"
-    return MappingForm(data=data)
+    data["fill_found_on"] = sheet.context.get("date", "")
+    value_rows: dict[str, list[tuple[str, int, str, str]]] = {}
+    for field_key, found in excel.values_to_map(sheet, _posted_columns(sheet, guesses), remembered).items():
+        allowed = choices([("", "（请选择）")] + list(excel.VALUE_FIELDS[field_key].items()))
+        rows = []
+        for text, count, suggestion in found:
+            name = value_field_name(field_key, text)
+            setattr(MappingForm, name, SelectField(text, choices=allowed, validate_choice=True))
+            data[name] = suggestion
+            rows.append((text, count, suggestion, name))
+        value_rows[field_key] = rows
+    form = MappingForm(data=data)
+    if request.method == "POST":  # a value column mapped just now: its values start from the suggestions
+        for rows in value_rows.values():
+            for _text, _count, suggestion, name in rows:
+                if name not in request.form:
+                    getattr(form, name).data = suggestion
+    return form, value_rows
+
+
+def chosen_values(form, value_rows) -> dict[str, dict[str, str]]:
+    return {field_key: {text: getattr(form, name).data for text, _n, _s, name in rows if getattr(form, name).data}
+            for field_key, rows in value_rows.items()}
 
 
 def _mapping_errors(form, sheet: excel.Sheet) -> tuple[dict[int, str], list[str]]:
@@ -312,7 +368,8 @@ def _mapping_errors(form, sheet: excel.Sheet) -> tuple[dict[int, str], list[str]
             continue
         seen[key] = header
         column_map[i] = key
-    missing = [excel.FIELD_LABELS[k] for k in excel.REQUIRED_FIELDS if k not in seen]
+    filled = {"found_by_name": form.fill_found_by_name.data, "found_on": form.fill_found_on.data}
+    missing = [excel.FIELD_LABELS[k] for k in excel.REQUIRED_FIELDS if k not in seen and not (filled.get(k) or "").strip()]
     if missing:
         problems.append(f"请为必填字段选择对应的列：{'、'.join(missing)}。")
     return column_map, problems
@@ -335,28 +392,57 @@ def import_map():
     try:
         if hashlib.sha256(parsed).hexdigest() != pending.get("parsed_sha256"):
             raise ValueError("changed")
-        sheet = excel.Sheet.loads(parsed)
+        sheets = excel.load_sheets(parsed)
     except (ValueError, KeyError, TypeError):
         _drop_pending()
         flash("上传的文件已变化，请重新上传。", "danger")
         return redirect(url_for("ledger_excel.import_upload"))
-    form = mapping_form(sheet, guesses=excel.guess_mapping(sheet.headers))
+    picked = request.args.get("sheet", "")
+    if picked.isdigit() and int(picked) < len(sheets) and sheets[int(picked)].score:
+        pending["sheet"] = int(picked)
+        session[_SESSION_KEY] = pending
+    index = pending.get("sheet") if isinstance(pending.get("sheet"), int) and pending["sheet"] < len(sheets) else 0
+    sheet = sheets[index]
+    remembered = excel.remembered_values(school.tenant_id)
+    form, value_rows = mapping_form(sheet, guesses=excel.guess_mapping(sheet.headers), remembered=remembered)
     mapping_problems: list[str] = []
     errors: list[tuple[int, str, str]] = []
+    duplicate_rows: list[tuple[int, str]] = []
     if form.validate_on_submit():
         column_map, mapping_problems = _mapping_errors(form, sheet)
+        values = chosen_values(form, value_rows)
         if not mapping_problems:
             parsed = excel.parse_ledger(sheet, column_map, tenant_id=school.tenant_id,
-                                        default_source=form.default_source.data)
+                                        default_source=form.default_source.data, values=values,
+                                        fill={"found_by_name": (form.fill_found_by_name.data or "").strip(),
+                                              "found_on": (form.fill_found_on.data or "").strip()})
             errors = parsed.errors
+            rows = parsed.rows
+            updates: dict = {}
             if not errors:
-                result = excel.import_rows(school, current_user, parsed.rows, sha256,
-                                           file_name=pending.get("file_name"))
+                duplicates = excel.find_duplicates(school, rows)
+                same_file = excel.file_imported_before(school.tenant_id, sha256)
+                choice = form.duplicates.data
+                if (duplicates or same_file) and choice not in ("skip", "update"):
+                    duplicate_rows = sorted((line, h.number) for line, h in duplicates.items())
+                    mapping_problems.append(
+                        ("这个文件（相同的 SHA-256）以前已导入过。" if same_file else "")
+                        + (f"表中有 {len(duplicates)} 行已在该校台账中（排查日期、部位、描述相同）。" if duplicates else "")
+                        + "请在下方“表中已在台账里的行”选择跳过或更新后再导入；不会重复登记。")
+                elif choice == "skip":
+                    rows = [r for r in rows if r.line not in duplicates]
+                elif choice == "update":
+                    updates = duplicates
+            if not errors and not mapping_problems:
+                excel.remember_values(school.tenant_id, values)
+                result = excel.import_rows(school, current_user, rows, sha256,
+                                           file_name=pending.get("file_name"), updates=updates)
                 errors = result.errors
                 if not errors:
                     _drop_pending()
                     flash(f"导入完成：已登记 {len(result.numbers)} 条隐患。", "success")
                     return render_template("hazards/import_done.html", school=school, numbers=result.numbers,
+                                           pending_plans=result.pending_plans, updated=result.updated,
                                            sha256=sha256, file_name=pending.get("file_name"))
         if mapping_problems or errors:
             flash("未导入任何数据：请修改下列问题后重新上传或调整列对应关系。", "danger")
@@ -364,5 +450,8 @@ def import_map():
         flash("表单已失效，请重新提交。", "danger")
     columns = [(i, header, getattr(form, f"col_{i}"), sheet.samples(i)) for i, header in enumerate(sheet.headers)]
     return render_template("hazards/import.html", step=2, form=form, school=school, columns=columns,
+                           sheets=sheets, sheet_index=index, sheet=sheet,
                            row_count=len(sheet.rows), file_name=pending.get("file_name"), sha256=sha256,
-                           mapping_problems=mapping_problems, errors=errors)
+                           mapping_problems=mapping_problems, errors=errors, value_rows=value_rows,
+                           duplicate_rows=duplicate_rows,
+                           value_labels={k: excel.FIELD_LABELS[k] for k in excel.VALUE_FIELDS})

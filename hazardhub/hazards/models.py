@@ -245,3 +245,20 @@ HazardCitation.__history__ = HistorySpec(
     child_label="判定依据条目",
     brief=True,
 )
+
+
+class ImportValueChoice(TenantScoped, Base):
+    """What a tenant's clerks chose for one value of one ledger column at import (消防安全 → 校园消防),
+    so the next file and the ``flask import ledger`` command map it the same way. Not versioned:
+    a preference, not ledger data."""
+
+    __tablename__ = "import_value_choices"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "field", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: category, level, status or source
+    field: Mapped[str] = mapped_column(sa.String(20), nullable=False)
+    value: Mapped[str] = mapped_column(sa.String(100), nullable=False)
+    #: the key (level, status, source) or the category name
+    choice: Mapped[str] = mapped_column(sa.String(40), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, nullable=False)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -55,6 +55,12 @@ class PlanIncomplete(HazardError):
 
 def _next_number(tenant_id: int, year: int) -> tuple[int, str]:
     """Take the next number for the tenant and year; the counter row lock serialises takers."""
+    first, prefix = _reserve_numbers(tenant_id, year, 1)
+    return first, f"{prefix}{first:06d}"
+
+
+def _reserve_numbers(tenant_id: int, year: int, count: int) -> tuple[int, str]:
+    """Take ``count`` consecutive numbers under one counter lock: (the first, the prefix)."""
     counter = db.session.execute(
         sa.select(HazardCounter).where(HazardCounter.tenant_id == tenant_id, HazardCounter.year == year)
         .with_for_update()
@@ -69,9 +75,10 @@ def _next_number(tenant_id: int, year: int) -> tuple[int, str]:
                 sa.select(HazardCounter).where(HazardCounter.tenant_id == tenant_id, HazardCounter.year == year)
                 .with_for_update()
             ).scalar_one()
-    counter.last += 1
+    first = counter.last + 1
+    counter.last += count
     short = db.session.execute(sa.select(Tenant.short_name).where(Tenant.id == tenant_id)).scalar_one()
-    return counter.last, f"{short}-{year}-{counter.last:06d}"
+    return first, f"{short}-{year}-"
 
 
 def _items(tenant_id: int, item_ids: list[int]):
@@ -101,6 +108,20 @@ def _apply_fields(hazard: Hazard, data: dict[str, Any]) -> None:
         raise HazardError("整改资金不能为负数。")
 
 
+def _add_citation(hazard: Hazard, item, standards: dict) -> None:
+    """A new citation with its snapshot of the item (``standards``: a cache by id)."""
+    group = item.group
+    standard = standards.get(group.standard_id) or db.session.execute(
+        sa.select(Standard).where(Standard.id == group.standard_id)).scalar_one()
+    standards[group.standard_id] = standard
+    db.session.add(HazardCitation(
+        tenant_id=hazard.tenant_id, hazard_id=hazard.id, item_id=item.id, group_id=group.id,
+        item_number=item.number, item_text=item.text, item_version=item.version_id,
+        group_kind=group.kind, group_label=f"{group.article_no}{group.label}",
+        standard_title=standard.title,
+    ))
+
+
 def _sync_citations(hazard: Hazard, items) -> bool:
     """Make the hazard's active citations equal ``items``; snapshots are taken now."""
     existing = {c.item_id: c for c in db.session.execute(
@@ -111,16 +132,7 @@ def _sync_citations(hazard: Hazard, items) -> bool:
     for item_id, item in wanted.items():
         citation = existing.get(item_id)
         if citation is None:
-            group = item.group
-            standard = standards.get(group.standard_id) or db.session.execute(
-                sa.select(Standard).where(Standard.id == group.standard_id)).scalar_one()
-            standards[group.standard_id] = standard
-            db.session.add(HazardCitation(
-                tenant_id=hazard.tenant_id, hazard_id=hazard.id, item_id=item.id, group_id=group.id,
-                item_number=item.number, item_text=item.text, item_version=item.version_id,
-                group_kind=group.kind, group_label=f"{group.article_no}{group.label}",
-                standard_title=standard.title,
-            ))
+            _add_citation(hazard, item, standards)
             changed = True
         elif not citation.is_active:
             citation.is_active = True
@@ -200,24 +212,71 @@ def build_registration(*, school: OrgUnit, actor, data: dict[str, Any], item_ids
     :param require_plan: False for a finding recorded on an inspection checklist: the hazard is
         entered at once and its page demands the five plan fields before rectification starts.
     """
+    (hazard,), errors = build_registrations(school=school, actor=actor, rows=[(data, item_ids, level, require_plan)],
+                                            inspection_id=inspection_id)
+    if errors:
+        raise errors[0][1]
+    return hazard
+
+
+def build_registrations(*, school: OrgUnit, actor, rows: list[tuple[dict[str, Any], list[int], str, bool]],
+                        inspection_id: int | None = None, finish: Callable[[int, Hazard], None] | None = None) -> tuple[list[Hazard | None], list[tuple[int, HazardError]]]:
+    """:func:`build_registration` for many rows ((data, item ids, level, require plan) each) with
+    ONE flush: items looked up once, numbers reserved under one counter lock per year, citations
+    added after the flush. Why: flushing per row made Continuum walk the import's growing unit of
+    work once per row (1,000 rows took 40 s). Returns the hazards (None for a refused row) and the
+    refusals as (row index, error); the caller commits or rolls back. ``finish(index, hazard)`` runs
+    before the flush (an import sets the ledger's state there, so nothing is flushed twice). A composite rule met only
+    by rows of the same batch is not seen (each row is decided against the ledger as it was)."""
     if not school.is_active:
         raise HazardError("该单位已停用，不能登记隐患。")
-    items = _items(school.tenant_id, item_ids)
-    found_on = data.get("found_on") or clock.today()
-    hazard = Hazard(tenant_id=school.tenant_id, school_id=school.id, school_path=school.path,
-                    found_by_id=actor.id if actor else None, year=found_on.year, number="", status="registered")
-    _apply_fields(hazard, {**data, "found_on": found_on})
-    hazard.found_by_name = hazard.found_by_name or (actor.display_name if actor else "")
-    _decide(hazard, items, level)
-    if require_plan:
-        _require_plan(hazard)
-    hazard.inspection_id = inspection_id
-    _seq, hazard.number = _next_number(school.tenant_id, hazard.year)
-    db.session.add(hazard)
+    loaded: dict[int, Any] = {}
+    built: list[tuple[Hazard, list]] = []
+    hazards: list[Hazard | None] = []
+    errors: list[tuple[int, HazardError]] = []
+    with db.session.no_autoflush:
+        for index, (data, item_ids, level, require_plan) in enumerate(rows):
+            try:
+                missing = [i for i in dict.fromkeys(item_ids) if i not in loaded]
+                loaded.update(zip(missing, _items(school.tenant_id, missing)))
+                items = [loaded[i] for i in dict.fromkeys(item_ids)]
+                found_on = data.get("found_on") or clock.today()
+                hazard = Hazard(tenant_id=school.tenant_id, school_id=school.id, school_path=school.path,
+                                found_by_id=actor.id if actor else None, year=found_on.year, number="",
+                                status="registered")
+                _apply_fields(hazard, {**data, "found_on": found_on})
+                hazard.found_by_name = hazard.found_by_name or (actor.display_name if actor else "")
+                _decide(hazard, items, level)
+                if require_plan:
+                    _require_plan(hazard)
+            except HazardError as exc:
+                errors.append((index, exc))
+                hazards.append(None)
+                continue
+            hazard.inspection_id = inspection_id
+            if finish is not None:
+                finish(index, hazard)
+            built.append((hazard, items))
+            hazards.append(hazard)
+    if errors:
+        return hazards, errors
+    by_year: dict[int, list[Hazard]] = {}
+    for hazard, _items_of in built:
+        by_year.setdefault(hazard.year, []).append(hazard)
+    for year, group in sorted(by_year.items()):
+        first, prefix = _reserve_numbers(school.tenant_id, year, len(group))
+        for offset, hazard in enumerate(group):
+            hazard.number = f"{prefix}{first + offset:06d}"
+    db.session.add_all([h for h, _i in built])
     db.session.flush()
-    _sync_citations(hazard, items)
-    channel_events.major_registered(hazard)  # a major hazard: the township and the bureau, at once
-    return hazard
+    standards: dict = {}
+    with db.session.no_autoflush:
+        for hazard, items in built:
+            for item in items:
+                _add_citation(hazard, item, standards)
+    for hazard, _items_of in built:
+        channel_events.major_registered(hazard)  # a major hazard: the township and the bureau, at once
+    return hazards, errors
 
 
 def stale_changes(hazard: Hazard, loaded_version_id: int) -> list[tuple[str, Any, Any]]:

@@ -53,7 +53,7 @@ class UnitCreateForm(UnitForm):
 
 
 class ImportForm(HazardForm):
-    file = FileField("单位表（.xlsx 或 .csv）", validators=[FileRequired("请选择要导入的文件。")])
+    file = FileField("单位表（.xlsx、.xls 或 .csv）", validators=[FileRequired("请选择要导入的文件。")])
 
 
 class ActiveForm(HazardForm):

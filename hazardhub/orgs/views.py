@@ -1,18 +1,24 @@
 """Pages of the unit tree: browse, edit, create, (de)activate, history, import, districts."""
 from __future__ import annotations
 
+import io
+import re
+import secrets
+
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
 from hazardhub.accounts.models import Membership, User
+from hazardhub import spreadsheets
 from hazardhub.auditlog.timeline import timeline
 from hazardhub.extensions import db
 from hazardhub.orgs import operations as ops
 from hazardhub.forms import choices
 from hazardhub.orgs.forms import ActiveForm, ImportForm, UnitCreateForm, UnitForm
+from hazardhub.orgs import onboarding
 from hazardhub.orgs.models import OrgUnit, Tenant
-from hazardhub.orgs.unit_rows import HEADER_LABELS, UnreadableFile, parse_unit_rows, read_table
+from hazardhub.orgs.unit_rows import HEADER_LABELS, UnreadableFile, parse_unit_rows, read_unit_table
 from hazardhub.pagination import paginate
 from hazardhub.policy import authorize, can, load_or_404, requires
 
@@ -192,15 +198,18 @@ def import_units():
     if not roots:
         abort(403)
     scope_root = roots[0]
+    principals = None
+    passwords_token = None
     if form.validate_on_submit():
         upload = form.file.data
         try:
-            table = read_table(upload.filename, upload.stream, current_app.config["HAZARDHUB_MAX_IMPORT_ROWS"])
+            table, lines = read_unit_table(upload.filename, upload.stream,
+                                           current_app.config["HAZARDHUB_MAX_IMPORT_ROWS"])
         except UnreadableFile as exc:
             errors = [(0, str(exc))]
         else:
-            parsed = parse_unit_rows(table)
-            errors = parsed.errors
+            parsed = parse_unit_rows(table, lines)
+            errors = parsed.errors or onboarding.resolve_parent_names(parsed.rows, scope_root)
             if not errors:
                 try:
                     result = ops.apply_unit_rows(parsed.rows, scope_root, reason="Excel/CSV 导入单位")
@@ -208,6 +217,11 @@ def import_units():
                     errors = [(0, str(exc))]
                 else:
                     errors = result.errors
+                if not errors:
+                    principals = onboarding.create_principals(parsed.rows, scope_root)
+                    if principals.created:
+                        passwords_token = _keep_passwords(onboarding.passwords_workbook(
+                            principals, f"{scope_root.name}校长账号（一次性密码）"))
         if errors:
             flash(f"导入未执行：发现 {len(errors)} 处错误，请修改文件后重新上传。", "danger")
             result = None
@@ -216,7 +230,43 @@ def import_units():
     elif request.method == "POST":
         flash("请选择要导入的文件。", "danger")
     return render_template("orgs/import.html", form=form, errors=errors, result=result,
-                           headers=HEADER_LABELS, scope_root=scope_root)
+                           headers=HEADER_LABELS, scope_root=scope_root, principals=principals,
+                           passwords_token=passwords_token)
+
+
+def _passwords_folder():
+    from hazardhub.runs.operations import storage_root
+
+    return storage_root() / "imports" / str(current_user.tenant_id) / "passwords"
+
+
+def _keep_passwords(data: bytes) -> str:
+    """Keep the one-time passwords file for one download by this user (deleted when fetched)."""
+    token = secrets.token_urlsafe(24)
+    folder = _passwords_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{current_user.id}-{token}.xlsx").write_bytes(data)
+    return token
+
+
+@bp.route("/import/passwords.xlsx")
+@login_required
+@requires("unit.import")
+def import_passwords():
+    """The principals' one-time passwords as a spreadsheet, once (the file is deleted on download);
+    the file is named by a random token (query string) and kept per user."""
+    token = request.args.get("token", "")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{20,64}", token):
+        abort(404)
+    path = _passwords_folder() / f"{current_user.id}-{token}.xlsx"
+    if not path.is_file():
+        abort(404)
+    data = path.read_bytes()
+    path.unlink(missing_ok=True)
+    response = send_file(io.BytesIO(data), mimetype=spreadsheets.XLSX_MIME, as_attachment=True,
+                         download_name="principal-passwords.xlsx")
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/districts")

@@ -19,6 +19,7 @@ from hazardhub import ROOT
 tenants_cli = AppGroup("tenants", help="租户（教育局）开通与更新。")
 audit_cli = AppGroup("audit", help="审计链校验。")
 jobs_cli = AppGroup("jobs", help="定时任务（生产环境由 rq cron 每日触发）。")
+import_cli = AppGroup("import", help="批量导入学校的隐患台账和县里的学校名单（#14）。")
 
 
 def _cli_actor():
@@ -174,7 +175,77 @@ def worker(queues) -> None:
     os.execvp(sys.executable, [sys.executable, "-m", "worker", *queues])
 
 
+def _print_reports(reports: list[dict], as_json: bool) -> None:
+    for report in reports:
+        if as_json:
+            click.echo(json.dumps(report, ensure_ascii=False, default=str))
+            continue
+        state = "错误" if report["errors"] else ("有未对应的值" if report["unmapped"] else "通过")
+        click.echo(f"{report['file']}：{state}；工作表 {report['sheet'] or '—'}，可导入 {report['rows_ready']} 行，"
+                   f"跳过 {len(report['rows_skipped'])} 行")
+        for skipped in report["rows_skipped"]:
+            click.echo(f"  跳过第 {skipped['row']} 行：{skipped['why']}")
+        for error in report["errors"]:
+            click.echo(f"  第 {error['row']} 行 {error['column']}：{error['message']}")
+        for column, values in report["unmapped"].items():
+            click.echo(f"  “{column}”列的值未对应：{'、'.join(values)}（请在网页导入中选择一次，之后自动记住）")
+        if report.get("imported"):
+            click.echo(f"  已导入 {len(report['imported'])} 条：{report['imported'][0]} …")
+
+
+@import_cli.command("ledger")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--school", "school_code", help="学校的单位代码（默认从表头的填报单位或文件名识别）。")
+@click.option("--school-name", help="学校名称。")
+@click.option("--tenant", "slug", help="租户（教育局）slug；只有一个区县时可省略。")
+@click.option("--dry-run", is_flag=True, help="只检查，不写入。")
+@click.option("--json", "as_json", is_flag=True, help="每个文件输出一行 JSON。")
+def import_ledger(paths, school_code, school_name, slug, dry_run, as_json) -> None:
+    """Import school ledgers (files or folders of .xlsx/.xls/.csv); each clean file in one transaction."""
+    from hazardhub.hazards.bulk_import import BulkImportError, expand, import_ledgers
+
+    _cli_actor()
+    if school_code and school_name:
+        raise click.UsageError("--school 和 --school-name 只能用一个。")
+    try:
+        reports = import_ledgers(expand(list(paths)), tenant_slug=slug, school_code=school_code,
+                                 school_name=school_name, dry_run=dry_run)
+    except BulkImportError as exc:
+        click.echo(f"错误：{exc}", err=True)
+        sys.exit(2)
+    _print_reports([r.as_json() for r in reports], as_json)
+    if any(r.errors or r.unmapped for r in reports):
+        sys.exit(1)
+
+
+@import_cli.command("units")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tenant", "slug", help="租户（教育局）slug；只有一个区县时可省略。")
+@click.option("--dry-run", is_flag=True, help="只检查，不写入。")
+@click.option("--json", "as_json", is_flag=True, help="输出一行 JSON。")
+def import_units(path, slug, dry_run, as_json) -> None:
+    """Import a county's school list (units, townships by name, principals' accounts)."""
+    from hazardhub.hazards.bulk_import import BulkImportError, find_tenant
+    from hazardhub.orgs.onboarding import import_units_file
+    from hazardhub.tenancy import tenant_bound
+
+    _cli_actor()
+    try:
+        tenant = find_tenant(slug)
+    except BulkImportError as exc:
+        click.echo(f"错误：{exc}", err=True)
+        sys.exit(2)
+    with tenant_bound(tenant.id):
+        report = import_units_file(path, tenant.id, dry_run=dry_run)
+    _print_reports([report], as_json)
+    if not as_json and report["passwords_file"]:
+        click.echo(f"校长账号的一次性密码已写入：{report['passwords_file']}（请逐人转交后删除）")
+    if report["errors"]:
+        sys.exit(1)
+
+
 def register_cli(app: Flask) -> None:
+    app.cli.add_command(import_cli)
     app.cli.add_command(tenants_cli)
     app.cli.add_command(audit_cli)
     app.cli.add_command(jobs_cli)

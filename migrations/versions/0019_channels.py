@@ -1,7 +1,7 @@
 """channels: channel settings, user preferences and deliveries (issue #16)
 
 Revision ID: 0019_channels
-Revises: 0014_form_tokens
+Revises: 0018_import_mappings
 Create Date: 2026-12-06 00:40:00
 
 Why: notices reach people outside HazardHub (企业微信/钉钉 group robots, email, SMS) through
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0019_channels'
-down_revision = '0014_form_tokens'
+down_revision = '0018_import_mappings'
 branch_labels = None
 depends_on = None
 
