@@ -23,19 +23,15 @@ from flask import abort
 from flask_login import current_user
 
 from hazardhub.extensions import db
-from hazardhub.tenancy import current_scope
-
-CITY_ROLES = {"city_admin", "city_viewer"}
-BUREAU_ROLES = {"bureau_admin", "bureau_leader", "bureau_viewer"}
-READER_ROLES = CITY_ROLES | BUREAU_ROLES | {"township_supervisor", "principal"}
-ALL_ROLES = READER_ROLES | {"safety_officer", "staff"}
+from hazardhub.roles import ALL_ROLES, BUREAU_ROLES, CITY_ROLES, READER_ROLES, Role
+from hazardhub.tenancy import current_scope, district_ids
 
 #: who may grant which roles (and so create, edit and reset the users holding them)
-GRANTABLE: dict[str, set[str]] = {
-    "city_admin": {"city_admin", "city_viewer"},
-    "bureau_admin": BUREAU_ROLES | {"township_supervisor", "principal", "safety_officer", "staff"},
-    "township_supervisor": {"principal", "safety_officer", "staff"},
-    "principal": {"safety_officer", "staff"},
+GRANTABLE: dict[str, frozenset[str]] = {
+    Role.CITY_ADMIN: CITY_ROLES,
+    Role.BUREAU_ADMIN: BUREAU_ROLES | {Role.TOWNSHIP_SUPERVISOR, Role.PRINCIPAL, Role.SAFETY_OFFICER, Role.STAFF},
+    Role.TOWNSHIP_SUPERVISOR: frozenset({Role.PRINCIPAL, Role.SAFETY_OFFICER, Role.STAFF}),
+    Role.PRINCIPAL: frozenset({Role.SAFETY_OFFICER, Role.STAFF}),
 }
 
 
@@ -58,30 +54,7 @@ class UnknownAction(KeyError):
 
 def _city_reaches(m, tenant_id: int) -> bool:
     """A city role reads its own tenant and its districts."""
-    return tenant_id == m.tenant_id or tenant_id in _district_ids(m.tenant_id)
-
-
-@functools.lru_cache(maxsize=64)
-def _district_ids_cached(city_id: int, generation: int) -> frozenset[int]:
-    from hazardhub.orgs.models import Tenant
-
-    rows = db.session.execute(
-        sa.select(Tenant.id).where(Tenant.parent_id == city_id).execution_options(all_tenants=True)
-    ).scalars()
-    return frozenset(rows)
-
-
-_generation = 0
-
-
-def invalidate_tenant_cache() -> None:
-    """Call after tenants are added (``tenants apply``)."""
-    global _generation
-    _generation += 1
-
-
-def _district_ids(city_id: int) -> frozenset[int]:
-    return _district_ids_cached(city_id, _generation)
+    return tenant_id == m.tenant_id or tenant_id in district_ids(m.tenant_id)
 
 
 def _tenant_id_of(obj) -> int:

@@ -15,6 +15,7 @@ login, and the platform CLI.
 """
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from sqlalchemy.sql import visitors
 from sqlalchemy.orm import Session, with_loader_criteria
 
 from hazardhub.db import TenantScoped
+from hazardhub.extensions import db
+from hazardhub.roles import CITY_ROLES
 
 
 class TenantNotBound(RuntimeError):
@@ -98,6 +101,45 @@ def tenant_bound(tenant_id: int | TenantScope) -> Iterator[TenantScope]:
         yield scope
     finally:
         _current_scope.reset(token)
+
+
+# ---------------------------------------------------------------------------------------------
+# the city → district hierarchy (public: policy, login, jobs and the org views ask the same way)
+
+#: the tenants table as Core columns: the hierarchy is read here without importing the models
+#: (``hazardhub.orgs.models`` sits above this floor); tenants are platform rows, never scoped
+_TENANTS = sa.table("tenants", sa.column("id"), sa.column("parent_id"))
+_generation = 0
+
+
+@functools.lru_cache(maxsize=64)
+def _district_ids_cached(city_id: int, generation: int) -> frozenset[int]:
+    rows = db.session.execute(sa.select(_TENANTS.c.id).where(_TENANTS.c.parent_id == city_id)).scalars()
+    return frozenset(rows)
+
+
+def district_ids(city_id: int) -> frozenset[int]:
+    """The ids of the district tenants under a city tenant (empty for a district)."""
+    return _district_ids_cached(city_id, _generation)
+
+
+def invalidate_tenant_cache() -> None:
+    """Forget the cached hierarchy; call after tenants are added (``tenants apply``, tests)."""
+    global _generation
+    _generation += 1
+
+
+def is_city_user(user) -> bool:
+    """Does the user hold an active city role (and so read the city's districts)?"""
+    return any(m.role in CITY_ROLES for m in getattr(user, "active_memberships", None) or [])
+
+
+def scope_for(user) -> TenantScope:
+    """A user's scope: a city user reads the city and its districts and writes the city; every
+    other user reads and writes their own tenant."""
+    if is_city_user(user):
+        return TenantScope.reading(user.tenant_id, district_ids(user.tenant_id))
+    return TenantScope.single(user.tenant_id)
 
 
 def _version_base():

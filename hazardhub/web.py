@@ -14,6 +14,7 @@ from hazardhub.accounts.models import ROLES, role_label
 from hazardhub.formtokens import FormTokenMissing, form_token, same_origin_referrer
 from hazardhub.httprequest import HazardRequest, check_limits, limit_mb
 from hazardhub.policy import template_can
+from hazardhub.tenancy import is_city_user
 
 bp = Blueprint("web", __name__)
 
@@ -42,13 +43,6 @@ def local_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
-
-
-def is_city_user(user) -> bool:
-    """Does the user hold a city role (reads its districts)?"""
-    from hazardhub.policy import CITY_ROLES
-
-    return any(m.role in CITY_ROLES for m in getattr(user, "active_memberships", []) or [])
 
 
 def yes_no(value) -> str:

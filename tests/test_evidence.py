@@ -459,9 +459,9 @@ def _render_panel(app, db, user, hazard):
     from flask import render_template_string
     from flask_login import login_user
 
-    from hazardhub.accounts.auth import load_memberships, scope_for
+    from hazardhub.accounts.auth import load_memberships
     from hazardhub.evidence import operations as ops
-    from hazardhub.tenancy import tenant_bound
+    from hazardhub.tenancy import scope_for, tenant_bound
 
     with app.test_request_context("/"):
         user.active_memberships = load_memberships(user)

@@ -151,7 +151,7 @@ def hostile(db, world):
         make_tenant(db, f"evil{i}x{world.city.id}", parent=world.city, name=bell(text))
     world.city.name = bell(EVIL[1])
     db.session.commit()
-    from hazardhub.policy import invalidate_tenant_cache
+    from hazardhub.tenancy import invalidate_tenant_cache
 
     invalidate_tenant_cache()
     return {"schools": schools, "hazards": hazards}

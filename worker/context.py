@@ -28,9 +28,9 @@ class FlaskJob(Job):
     def perform(self):
         app = current_app._get_current_object() if has_app_context() else worker_app()
         with app.app_context():
-            from hazardhub.accounts.auth import load_user_for_job, scope_for
+            from hazardhub.accounts.auth import load_user_for_job
             from hazardhub.extensions import db
-            from hazardhub.tenancy import TenantScope, tenant_bound
+            from hazardhub.tenancy import TenantScope, scope_for, tenant_bound
 
             meta = self.meta or {}
             g.actor_id = meta.get("actor_id")

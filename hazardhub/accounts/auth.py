@@ -22,8 +22,7 @@ from hazardhub.accounts.models import LoginAttempt, Membership, User
 from hazardhub.accounts.throttle import KNOWN_ADDRESS_DAYS, init_throttle
 from hazardhub.clock import utcnow
 from hazardhub.extensions import db, login_manager
-from hazardhub.policy import CITY_ROLES, _district_ids
-from hazardhub.tenancy import TenantScope, bind_scope, unbind
+from hazardhub.tenancy import bind_scope, scope_for, unbind
 
 #: endpoints reachable while a password change is forced
 _PASSWORD_CHANGE_ALLOWED = {"accounts.change_password", "accounts.logout", "static", "bootstrap.static"}
@@ -95,14 +94,6 @@ def find_login_user(username: str) -> User | None:
     return db.session.execute(
         sa.select(User).where(User.username == username).execution_options(all_tenants=True)
     ).scalar_one_or_none()
-
-
-def scope_for(user: User) -> TenantScope:
-    """A city user reads the city and its districts and writes the city; others one tenant."""
-    roles = {m.role for m in getattr(user, "active_memberships", [])}
-    if roles & CITY_ROLES:
-        return TenantScope.reading(user.tenant_id, _district_ids(user.tenant_id))
-    return TenantScope.single(user.tenant_id)
 
 
 #: refusals that checked no password: they neither count towards a lock nor extend one

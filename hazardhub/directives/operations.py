@@ -29,8 +29,6 @@ from hazardhub.workdays import add_working_days
 
 #: roles that issue directives, on their own unit
 ISSUER_ROLES = {"township_supervisor", "bureau_admin", "bureau_leader"}
-#: roles that sign the receipt, report the rectification and ask for more time
-SCHOOL_ROLES = {"principal", "safety_officer"}
 MAX_PHOTOS = 9
 MAX_WORKING_DAYS = 120
 

@@ -27,7 +27,8 @@ from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.operations import reading_roots_or_403
 from hazardhub.pagination import paginate
 from hazardhub.runs.models import ReportRun
-from hazardhub.policy import CITY_ROLES, authorize, can, load_or_404, requires
+from hazardhub.policy import authorize, can, load_or_404, requires
+from hazardhub.tenancy import is_city_user
 
 bp = Blueprint("directives", __name__, url_prefix="/directives")
 
@@ -305,10 +306,10 @@ def photo_thumb(photo_id: int):
 def escalations():
     """挂牌督办/升级督办: overdue hazards put before the user's level (city users: every district, read-only)."""
     roots = reading_roots_or_403(current_user)
-    roles = {m.role for m in current_user.active_memberships}
+    is_city = is_city_user(current_user)
     level_arg = request.args.get("to_level")
     kind_arg = request.args.get("kind")
-    default_level = "city" if roles & CITY_ROLES else None
+    default_level = "city" if is_city else None
     to_level = level_arg if level_arg in LEVELS else (None if level_arg == "all" else default_level)
     kind = kind_arg if kind_arg in ESCALATION_KINDS else None
     stmt = esc.escalations_query(roots, to_level=to_level, kind=kind)
@@ -321,4 +322,4 @@ def escalations():
         sa.select(OrgUnit).where(OrgUnit.id.in_(school_ids))).scalars()} if school_ids else {}
     return render_template("directives/escalations.html", page=page, hazards=hazards, schools=schools,
                            to_level=to_level or "all", kind=kind, LEVELS=LEVELS, KINDS=ESCALATION_KINDS,
-                           today=clock.today(), is_city=bool(roles & CITY_ROLES))
+                           today=clock.today(), is_city=is_city)

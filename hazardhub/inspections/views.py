@@ -23,7 +23,8 @@ from hazardhub.inspections.models import (
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.operations import reading_roots
 from hazardhub.pagination import paginate
-from hazardhub.policy import BUREAU_ROLES, CITY_ROLES, InspectionStart, can, load_or_404, requires
+from hazardhub.policy import InspectionStart, can, load_or_404, requires
+from hazardhub.roles import BUREAU_ROLES, CITY_ROLES
 
 bp = Blueprint("inspections", __name__, url_prefix="/inspections")
 

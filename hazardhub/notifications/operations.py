@@ -18,7 +18,7 @@ from hazardhub.channels.operations import plan_notice
 from hazardhub.clock import utcnow
 from hazardhub.extensions import db
 from hazardhub.notifications.models import Notification
-from hazardhub.tenancy import tenant_bound
+from hazardhub.tenancy import scope_for, tenant_bound
 
 #: roles that get computed reminders (staff have no monthly duties of their own)
 DUTY_ROLES = {"bureau_admin", "bureau_leader", "bureau_viewer", "township_supervisor", "principal",
@@ -82,7 +82,7 @@ def refresh_due(tenant_id: int, today: date) -> dict[str, int]:
     Needs an app context; builds links in a request context of its own so it runs from a job.
     Commits once per tenant.
     """
-    from hazardhub.accounts.auth import load_user_for_job, scope_for
+    from hazardhub.accounts.auth import load_user_for_job
     from hazardhub.accounts.models import Membership
     from hazardhub.compliance.reminders import reminders_for
 

@@ -15,6 +15,7 @@ from hazardhub.db import commit_or_raise
 from hazardhub.extensions import db
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.unit_rows import UnitRow, order_by_parents
+from hazardhub.tenancy import district_ids, is_city_user
 
 #: fields a unit form or an import row may set
 EDITABLE_FIELDS = (
@@ -58,14 +59,12 @@ def user_roots(user) -> list[OrgUnit]:
 def reading_roots(user) -> list[OrgUnit]:
     """The roots whose subtrees the user reads: their own, plus each district's bureau for a city
     role (the city reads its districts; policy still refuses every write there)."""
-    from hazardhub.policy import CITY_ROLES, _district_ids
-
     roots = user_roots(user)
-    if any(m.role in CITY_ROLES for m in user.active_memberships):
-        district_ids = _district_ids(user.tenant_id)
-        if district_ids:
+    if is_city_user(user):
+        districts = district_ids(user.tenant_id)
+        if districts:
             roots += list(db.session.execute(
-                sa.select(OrgUnit).where(OrgUnit.tenant_id.in_(district_ids), OrgUnit.parent_id.is_(None))
+                sa.select(OrgUnit).where(OrgUnit.tenant_id.in_(districts), OrgUnit.parent_id.is_(None))
                 .order_by(OrgUnit.tenant_id)).scalars())
     return roots
 
@@ -315,9 +314,7 @@ def home_cards(user) -> list[dict]:
     if can(user, "audit.view"):
         cards.append({"title": "审计链", "text": "本局变更记录的防篡改校验", "url": url_for("auditlog.chain")})
     if can(user, "tenant.view"):
-        from hazardhub.policy import CITY_ROLES
-
-        if any(m.role in CITY_ROLES for m in user.active_memberships):
+        if is_city_user(user):
             cards.append({"title": "所辖县（市、区）", "text": "查看各县区教育局的单位与账号（只读）",
                           "url": url_for("orgs.districts")})
     cards.append({"title": "判定标准目录", "text": "《教育系统重大事故隐患判定指南》等判定条目与阈值",

@@ -354,8 +354,8 @@ if pid == 0:
     os.close(read_end)
     with app.app_context():
         from flask import g
-        from hazardhub.accounts.auth import load_user_for_job, scope_for
-        from hazardhub.tenancy import tenant_bound
+        from hazardhub.accounts.auth import load_user_for_job
+        from hazardhub.tenancy import scope_for, tenant_bound
         import importlib
         module, func = sys.argv[1].rsplit(".", 1)
         job = getattr(importlib.import_module(module), func)

@@ -158,7 +158,7 @@ def apply_tenant(spec: TenantSpec, log) -> list[tuple[str, str, str]]:
 
 def apply_all(root: Path, log=print) -> list[tuple[str, str, str, str]]:
     """Apply every tenant folder under ``root``; returns new accounts with tenant slugs."""
-    from hazardhub.policy import invalidate_tenant_cache
+    from hazardhub.tenancy import invalidate_tenant_cache
 
     created = []
     for spec in read_specs(root):

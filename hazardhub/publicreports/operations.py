@@ -38,6 +38,7 @@ from hazardhub.hazards.models import Hazard
 from hazardhub.notifications.operations import notify
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.publicreports.models import KINDS, PublicReport, ReportCode, ReportContact, ReportPhoto
+from hazardhub.roles import SCHOOL_ROLES
 from hazardhub.workdays import add_working_days
 
 MAX_PHOTOS = 3
@@ -50,7 +51,6 @@ TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 RECEIPT_RE = re.compile(rf"^[{RECEIPT_ALPHABET}]{{{RECEIPT_LENGTH}}}$")
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 #: who at the school hears of a new report, and who hears of one left untouched
-SCHOOL_ROLES = ("principal", "safety_officer")
 #: on the school's parent unit: its township supervisor, or, for a school directly under the bureau
 #: (局属学校), the bureau's administrators
 TOWNSHIP_ROLES = ("township_supervisor", "bureau_admin")
