@@ -10,9 +10,35 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
 
 
+def install_listeners() -> None:
+    """Register HazardHub's global Session listeners, in this order (idempotent).
+
+    Listeners of one event run in registration order, so the order is written here rather than
+    left to import order. SQLAlchemy-Continuum's own listeners are registered by ``make_versioned``
+    when ``hazardhub.audit`` is imported, before all of these.
+
+    1. tenancy     — scope every ORM SELECT; stamp/check ``tenant_id`` (before_flush, first)
+    2. audit       — seal each committing transaction into its tenant's chain (before_commit)
+    3. inspections — refuse a flush that changes a signed inspection (before_flush, after 1)
+    4. datacache   — note that a transaction flushed, so cached figures are bypassed
+    5. formtokens  — record the page a one-shot form created (after_flush, after 4)
+    6. channels    — queue planned deliveries after commit; forget them on rollback (last)
+    """
+    from hazardhub import audit, datacache, formtokens, tenancy
+    from hazardhub.channels import operations as channel_ops
+    from hazardhub.inspections import operations as inspection_ops
+
+    tenancy.install_scoping()
+    audit.install_sealing()
+    inspection_ops.install_frozen_guard()
+    datacache.install_flush_tracking()
+    formtokens.install_outcome_capture()
+    channel_ops.install_delivery_queueing()
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: settings from the environment, overridden by ``config`` (tests)."""
-    from hazardhub import datacache, models  # noqa: F401 - mappers configured, version classes built; cache session hooks
+    from hazardhub import models  # noqa: F401 - mappers configured, version classes built
     from hazardhub.config import load_config
     from hazardhub.extensions import bootstrap, csrf, db, login_manager, migrate
 
@@ -33,6 +59,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         hops = app.config["HAZARDHUB_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
+    install_listeners()
     db.init_app(app)
     with app.app_context():
         from hazardhub.db import configure_engine

@@ -29,14 +29,13 @@ from typing import Any, Callable, Iterable
 
 import sqlalchemy as sa
 from flask import g, has_app_context, has_request_context, request
-from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy_continuum import make_versioned, version_class, versioning_manager
 from sqlalchemy_continuum.plugins import FlaskPlugin, PropertyModTrackerPlugin, TransactionMetaPlugin
 
 from hazardhub.clock import utcnow
-from hazardhub.db import Base
+from hazardhub.db import Base, listen_once
 
 #: options every versioned model uses; see the module docstring for the strategy
 VERSIONED = {"strategy": "subquery"}
@@ -318,7 +317,6 @@ def _uow_for(session: Session):
     return versioning_manager.units_of_work.get(conn)
 
 
-@event.listens_for(Session, "before_commit")
 def _seal_transaction(session: Session) -> None:
     """Append the committing Continuum transaction to its tenant's hash chain."""
     if session.in_nested_transaction():
@@ -380,6 +378,14 @@ def _seal_transaction(session: Session) -> None:
     head.head_hash = new_hash
     head.updated_at = utcnow()
     uow.hazardhub_sealed = tx.id
+
+
+def install_sealing() -> None:
+    """Install the chain seal: a committing transaction with versioned changes is appended to its
+    tenant's hash chain (Continuum's own listeners come from ``make_versioned`` at import).
+
+    Called from ``hazardhub.create_app`` in its documented order; idempotent."""
+    listen_once(Session, "before_commit", _seal_transaction)
 
 
 def _operator() -> str:

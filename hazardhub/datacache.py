@@ -36,9 +36,10 @@ from typing import Any, Callable, Hashable, Iterable, TypeVar
 
 import sqlalchemy as sa
 from flask import current_app, g, has_app_context, has_request_context
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.state import InstanceState
+
+from hazardhub.db import listen_once
 
 T = TypeVar("T")
 
@@ -146,18 +147,24 @@ def stats() -> dict[str, int]:
     return dict(_stats, entries=len(_entries))
 
 
-@event.listens_for(Session, "after_flush")
 def _remember_flush(session, _flush_context) -> None:
     session.info["hh_flushed"] = True
 
 
-@event.listens_for(Session, "after_commit")
 def _forget_flush_on_commit(session) -> None:
     session.info.pop("hh_flushed", None)
     if has_request_context():  # the heads moved: read them again before the next cached figure
         g.pop("hh_data_versions", None)
 
 
-@event.listens_for(Session, "after_rollback")
 def _forget_flush_on_rollback(session) -> None:
     session.info.pop("hh_flushed", None)
+
+
+def install_flush_tracking() -> None:
+    """Install the hooks that tell the cache a transaction has flushed (its figures would be stale).
+
+    Called from ``hazardhub.create_app`` in its documented order; idempotent."""
+    listen_once(Session, "after_flush", _remember_flush)
+    listen_once(Session, "after_commit", _forget_flush_on_commit)
+    listen_once(Session, "after_rollback", _forget_flush_on_rollback)

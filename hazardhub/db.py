@@ -57,6 +57,13 @@ def tenant_fk(column: str, target: str) -> sa.ForeignKeyConstraint:
     )
 
 
+def listen_once(target, identifier: str, fn) -> None:
+    """Register an event listener unless it already is (``create_app`` may run several times in
+    one process: tests build many apps, and a listener registered twice would run twice)."""
+    if not sa.event.contains(target, identifier, fn):
+        sa.event.listen(target, identifier, fn)
+
+
 def configure_engine(engine: sa.Engine) -> None:
     """SQLite only: enforce foreign keys and let SQLAlchemy own transactions.
 

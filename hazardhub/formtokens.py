@@ -63,13 +63,12 @@ import sqlalchemy as sa
 from flask import flash, redirect, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from werkzeug.exceptions import BadRequest
 
 from hazardhub import clock
-from hazardhub.db import Base, TenantScoped, tenant_fk
+from hazardhub.db import Base, TenantScoped, listen_once, tenant_fk
 
 #: the hidden field's name
 FIELD = "form_token"
@@ -188,7 +187,6 @@ def one_shot(outcome: Callable[..., str] | None = None, *, creates: tuple[type, 
     return decorator
 
 
-@event.listens_for(Session, "after_flush")
 def _note_created(session, _flush_context) -> None:
     """A claim with ``creates=`` learns the page of the first row of its model this request inserts."""
     pending = session.info.get(_PENDING)
@@ -202,14 +200,21 @@ def _note_created(session, _flush_context) -> None:
             pending.remove((claim, model, url))
 
 
-@event.listens_for(Session, "after_flush_postexec")
 def _store_created(session, _flush_context) -> None:
     """Write the outcomes noted in :func:`_note_created` (flushed by the commit that follows)."""
     for claim, url in session.info.pop("hh_form_outcomes", ()):
         claim.outcome = url[:500]
 
 
-@event.listens_for(Session, "after_rollback")
 def _forget_claims(session) -> None:
     session.info.pop(_PENDING, None)
     session.info.pop("hh_form_outcomes", None)
+
+
+def install_outcome_capture() -> None:
+    """Install the hooks that record which page a one-shot form created (its replay target).
+
+    Called from ``hazardhub.create_app`` in its documented order; idempotent."""
+    listen_once(Session, "after_flush", _note_created)
+    listen_once(Session, "after_flush_postexec", _store_created)
+    listen_once(Session, "after_rollback", _forget_claims)

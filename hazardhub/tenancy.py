@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.sql import visitors
 from sqlalchemy.orm import Session, with_loader_criteria
 
-from hazardhub.db import TenantScoped
+from hazardhub.db import TenantScoped, listen_once
 from hazardhub.extensions import db
 from hazardhub.roles import CITY_ROLES
 
@@ -179,7 +178,6 @@ def _is_versioned_entity(entity) -> bool:
     return entity is not None and hasattr(entity, "__versioned__")
 
 
-@event.listens_for(Session, "do_orm_execute")
 def _scope_orm_statement(state) -> None:
     """Add the tenant criteria to every ORM SELECT; refuse unscoped ones and bulk writes."""
     if state.is_update or state.is_delete:
@@ -211,7 +209,6 @@ def _scope_orm_statement(state) -> None:
     )
 
 
-@event.listens_for(Session, "before_flush")
 def _stamp_and_check_tenant(session, flush_context, instances) -> None:
     """Stamp ``tenant_id`` on new rows and refuse writes outside the bound write tenant."""
     scoped_new = [o for o in session.new if isinstance(o, TenantScoped)]
@@ -239,3 +236,11 @@ def _stamp_and_check_tenant(session, flush_context, instances) -> None:
                 f"{type(obj).__name__} #{getattr(obj, 'id', '?')} of tenant {original} "
                 f"cannot be changed while tenant {write_tid} is bound"
             )
+
+
+def install_scoping() -> None:
+    """Install the scoping floor on every Session: criteria on each ORM SELECT, tenant checks on flush.
+
+    Called from ``hazardhub.create_app`` in its documented order; idempotent."""
+    listen_once(Session, "do_orm_execute", _scope_orm_statement)
+    listen_once(Session, "before_flush", _stamp_and_check_tenant)

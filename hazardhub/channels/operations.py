@@ -19,7 +19,6 @@ from typing import Iterable
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from hazardhub import clock
@@ -27,6 +26,7 @@ from hazardhub.channels import links
 from hazardhub.channels.adapters import ADAPTERS, GROUP_KINDS, PERSON_KINDS, SMS_KINDS, DeliveryError, Message
 from hazardhub.channels.models import BureauChannelSettings, ChannelConfig, ChannelPreference, Delivery
 from hazardhub.channels.secrets import SecretUnreadable, open_sealed, seal
+from hazardhub.db import listen_once
 from hazardhub.extensions import db
 from hazardhub.tenancy import tenant_bound
 
@@ -271,7 +271,6 @@ def plan_test(tenant_id: int, config_id: int, *, user_id: int) -> Delivery:
 # handing rows to the queue
 
 
-@event.listens_for(Session, "after_commit")
 def _queue_after_commit(session) -> None:
     """With Redis, queue the rows this transaction planned (a push, no database work). Without
     Redis the minutely dispatch (or the caller, :func:`enqueue`) runs them."""
@@ -284,9 +283,16 @@ def _queue_after_commit(session) -> None:
         current_app.logger.warning("channel deliveries not queued; dispatch will pick them up")
 
 
-@event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session) -> None:
     session.info.pop(_PENDING_KEY, None)
+
+
+def install_delivery_queueing() -> None:
+    """Install the hooks that queue planned deliveries once their transaction commits.
+
+    Called from ``hazardhub.create_app`` in its documented order; idempotent."""
+    listen_once(Session, "after_commit", _queue_after_commit)
+    listen_once(Session, "after_rollback", _forget_after_rollback)
 
 
 def _push(pending: list[tuple[int, int]]) -> None:

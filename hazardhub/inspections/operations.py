@@ -13,13 +13,12 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from hazardhub import clock
 from hazardhub.audit import chain_head, tx_meta
-from hazardhub.db import commit_or_raise, flush_or_raise
+from hazardhub.db import commit_or_raise, flush_or_raise, listen_once
 from hazardhub.extensions import db
 from hazardhub.hazards import operations as hazard_ops
 from hazardhub.hazards.models import OPEN_STATUSES, Hazard
@@ -269,7 +268,6 @@ def end_assignment(assignment: LeaderAssignment, *, actor) -> None:
     commit_or_raise(InspectionError("请刷新后重试。"), InspectionError("数据冲突，操作未生效。"))
 
 
-@event.listens_for(Session, "before_flush")
 def _signed_inspections_are_frozen(session, flush_context, instances) -> None:
     """The floor under ``_not_frozen``: no flush may change a signed inspection or its lines."""
     for obj in (*session.dirty, *session.deleted):
@@ -282,3 +280,10 @@ def _signed_inspections_are_frozen(session, flush_context, instances) -> None:
             parent = session.get(Inspection, obj.inspection_id)
             if parent is not None and parent.status == "signed":
                 raise FrozenInspection("该检查已签字，检查表不能再修改。")
+
+
+def install_frozen_guard() -> None:
+    """Install the guard that refuses any flush changing a signed inspection or its lines.
+
+    Called from ``hazardhub.create_app`` in its documented order; idempotent."""
+    listen_once(Session, "before_flush", _signed_inspections_are_frozen)
