@@ -30,6 +30,13 @@ def _notifications(db, world) -> int:
                                   .where(Notification.kind == "overdue")).scalar_one()
 
 
+def _sweep(world, day):
+    """The escalation step of the daily pass (``hazardhub.platform.daily.run_daily``) for the
+    tenant the setup lives in; its counts say what this step alone did."""
+    with tenant_bound(world.a.id):
+        return esc.sweep_tenant(world.a.id, day)
+
+
 def _setup(db, world):
     """A major hazard under township 1 on an overdue directive, a general overdue hazard, and a
     major overdue hazard at the bureau-affiliated school."""
@@ -52,7 +59,7 @@ def _setup(db, world):
 def test_sweep_marks_records_escalates_and_twice_on_one_day_creates_nothing(db, world):
     major, general, affiliated, directive = _setup(db, world)
     today = clock.today()
-    first = esc.run_daily(today)
+    first = _sweep(world, today)
     assert first["directives_marked"] == 1 and first["escalated"] == 2 and first["overdue_recorded"] == 3
     rows = _escalations(db, world)
     summary = sorted((r.hazard_id, r.kind, r.from_level, r.to_level) for r in rows)
@@ -70,7 +77,7 @@ def test_sweep_marks_records_escalates_and_twice_on_one_day_creates_nothing(db, 
     notified = _notifications(db, world)
     assert notified > 0 and first["notified"] == notified
 
-    second = esc.run_daily(today)
+    second = _sweep(world, today)
     assert second == {"directives_marked": 0, "overdue_recorded": 0, "escalated": 0, "notified": 0}
     assert len(_escalations(db, world)) == len(rows)
     assert _notifications(db, world) == notified
@@ -79,12 +86,12 @@ def test_sweep_marks_records_escalates_and_twice_on_one_day_creates_nothing(db, 
 def test_a_major_hazard_still_overdue_at_the_bureau_goes_on_to_the_city(db, world):
     major, _general, _affiliated, _directive = _setup(db, world)
     today = clock.today()
-    esc.run_daily(today)
-    esc.run_daily(add_working_days(today, esc.ESCALATE_AGAIN_WORKING_DAYS - 1))
+    _sweep(world, today)
+    _sweep(world, add_working_days(today, esc.ESCALATE_AGAIN_WORKING_DAYS - 1))
     assert not any(r.hazard_id == major.id and r.to_level == "city" for r in _escalations(db, world))
     later = add_working_days(today, esc.ESCALATE_AGAIN_WORKING_DAYS)
-    assert esc.run_daily(later)["escalated"] == 1
-    assert esc.run_daily(later)["escalated"] == 0
+    assert _sweep(world, later)["escalated"] == 1
+    assert _sweep(world, later)["escalated"] == 0
     city = [r for r in _escalations(db, world) if r.hazard_id == major.id and r.to_level == "city"]
     assert len(city) == 1 and city[0].from_level == "bureau" and city[0].escalated_on == later
 
@@ -92,18 +99,18 @@ def test_a_major_hazard_still_overdue_at_the_bureau_goes_on_to_the_city(db, worl
 def test_an_approved_extension_is_a_new_deadline_and_accepted_directives_are_left_alone(db, world):
     _major, _general, _affiliated, directive = _setup(db, world)
     today = clock.today()
-    esc.run_daily(today)
+    _sweep(world, today)
     with tenant_bound(world.a.id):
         d = db.session.execute(sa.select(Directive).where(Directive.id == directive.id)).scalar_one()
         ops.request_extension(d, actor=world.users["principal"], until=today + timedelta(days=10), reason="材料未到")
         ops.decide_extension(d, actor=world.users["township_supervisor"], approve=True, note="同意")
         assert d.is_overdue is False and not d.overdue_on(today)
-    assert esc.run_daily(today)["directives_marked"] == 0
+    assert _sweep(world, today)["directives_marked"] == 0
 
 
 def test_the_lists_show_escalations_to_each_level(db, client, world):
     major, general, affiliated, _directive = _setup(db, world)
-    esc.run_daily(clock.today())
+    _sweep(world, clock.today())
     login(client, world.users["bureau_admin"])
     page = client.get("/directives/escalations").get_data(as_text=True)
     assert major.number in page and affiliated.number in page and "升级督办" in page

@@ -1,7 +1,8 @@
 """The daily overdue sweep: mark directives overdue, record overdue hazards, escalate major ones.
 
 Run once a day by the daily pass (``hazardhub.platform.daily``, scheduled by ``worker.cron_config``),
-one tenant at a time through :func:`sweep_tenant`; :func:`run_daily` sweeps every tenant alone. For every tenant, in one audited transaction per tenant:
+one tenant at a time through :func:`sweep_tenant` (the only daily orchestrator is that pass). For
+every tenant, in one audited transaction per tenant:
 
 1. A directive whose deadline has passed while the school still owes the rectification is marked
    ``is_overdue`` (overdue is also derived live; the mark records *when* it was found).
@@ -23,7 +24,6 @@ nothing the second time; an extended deadline that is missed again is a new even
 from __future__ import annotations
 
 from datetime import date
-from typing import Callable
 
 import sqlalchemy as sa
 
@@ -55,21 +55,6 @@ def notify_overdue(tenant_id: int, *, unit_id: int, level: str, key: str, text: 
 
     return notify(tenant_id, kind="overdue", key=key, text=text, url=url, level="danger",
                   unit_id=unit_id, roles=LEVEL_ROLES[level])
-
-
-def run_daily(today: date, *, log_line: Callable[[str], None] = lambda _m: None) -> dict[str, int]:
-    """Sweep every tenant for ``today``; returns the totals of what was created or marked."""
-    totals = {"directives_marked": 0, "overdue_recorded": 0, "escalated": 0, "notified": 0}
-    from hazardhub.platform.daily import tenant_ids
-
-    for tenant_id in tenant_ids():
-        with tenant_bound(tenant_id):
-            result = sweep_tenant(tenant_id, today)
-        for key, value in result.items():
-            totals[key] += value
-        if any(result.values()):
-            log_line(f"tenant {tenant_id}: {result}")
-    return totals
 
 
 def supervising_level(school: OrgUnit, units: dict[int, OrgUnit]) -> tuple[str, OrgUnit | None]:
