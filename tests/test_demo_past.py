@@ -103,9 +103,9 @@ def test_demo_learning_phase_report_and_ledger_as_of_the_phase_end_show_that_day
 
 
 def test_a_small_scale_data_set_written_through_the_public_bulk_api_verifies(app, db, monkeypatch):
-    """The city-scale generator (hazardhub.platform.scale) on four schools and four months, through
+    """The city-scale generator (hazardhub.devtools.scale) on four schools and four months, through
     ``audit.BulkChainWriter``: back-dated versions in the ledger as of a past day, and `audit verify`."""
-    from hazardhub.platform import scale
+    from hazardhub.devtools import scale
     from hazardhub.platform.provisioning import apply_all
 
     apply_all(ROOT / "tenants", log=lambda m: None)

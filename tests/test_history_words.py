@@ -75,7 +75,7 @@ def test_history_pages_are_all_known(app):
 def test_every_history_page_of_the_demo_speaks_in_words(app, db, client):
     from flask import url_for
 
-    from hazardhub.platform.demo import seed_demo
+    from hazardhub.devtools.demo import seed_demo
 
     seed_demo(log=lambda m: None)
     jianan = db.session.execute(sa.select(Tenant).where(Tenant.slug == "jianan")).scalar_one()

@@ -99,7 +99,7 @@ def test_one_transaction_per_tenant(app, db):
 def test_demo_is_idempotent_writes_logins_json_and_its_logins_work(app, db, client, tmp_path):
     """One full seed (minutes: every capability's demo data), a second run that adds nothing, and
     every printed login reaching its home page."""
-    from hazardhub.platform.demo import seed_demo
+    from hazardhub.devtools.demo import seed_demo
 
     logins = seed_demo(log=lambda m: None)
     roles = {row["role"] for row in logins}

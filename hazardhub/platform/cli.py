@@ -115,12 +115,13 @@ def demo(logins_json: Path | None, serve: bool, port: int, scale: str | None, re
     """Migrate, provision tenants/ and seed the demo (idempotent); print the logins."""
     from flask_migrate import upgrade
 
-    from hazardhub.platform.demo import seed_demo
+    # devtools only when the command runs: this module is imported by every app (register_cli)
+    from hazardhub.devtools.demo import seed_demo
 
     _cli_actor()
     admins: list = []
-    if scale:  # the city-scale data set (hazardhub/platform/scale.py): migrates, seeds the demo once
-        from hazardhub.platform.scale import build
+    if scale:  # the city-scale data set (hazardhub/devtools/scale.py): migrates, seeds the demo once
+        from hazardhub.devtools.scale import build
 
         logins = build(scale, rebuild=rebuild, log=click.echo).logins
     else:
@@ -244,6 +245,30 @@ def import_units(path, slug, dry_run, as_json) -> None:
         sys.exit(1)
 
 
+@click.command("bench")
+@click.option("--scale", type=click.Choice(["district", "city"]), default="district", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="每行输出一个 JSON 对象。")
+@click.option("--clients", default=20, show_default=True, help="并发客户端数。")
+@click.option("--seconds", default=15.0, show_default=True, help="每个页面的压测时长（秒）。")
+@click.option("--workers", type=int, help="gunicorn 进程数（默认 2×CPU+1）。")
+@click.option("--only", multiple=True, help="只测这些项目（页面名、versioned_write、pdf）。")
+@click.option("--no-data-cache", is_flag=True,
+              help="网页进程关闭按数据版本的缓存（HAZARDHUB_DATA_CACHE_ENTRIES=0），测每次都重新计算的页面。")
+def bench(scale: str, as_json: bool, clients: int, seconds: float, workers: int | None, only: tuple[str, ...],
+          no_data_cache: bool) -> None:
+    """Build or reuse the data set, then measure pages, the versioned write and the PDFs.
+
+    The pages are requested again and again with the same query string, so with the data cache
+    on (the default, as in production) they measure a cache hit: the chain-head lookup and the
+    page around the kept figures. ``--no-data-cache`` measures every request computing them.
+    """
+    # README "Performance". devtools is imported here, not at module level: every app imports this
+    # module (register_cli), and the benchmark, the scale data set and the demo stay out of it
+    from hazardhub.devtools.bench import run_bench
+
+    run_bench(scale, as_json, clients, seconds, workers, only, no_data_cache)
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(import_cli)
     app.cli.add_command(tenants_cli)
@@ -251,6 +276,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(jobs_cli)
     app.cli.add_command(demo)
     app.cli.add_command(worker)
-    from hazardhub.platform.bench import bench  # the benchmark (README "Performance")
-
     app.cli.add_command(bench)

@@ -18,7 +18,7 @@ from hazardhub.extensions import db
 from hazardhub.orgs import operations as org_ops
 from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.orgs.unit_rows import UnitRow
-from hazardhub.platform.demo_past import EPOCH, day_after, past
+from hazardhub.devtools.demo_past import EPOCH, day_after, past
 from hazardhub.platform.provisioning import apply_all
 from hazardhub.tenancy import tenant_bound
 
@@ -558,31 +558,31 @@ def _seed_all(log, admins: list | None) -> list[dict]:
                 _ensure_account(*spec)
         _seed_history(log)
         _seed_hazards(log)
-        from hazardhub.platform.demo_checks import seed_inspections
+        from hazardhub.devtools.demo_checks import seed_inspections
 
         seed_inspections(log)
-        from hazardhub.platform.demo_campaigns import seed_campaigns
+        from hazardhub.devtools.demo_campaigns import seed_campaigns
 
         seed_campaigns(log)
-        from hazardhub.platform.demo_directives import seed_directives
+        from hazardhub.devtools.demo_directives import seed_directives
 
         seed_directives(log)
         _seed_learning(log)
-        from hazardhub.platform.demo_citywide import seed_citywide
+        from hazardhub.devtools.demo_citywide import seed_citywide
 
         seed_citywide(log)
         _seed_export(log)
-        from hazardhub.publicreports.demo import seed_public_reports  # 随手拍 (before the daily pass escalates)
+        from hazardhub.devtools.demo_publicreports import seed_public_reports  # 随手拍 (before the daily pass escalates)
         seed_public_reports(log)
         # last: the daily pass fills every demo user's inbox from everything seeded above
         from hazardhub.clock import today
         from hazardhub.platform.daily import run_daily
 
         run_daily(today(), log=log)
-        from hazardhub.platform.demo_reports import seed_reports  # after the daily pass: findings exist
+        from hazardhub.devtools.demo_reports import seed_reports  # after the daily pass: findings exist
 
         seed_reports(log)
-        from hazardhub.channels.demo import seed_channels  # last: the notices above fill the outbox
+        from hazardhub.devtools.demo_channels import seed_channels  # last: the notices above fill the outbox
 
         seed_channels(log)
     finally:

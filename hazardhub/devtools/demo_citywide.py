@@ -22,7 +22,7 @@ from hazardhub.extensions import db
 from hazardhub.orgs import operations as org_ops
 from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.orgs.unit_rows import UnitRow
-from hazardhub.platform.demo_past import EPOCH, PastInspections, day_after, past
+from hazardhub.devtools.demo_past import EPOCH, PastInspections, day_after, past
 from hazardhub.tenancy import tenant_bound
 
 DEMO_PASSWORD = "Demo2025"
@@ -290,7 +290,7 @@ def _seed_jianan_spring(log) -> None:
     lines that failed (``JIANAN_FINDINGS``) became hazards, planned the next day and mostly closed."""
     from hazardhub.hazards.models import Hazard
     from hazardhub.inspections.models import Inspection
-    from hazardhub.platform.demo_checks import SELF, TOWNSHIP, _run, sign_at
+    from hazardhub.devtools.demo_checks import SELF, TOWNSHIP, _run, sign_at
 
     tenant = _tenant("jianan")
     with tenant_bound(tenant.id):

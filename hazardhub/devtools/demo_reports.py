@@ -21,7 +21,7 @@ from hazardhub.campaigns.models import Campaign, Deliverable, DeliverableSpec, P
 from hazardhub.extensions import db
 from hazardhub.orgs.models import Tenant
 from hazardhub.orgs.operations import root_unit
-from hazardhub.platform.demo_past import past
+from hazardhub.devtools.demo_past import past
 from hazardhub.reports.charts import font_file
 from hazardhub.runs.models import ReportRun
 from hazardhub.tenancy import tenant_bound
@@ -95,7 +95,7 @@ def _add_files(tenant: Tenant, admin: User, log) -> None:
         sa.select(Deliverable).join(DeliverableSpec, DeliverableSpec.id == Deliverable.spec_id)
         .where(Deliverable.campaign_id == campaign.id, DeliverableSpec.name == "总结报告",
                Deliverable.status == "draft").order_by(Deliverable.unit_id)).unique().scalars().all()
-    from hazardhub.platform.demo_campaigns import _reporters
+    from hazardhub.devtools.demo_campaigns import _reporters
 
     supervisors = _reporters(admin)  # unit → its township supervisor / principal account
     added = 0

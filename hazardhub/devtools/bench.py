@@ -2,7 +2,7 @@
 
 What it does, in order:
 
-1. builds or reuses the data set of :mod:`hazardhub.platform.scale` in the database named by
+1. builds or reuses the data set of :mod:`hazardhub.devtools.scale` in the database named by
    ``HAZARDHUB_DATABASE_URL`` (PostgreSQL; the figures mean nothing on SQLite);
 2. starts the app under gunicorn on a free loopback port (``2 × cores + 1`` sync workers unless
    ``--workers``), logs in as the district's bureau admin and the city admin;
@@ -462,25 +462,12 @@ def measure_pdfs(t: Targets, env: dict, wanted=lambda name: True) -> list[dict]:
 # the command
 
 
-@click.command("bench")
-@click.option("--scale", type=click.Choice(["district", "city"]), default="district", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="每行输出一个 JSON 对象。")
-@click.option("--clients", default=20, show_default=True, help="并发客户端数。")
-@click.option("--seconds", default=15.0, show_default=True, help="每个页面的压测时长（秒）。")
-@click.option("--workers", type=int, help="gunicorn 进程数（默认 2×CPU+1）。")
-@click.option("--only", multiple=True, help="只测这些项目（页面名、versioned_write、pdf）。")
-@click.option("--no-data-cache", is_flag=True,
-              help="网页进程关闭按数据版本的缓存（HAZARDHUB_DATA_CACHE_ENTRIES=0），测每次都重新计算的页面。")
-def bench(scale: str, as_json: bool, clients: int, seconds: float, workers: int | None, only: tuple[str, ...],
-          no_data_cache: bool) -> None:
-    """Build or reuse the data set, then measure pages, the versioned write and the PDFs.
-
-    The pages are requested again and again with the same query string, so with the data cache
-    on (the default, as in production) they measure a cache hit: the chain-head lookup and the
-    page around the kept figures. ``--no-data-cache`` measures every request computing them.
-    """
+def run_bench(scale: str, as_json: bool, clients: int, seconds: float, workers: int | None,
+              only: tuple[str, ...], no_data_cache: bool) -> None:
+    """The body of ``flask bench`` (its options are declared in :mod:`hazardhub.platform.cli`, so
+    the CLI need not import this module until the command runs): data set, then the measures."""
     from hazardhub.extensions import db
-    from hazardhub.platform.scale import build, dataset_summary
+    from hazardhub.devtools.scale import build, dataset_summary
 
     def say(text: str) -> None:
         if not as_json:

@@ -14,7 +14,7 @@ from hazardhub.extensions import db
 from hazardhub.inspections import operations as ops
 from hazardhub.inspections.models import Inspection
 from hazardhub.orgs.models import OrgUnit, Tenant
-from hazardhub.platform.demo_past import PastInspections, moment, past
+from hazardhub.devtools.demo_past import PastInspections, moment, past
 from hazardhub.tenancy import tenant_bound
 
 #: six months of records ending with the current Beijing month, so the demo always has a month in

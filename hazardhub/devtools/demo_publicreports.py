@@ -41,7 +41,7 @@ def seed_public_reports(log) -> None:
     from hazardhub.hazards import operations as hazard_ops
     from hazardhub.hazards.models import Hazard
     from hazardhub.evidence.operations import add_attachment
-    from hazardhub.platform.demo import _demo_photo
+    from hazardhub.devtools.demo import _demo_photo
 
     tenant = _tenant()
     with tenant_bound(tenant.id):

@@ -18,7 +18,7 @@ from hazardhub.campaigns import operations as ops
 from hazardhub.campaigns.models import Campaign
 from hazardhub.extensions import db
 from hazardhub.orgs.models import OrgUnit, Tenant
-from hazardhub.platform.demo_past import past
+from hazardhub.devtools.demo_past import past
 from hazardhub.tenancy import tenant_bound
 
 #: township without any report in 2025

@@ -1,7 +1,7 @@
 """Demo data for the channel pages: the bureau has no provider yet, so every message waits in the
 outbox as it would have gone out; a township's 企业微信 robot whose key was mistyped shows a
 failed test in the delivery log (and is switched off); two users have chosen their channels; the
-last working day's digests are composed. Called with one line from ``hazardhub.platform.demo``."""
+last working day's digests are composed. Called with one line from ``hazardhub.devtools.demo``."""
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta

@@ -16,7 +16,7 @@ from hazardhub import clock
 from hazardhub.accounts.models import User
 from hazardhub.extensions import db
 from hazardhub.orgs.models import OrgUnit, Tenant
-from hazardhub.platform.demo_past import day_after, past
+from hazardhub.devtools.demo_past import day_after, past
 from hazardhub.tenancy import tenant_bound
 
 #: (school code, issuer code, issuer account, days ago issued, working days, hazards, requirements, steps)
@@ -65,7 +65,7 @@ def seed_directives(log) -> None:
     from hazardhub.directives import operations as ops
     from hazardhub.directives.models import Directive
     from hazardhub.hazards import operations as hazard_ops
-    from hazardhub.platform.demo import _demo_photo
+    from hazardhub.devtools.demo import _demo_photo
     from hazardhub.standards.operations import items_for
 
     tenant = db.session.execute(

@@ -104,7 +104,7 @@ def build(scale: str, *, rebuild: bool = False, log: Callable[[str], None] = pri
     from flask_migrate import upgrade
 
     from hazardhub import ROOT
-    from hazardhub.platform.demo import seed_demo
+    from hazardhub.devtools.demo import seed_demo
 
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}")
@@ -129,7 +129,7 @@ def build(scale: str, *, rebuild: bool = False, log: Callable[[str], None] = pri
         for key, value in counts.items():
             report.counts[key] = report.counts.get(key, 0) + value
         report.built.append(slug)
-    from hazardhub.platform.demo import DEMO_ACCOUNTS, _ensure_account
+    from hazardhub.devtools.demo import DEMO_ACCOUNTS, _ensure_account
 
     report.logins = [_ensure_account(*spec) for spec in DEMO_ACCOUNTS]  # existing accounts: a lookup
     report.seconds = time.perf_counter() - started
