@@ -337,3 +337,37 @@ def test_the_city_compares_reports_per_100_schools_and_median_days_to_triage(db,
     assert b.figures["public_triage_days"].value is None
     assert result.city["public_triage_days"].value == pytest.approx(0.5)
     assert {"public_reports", "public_triage_days"} <= {c.key for c in result.columns}
+
+
+def test_triage_cites_catalogue_items_and_a_direct_item_makes_the_hazard_major(app, db, client, world):
+    """The triage form shows the same catalogue as 登记隐患; citing a direct item (3.1.6) is the
+    ledger's own determination: 重大, decided by the rule, listed — not the level picked by hand."""
+    from hazardhub.standards.models import StandardItem
+
+    code = make_code(db, world.s1)
+    post_report(client, code.token)
+    [report] = reports_of(db, world.a.id)
+    login(client, world.users["safety_officer"])
+    page = client.get(f"/publicreports/{report.id}").get_data(as_text=True)
+    assert 'name="items"' in page and "直接判定" in page
+    with tenant_bound(world.city.id):
+        item = db.session.execute(sa.select(StandardItem).where(StandardItem.number == "3.1.6")).scalar_one()
+    response = client.submit(f"/publicreports/{report.id}/register",
+                             {"category": "校园消防", "level": "general", "location": "宿舍楼",
+                              "description": "安全出口上锁", "items": [str(item.id)]},
+                             page=f"/publicreports/{report.id}")
+    assert response.status_code == 302 and "/hazards/" in response.headers["Location"], flashes(client)
+    with tenant_bound(world.a.id):
+        hazard = db.session.get(Hazard, db.session.get(PublicReport, report.id).hazard_id)
+        assert hazard.level == "major" and hazard.determination == "direct" and hazard.is_listed
+    # an item that is not in the catalogue is refused in Chinese and nothing is registered
+    code2 = make_code(db, world.s1, place="教学楼")
+    post_report(client, code2.token, description="教学楼三楼栏杆松动", kind="校舍设施", place="教学楼", addr="10.0.0.2")
+    fresh = [r for r in reports_of(db, world.a.id) if r.status == "new"]
+    assert fresh
+    response = client.submit(f"/publicreports/{fresh[0].id}/register",
+                             {"category": "校园消防", "level": "general", "location": "食堂",
+                              "description": "燃气", "items": ["999999"]}, page=f"/publicreports/{fresh[0].id}")
+    assert response.status_code == 302 and f"/publicreports/{fresh[0].id}" in response.headers["Location"]
+    with tenant_bound(world.a.id):
+        assert db.session.get(PublicReport, fresh[0].id).status == "new"

@@ -183,26 +183,6 @@ def listed():
     return render_template("hazards/listed.html", page=page, today=clock.today())
 
 
-def _catalogue_groups(tenant_id: int, school: OrgUnit | None = None):
-    """Citable items grouped for the form: [(group, standard title, [items])]."""
-    items = catalogue.items_for(tenant_id)
-    grouped: dict[int, list] = {}
-    for item in items:
-        if school is not None and school.school_type != "幼儿园" and item.tag_list == ["幼儿园"]:
-            continue
-        grouped.setdefault(item.group_id, []).append(item)
-    from hazardhub.standards.models import Standard
-
-    standards = {s.id: s for s in catalogue.standards_for(tenant_id)}
-    result = []
-    for group_items in grouped.values():
-        group = group_items[0].group
-        standard = standards.get(group.standard_id) or db.session.get(Standard, group.standard_id)
-        result.append((group, standard.title if standard else "", group_items))
-    order = {"direct": 0, "composite": 1, "pending": 2, "reference": 3}
-    return sorted(result, key=lambda g: order.get(g[0].kind, 9))  # the rules that decide come first
-
-
 def _creatable_units() -> list[OrgUnit]:
     roots = reading_roots_or_403(current_user)
     units = db.session.execute(
@@ -222,7 +202,7 @@ def create():
         abort(403)
     form = HazardCreateForm()
     form.school_id.choices = choices((u.id, ("　" * max(0, u.depth - 1)) + u.name) for u in units)
-    groups = _catalogue_groups(current_user.tenant_id)
+    groups = catalogue.citable_groups(current_user.tenant_id)
     form.items.choices = choices((i.id, i.number) for _, _, items in groups for i in items)
     if request.method == "GET":
         form.found_on.data = clock.today()
@@ -306,7 +286,7 @@ def edit(hazard_id: int):
         flash("已销号或已作废的隐患不能修改。", "warning")
         return redirect(url_for("hazards.show", hazard_id=hazard.id))
     form = HazardEditForm(obj=hazard)
-    groups = _catalogue_groups(hazard.tenant_id)
+    groups = catalogue.citable_groups(hazard.tenant_id)
     cited = db.session.execute(
         sa.select(HazardCitation.item_id).where(HazardCitation.hazard_id == hazard.id, HazardCitation.is_active.is_(True))
     ).scalars().all()

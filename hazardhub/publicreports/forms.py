@@ -3,7 +3,7 @@ session cookie carries the token) and the school's triage forms."""
 from __future__ import annotations
 
 from flask_wtf.file import MultipleFileField
-from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from hazardhub.forms import HazardForm, choices
@@ -33,7 +33,9 @@ class RetireForm(HazardForm):
 
 class RegisterForm(HazardForm):
     category = SelectField("隐患类别", choices=choices((c, c) for c in CATEGORIES))
-    level = SelectField("隐患等级", choices=choices(LEVELS.items()), default="general")
+    level = SelectField("隐患等级（人工判定）", choices=choices(LEVELS.items()), default="general")
+    #: cited catalogue items: a direct item makes the hazard 重大 (the ledger's own determination)
+    items = SelectMultipleField("判定依据条目", coerce=int, validate_choice=True)
     location = StringField("隐患部位", validators=[DataRequired("请填写隐患部位。"), Length(max=200)])
     description = TextAreaField("隐患描述", validators=[DataRequired("请填写隐患描述。"), Length(max=4000)])
     show_after_photos = BooleanField("销号后向举报人展示整改后照片", default=True)

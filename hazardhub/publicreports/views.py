@@ -34,6 +34,7 @@ from hazardhub.publicreports.forms import CodeForm, RegisterForm, RejectForm, Re
 from hazardhub.publicreports.models import KIND_CATEGORY, STATUSES, SUGGESTED_PLACES, PublicReport, ReportCode
 from hazardhub.publicreports.poster import public_url, render_poster
 from hazardhub.publicreports.throttle import init_public_throttle, public_throttle
+from hazardhub.standards import operations as catalogue
 from hazardhub.tenancy import TenantScope, bind_scope
 
 public = Blueprint("publicreports_public", __name__, url_prefix="/p")
@@ -189,9 +190,17 @@ def show(report_id: int):
     return render_template(
         "publicreports/show.html", r=found, school=school, photos=ops.photos_of(found.id), hazard_number=hazard_number,
         phone_hint=ops.phone_hint(found), phone=ops.reveal_phone(found) if reveal else None,
-        register_form=RegisterForm(location=found.place, description=found.description,
-                                   category=KIND_CATEGORY.get(found.kind, "其他")),
-        reject_form=RejectForm(), history=history(found))
+        register_form=_register_form(found, school, location=found.place, description=found.description,
+                                     category=KIND_CATEGORY.get(found.kind, "其他")),
+        groups=catalogue.citable_groups(found.tenant_id, school), reject_form=RejectForm(), history=history(found))
+
+
+def _register_form(report: PublicReport, school: OrgUnit | None, **defaults) -> RegisterForm:
+    """The triage form with the school's citable items as the choices of ``items``."""
+    form = RegisterForm(**defaults)
+    form.items.choices = [(i.id, i.number) for _, _, items in catalogue.citable_groups(report.tenant_id, school)
+                          for i in items]
+    return form
 
 
 @bp.route("/<int:report_id>/photos/<int:n>")
@@ -211,13 +220,13 @@ def photo(report_id: int, n: int):
 @one_shot(lambda report_id: url_for("publicreports.show", report_id=report_id))
 def register(report_id: int):
     found = load_or_404(PublicReport, report_id, "publicreport.triage")
-    form = RegisterForm()
+    form = _register_form(found, db.session.get(OrgUnit, found.school_id))
     if not form.validate_on_submit():
         flash(errors_text(form), "danger")
         return redirect(url_for("publicreports.show", report_id=report_id))
     try:
         hazard = ops.register_hazard(found, current_user, category=form.category.data, level=form.level.data,
-                                     location=form.location.data, description=form.description.data, item_ids=[],
+                                     location=form.location.data, description=form.description.data, item_ids=form.items.data or [],
                                      show_after_photos=form.show_after_photos.data)
     except (ops.PublicReportError, HazardError, storage.FileRefused) as exc:
         flash(str(exc), "danger")

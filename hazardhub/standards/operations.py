@@ -190,3 +190,28 @@ def create_overlay(tenant_id: int, *, code: str, title: str, issuer: str | None,
     tx_meta(reason=reason)
     db.session.commit()
     return standard
+
+
+#: the rules that decide come first in a form that cites items
+_GROUP_ORDER = {"direct": 0, "composite": 1, "pending": 2, "reference": 3}
+
+
+def citable_groups(tenant_id: int, school=None) -> list[tuple[RuleGroup, str, list[StandardItem]]]:
+    """Citable items grouped for a form that registers a hazard: [(group, standard title, [items])].
+
+    One list for every form that cites (登记隐患, editing a hazard, 随手拍 triage), so each shows the
+    same catalogue in the same order. For a school that is not a kindergarten, items tagged only
+    幼儿园 are left out.
+    """
+    grouped: dict[int, list[StandardItem]] = {}
+    for item in items_for(tenant_id):
+        if school is not None and school.school_type != "幼儿园" and item.tag_list == ["幼儿园"]:
+            continue
+        grouped.setdefault(item.group_id, []).append(item)
+    standards = {s.id: s for s in standards_for(tenant_id)}
+    result = []
+    for group_items in grouped.values():
+        group = group_items[0].group
+        standard = standards.get(group.standard_id) or db.session.get(Standard, group.standard_id)
+        result.append((group, standard.title if standard else "", group_items))
+    return sorted(result, key=lambda g: _GROUP_ORDER.get(g[0].kind, 9))
