@@ -221,6 +221,11 @@ def annotate(**values: Any) -> None:
         uow.current_transaction.meta.update({k: str(v) for k, v in values.items() if v is not None})
 
 
+def change_source() -> str:
+    """Where the change being made comes from (web, cli or job): for bulk writers' meta."""
+    return _source()
+
+
 def _source() -> str:
     """web, cli or job; a job run in-process during a request still says job."""
     if has_app_context() and g.get("audit_source"):
@@ -812,14 +817,17 @@ def histories(cls, ids: Iterable[int], labels: dict[str, str] | None = None,
     ids = list(ids)
     if not ids:
         return {}
+    tx_cls = versioning_manager.transaction_cls
+    # in the order the changes claim (issued_at), then of writing: an imported ledger row's
+    # back-dated steps are written after the import's own transaction (hazards/import_history.py)
     versions = (
         db.session.execute(
-            sa.select(vcls).where(getattr(vcls, pk).in_(ids)).order_by(getattr(vcls, pk), vcls.transaction_id)
+            sa.select(vcls).join(tx_cls, tx_cls.id == vcls.transaction_id).where(getattr(vcls, pk).in_(ids))
+            .order_by(getattr(vcls, pk), tx_cls.issued_at, vcls.transaction_id)
         )
         .scalars()
         .all()
     )
-    tx_cls = versioning_manager.transaction_cls
     tx_ids = sorted({v.transaction_id for v in versions})
     txs = {
         t.id: t

@@ -318,10 +318,11 @@ def test_fixed_file_imports_every_row_in_one_transaction(client, db, world):
         (second.id, "十项-1"), (major.id, "3.1.6"), (major.id, "十项-2")]
     assert all(c.item_text and c.item_version >= 1 and c.standard_title for c in citations)
 
-    after_tx = transaction_ids(db)
-    assert len(after_tx) == len(before_tx) + 1
+    # the import's own transaction (now), then each row's back-dated 登记 (one per 排查日期)
+    after_tx = transaction_ids(db)[len(before_tx):]
+    assert len(after_tx) == 1 + len({h.found_on for h in created})
     tx_cls = versioning_manager.transaction_cls
-    tx = db.session.execute(sa.select(tx_cls).where(tx_cls.id == after_tx[-1])).scalar_one()
+    tx = db.session.execute(sa.select(tx_cls).where(tx_cls.id == after_tx[0])).scalar_one()
     meta = dict(tx.meta)
     assert meta["file_sha256"] == hashlib.sha256(data).hexdigest()
     assert meta["reason"].startswith("导入台账") and meta["file_name"] == "一小台账.xlsx"
@@ -330,7 +331,10 @@ def test_fixed_file_imports_every_row_in_one_transaction(client, db, world):
 
     vcls = version_class(Hazard)
     assert set(db.session.execute(sa.select(vcls.transaction_id).where(
-        vcls.id.in_([h.id for h in created]))).scalars()) == {tx.id}
+        vcls.id.in_([h.id for h in created]))).scalars()) == set(after_tx)
+    for tx_id in after_tx[1:]:
+        back_dated = db.session.execute(sa.select(tx_cls).where(tx_cls.id == tx_id)).scalar_one()
+        assert dict(back_dated.meta)["file_sha256"] == meta["file_sha256"] and back_dated.issued_at < tx.issued_at
     assert verify_chain(db.session.connection(), world.a.id).ok
     # the pending upload is gone: the mapping page sends the user back to step 1
     assert client.get("/hazards/import/map").status_code == 302
@@ -420,3 +424,60 @@ def test_export_then_import_into_another_school_reproduces_the_rows(client, db, 
     assert key(copy) == key(original)
     assert {r[1] for r in copy[1:]} == {"一镇幼儿园"}
     assert not set(r[0] for r in copy[1:]) & set(r[0] for r in original[1:])
+
+
+def test_an_imported_rows_history_is_back_dated_to_the_files_dates(app, client, db, world):
+    """#14 "history comes with the row": a 已销号 row found 03-10, reported 04-15, closed 04-20 is
+    in the ledger as of each day in the state of that day, every step in a transaction carrying
+    the file's SHA-256, and the chain verifies."""
+    from sqlalchemy_continuum import version_class
+
+    login(client, world.users["safety_officer"])
+    header = IMPORT_HEADER + ("状态", "整改完成日期", "销号日期")
+    rows = [
+        ("2025-03-10", "王老师", "回溯测试实验楼", "校园消防", "消防通道堆放杂物", "一般", "", "清理杂物", "王老师", "",
+         "", "学校自查", "已销号", "2025-04-15", "2025-04-20"),
+        ("2025-03-12", "李老师", "回溯测试操场", "校园消防", "围栏松动", "一般", "", "加固围栏", "李老师", "",
+         "", "学校自查", "整改中", "", ""),
+    ]
+    data = xlsx_bytes(header, rows)
+    sha = hashlib.sha256(data).hexdigest()
+    response = import_file(client, data, world.s1, name="一小台账.xlsx")
+    assert response.status_code == 200 and "导入完成" in text(response), errors_of(response) or text(response)
+    closed, rectifying = hazards_of(db, world.a.id, world.s1)[-2:]
+    assert (closed.status, closed.closed_on, rectifying.status) == ("closed", date(2025, 4, 20), "rectifying")
+
+    login(client, world.users["bureau_admin"])
+
+    def listed(day: str, status: str) -> set[str]:
+        page = text(client.get(f"/hazards/?as_of={day}&status={status}"))
+        return {name for name in ("回溯测试实验楼", "回溯测试操场") if name in page}
+
+    assert listed("2025-03-09", "all") == set()
+    assert listed("2025-03-10", "rectifying") == {"回溯测试实验楼"}
+    assert listed("2025-04-01", "rectifying") == {"回溯测试实验楼", "回溯测试操场"}
+    assert listed("2025-04-16", "awaiting_acceptance") == {"回溯测试实验楼"}
+    assert listed("2025-04-16", "closed") == set()
+    assert listed("2025-05-01", "closed") == {"回溯测试实验楼"}
+    assert listed("2025-05-01", "rectifying") == {"回溯测试操场"}
+
+    vcls, tx_cls = version_class(Hazard), versioning_manager.transaction_cls
+    steps = db.session.execute(
+        sa.select(vcls.status, tx_cls.issued_at, vcls.transaction_id).join(tx_cls, tx_cls.id == vcls.transaction_id)
+        .where(vcls.id == closed.id).order_by(tx_cls.issued_at)).all()
+    assert [(s.status, clock.local_date(s.issued_at)) for s in steps] == [
+        ("registered", date(2025, 3, 10)), ("rectifying", date(2025, 3, 10)),
+        ("awaiting_acceptance", date(2025, 4, 15)), ("closed", date(2025, 4, 20)),
+        ("closed", clock.today())]  # the import itself, now, holding the live row
+    for step in steps:
+        meta = dict(db.session.execute(sa.select(tx_cls).where(tx_cls.id == step.transaction_id)).scalar_one().meta)
+        assert meta["file_sha256"] == sha and meta["reason"].startswith("导入台账"), meta
+    # the history page tells the story in the order it happened (newest first)
+    with tenant_bound(world.a.id):
+        from hazardhub.audit import history
+
+        entries = history(db.session.get(Hazard, closed.id))
+    assert [clock.local_date(e.issued_at) for e in entries] == [
+        clock.today(), date(2025, 4, 20), date(2025, 4, 15), date(2025, 3, 10), date(2025, 3, 10)]
+    verified = app.test_cli_runner().invoke(args=["audit", "verify", "--tenant", world.a.slug])
+    assert verified.exit_code == 0 and "完好" in verified.output, verified.output
