@@ -14,7 +14,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy_continuum import versioning_manager
 
 from hazardhub import clock
-from hazardhub.hazards import excel
+from hazardhub.hazards import excel, excel_views
 from hazardhub.hazards.models import Hazard, HazardCitation
 from hazardhub.tenancy import tenant_bound
 from tests.fixtures.factories import login, make_hazard
@@ -481,3 +481,66 @@ def test_an_imported_rows_history_is_back_dated_to_the_files_dates(app, client, 
         clock.today(), date(2025, 4, 20), date(2025, 4, 15), date(2025, 3, 10), date(2025, 3, 10)]
     verified = app.test_cli_runner().invoke(args=["audit", "verify", "--tenant", world.a.slug])
     assert verified.exit_code == 0 and "完好" in verified.output, verified.output
+
+
+def titled_ledger(unit_line: str | None, today: date) -> bytes:
+    """A ledger with a title block (填报单位 line when given) above the header."""
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["学校安全隐患排查整治台账"])
+    if unit_line:
+        ws.append([unit_line])
+    ws.append(list(IMPORT_HEADER))
+    ws.append(list(import_rows_data(today)[0]))
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def test_the_import_page_reads_the_school_from_the_file_and_lets_the_clerk_change_it(client, db, world):
+    """#14 item 2 on the web: by default the school is the file's 填报单位 (or the school in its
+    title, or in the file's name), among the units the user may import into; step 2 says where it
+    was read and offers the other units."""
+    login(client, world.users["township_supervisor"])  # may import into 一镇 and its two schools
+    step1 = text(client.get("/hazards/import"))
+    assert excel_views.AUTO_SCHOOL in step1
+    today = clock.today()
+
+    def auto(data: bytes, name: str):
+        return client.submit("/hazards/import", {"school_id": "", "file": (io.BytesIO(data), name)})
+
+    # the title block's 填报单位
+    response = auto(titled_ledger(f"填报单位：{world.s2.name}    填报日期：{today.isoformat()}", today), "台账.xlsx")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/hazards/import/map")
+    page = text(client.get("/hazards/import/map"))
+    assert re.search(r'class="import-school">([^<]+)<', page).group(1) == world.s2.name
+    assert "根据表头的填报单位或标题识别" in page
+    assert f'<option value="{world.s1.id}"' in page and f'<option value="{world.s3.id}"' not in page
+
+    # the file's name
+    assert auto(titled_ledger(None, today), f"{world.s1.name}2025年隐患台账.xlsx").status_code == 302
+    page = text(client.get("/hazards/import/map"))
+    assert re.search(r'class="import-school">([^<]+)<', page).group(1) == world.s1.name and "根据文件名识别" in page
+
+    # the clerk changes it; the import goes where the clerk said
+    page = text(client.get(f"/hazards/import/map?school={world.s2.id}"))
+    assert re.search(r'class="import-school">([^<]+)<', page).group(1) == world.s2.name and "识别）" not in page
+    form = default_mapping(client)
+    form["default_source"] = "self"
+    done = client.submit("/hazards/import/map", form)
+    assert "导入完成" in text(done), errors_of(done) or text(done)
+    assert [h.location for h in hazards_of(db, world.a.id, world.s2)] == ["教学楼二楼走廊"]
+    assert hazards_of(db, world.a.id, world.s1) == []
+
+    # a school the user may not import into is neither read from the file nor chosen by hand
+    refused = auto(titled_ledger(f"填报单位：{world.s3.name}", today), "台账.xlsx")
+    assert refused.status_code == 200 and "无法从文件确定学校" in text(refused)
+    assert client.get("/hazards/import/map").status_code == 302  # nothing pending
+    assert auto(titled_ledger(None, today), f"{world.s1.name}.xlsx").status_code == 302
+    assert client.get(f"/hazards/import/map?school={world.s3.id}").status_code in (403, 404)
+    assert client.get(f"/hazards/import/map?school={world.sb.id}").status_code == 404  # another tenant's
+
+
+def test_a_user_with_one_school_is_not_asked_to_let_the_file_choose(client, db, world):
+    login(client, world.users["safety_officer"])
+    assert excel_views.AUTO_SCHOOL not in text(client.get("/hazards/import"))

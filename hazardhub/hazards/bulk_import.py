@@ -78,9 +78,13 @@ def _schools(tenant_id: int) -> list[OrgUnit]:
 
 
 def find_school(tenant_id: int, *, code: str | None, name: str | None, context_unit: str | None,
-                file_name: str) -> OrgUnit | None:
-    """The school a file belongs to: the option, else the title block, else the file's name."""
-    schools = _schools(tenant_id)
+                file_name: str, schools: list[OrgUnit] | None = None) -> OrgUnit | None:
+    """The school a file belongs to: the option, else the title block, else the file's name.
+
+    :param schools: the candidates (default: the tenant's active schools); the web import passes
+        the units its user may import into
+    """
+    schools = _schools(tenant_id) if schools is None else schools
     if code:
         return next((s for s in schools if s.code == code), None)
     for wanted in (name, context_unit):
