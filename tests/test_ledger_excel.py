@@ -544,3 +544,21 @@ def test_the_import_page_reads_the_school_from_the_file_and_lets_the_clerk_chang
 def test_a_user_with_one_school_is_not_asked_to_let_the_file_choose(client, db, world):
     login(client, world.users["safety_officer"])
     assert excel_views.AUTO_SCHOOL not in text(client.get("/hazards/import"))
+
+
+def test_the_school_a_file_names_is_found_with_remarks_and_the_county_around_its_name():
+    from types import SimpleNamespace
+
+    from hazardhub.hazards.bulk_import import find_school
+
+    demo, other = SimpleNamespace(name="将官池镇第一小学（演示）", code="D1"), SimpleNamespace(name="将官池镇第一初级中学", code="D2")
+    schools = [other, demo]
+
+    def found(unit: str | None, file_name: str = "台账.xlsx"):
+        return find_school(0, code=None, name=None, context_unit=unit, file_name=file_name, schools=schools)
+
+    assert found("将官池镇第一小学") is demo
+    assert found("许昌市建安区将官池镇第一小学") is demo
+    assert found("将官池镇第一初级中学") is other
+    assert found(None, "将官池镇第一小学2025年台账.xlsx") is demo
+    assert found("某某中学") is None and found(None, "台账.xlsx") is None

@@ -312,12 +312,13 @@ def import_upload():
 def school_of_file(sheet: excel.Sheet, file_name: str, units: list[OrgUnit]) -> tuple[OrgUnit | None, str | None]:
     """The unit a ledger names, among ``units`` (those the user may import into), and where it was
     read: the title block's 填报单位 or the school named in the title, else the file's name."""
-    context_unit = sheet.context.get("unit")
-    school = bulk_import.find_school(current_user.tenant_id, code=None, name=None, context_unit=context_unit,
-                                     file_name=file_name, schools=units)
-    if school is None:
-        return None, None
-    return school, ("表头的填报单位或标题" if context_unit and school.name == context_unit.strip() else "文件名")
+    for context_unit, name, found_by in ((sheet.context.get("unit"), "", "表头的填报单位或标题"),
+                                         (None, file_name, "文件名")):
+        school = bulk_import.find_school(current_user.tenant_id, code=None, name=None, context_unit=context_unit,
+                                         file_name=name, schools=units)
+        if school is not None:
+            return school, found_by
+    return None, None
 
 
 def value_field_name(field_key: str, value: str) -> str:
