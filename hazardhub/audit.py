@@ -794,6 +794,7 @@ class HistoryEntry:
 
 
 OPERATIONS = {0: "创建", 1: "修改", 2: "删除"}
+IMPORTED = "导入系统"
 
 
 def history(obj, labels: dict[str, str] | None = None, hidden: Iterable[str] = ()) -> list[HistoryEntry]:
@@ -884,7 +885,10 @@ def histories(cls, ids: Iterable[int], labels: dict[str, str] | None = None,
                 remote_addr=tx.remote_addr if tx is not None else None,
                 source=meta.get("source"),
                 reason=meta.get("reason"),
-                operation=OPERATIONS.get(v.operation_type, str(v.operation_type)),
+                # a row written as new after versions that claim earlier moments: the import that
+                # brought a ledger row's back-dated past into the system (hazards/import_history.py)
+                operation=IMPORTED if v.operation_type == 0 and previous is not None
+                else OPERATIONS.get(v.operation_type, str(v.operation_type)),
                 changes=changes,
             )
         )

@@ -479,6 +479,11 @@ def test_an_imported_rows_history_is_back_dated_to_the_files_dates(app, client, 
         entries = history(db.session.get(Hazard, closed.id))
     assert [clock.local_date(e.issued_at) for e in entries] == [
         clock.today(), date(2025, 4, 20), date(2025, 4, 15), date(2025, 3, 10), date(2025, 3, 10)]
+    assert [e.operation for e in entries] == ["导入系统", "修改", "修改", "修改", "创建"]
+    page = text(client.get(f"/hazards/{closed.id}/history"))
+    moments = [page.index(m) for m in (f"{clock.today().isoformat()} ", "2025-04-20 17:00", "2025-04-15 16:00",
+                                       "2025-03-10 09:30", "2025-03-10 09:00")]
+    assert moments == sorted(moments), "the history page lists the steps newest first"
     verified = app.test_cli_runner().invoke(args=["audit", "verify", "--tenant", world.a.slug])
     assert verified.exit_code == 0 and "完好" in verified.output, verified.output
 
