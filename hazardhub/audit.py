@@ -241,6 +241,9 @@ def _source() -> str:
 
 def canonical_value(value: Any) -> Any:
     """A column value in the form that is hashed (the same for the live path, bulk writers and verify)."""
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is bool:  # most values: kept as they are
+        return value
     if isinstance(value, datetime):
         return value.replace(tzinfo=None).isoformat(timespec="microseconds")
     if isinstance(value, date):
@@ -493,6 +496,7 @@ class BulkChainWriter:
             self.transactions[-1].meta.update({k: str(v) for k, v in last_meta.items() if v is not None})
         links = []
         columns = [c.name for c in txt.columns]
+        hashed: dict[sa.Table, list[str]] = {}  # each version table's hashed columns, named once
         for tx in self.transactions:
             next_id += 1
             tx.id = next_id
@@ -501,8 +505,10 @@ class BulkChainWriter:
             versions = []
             for table, row in tx.versions:
                 row["transaction_id"] = tx.id
-                versions.append((table.name, {c.name: canonical_value(row.get(c.name)) for c in table.columns
-                                              if c.name != "end_transaction_id"}))
+                names = hashed.get(table)
+                if names is None:
+                    names = hashed[table] = [c.name for c in table.columns if c.name != "end_transaction_id"]
+                versions.append((table.name, {name: canonical_value(row.get(name)) for name in names}))
             tx_row = {c: canonical_value(v) for c, v in zip(columns, self._tx_values(tx, columns))}
             new_hash = link_hash(prev, canonical_change_set(tx_row, tx.meta, versions))
             seq += 1
