@@ -602,14 +602,19 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, columns: list[str], rows: 
             for row in rows:
                 copy.write_row(row)
         return
+    # elsewhere (SQLite): the columns' own bind processors, then one prepared statement for all the
+    # rows, without compiling a statement and building a parameter dict per row
+    processors = [table.c[c].type._cached_bind_processor(conn.dialect) for c in columns]
+    cols = ", ".join(f'"{c}"' for c in columns)
+    statement = f'INSERT INTO "{table.name}" ({cols}) VALUES ({", ".join("?" for _c in columns)})'
     batch = []
     for row in rows:
-        batch.append(dict(zip(columns, row)))
+        batch.append(tuple(v if p is None else p(v) for p, v in zip(processors, row)))
         if len(batch) >= 5000:
-            conn.execute(table.insert(), batch)
+            conn.exec_driver_sql(statement, batch)
             batch = []
     if batch:
-        conn.execute(table.insert(), batch)
+        conn.exec_driver_sql(statement, batch)
 
 
 # ---------------------------------------------------------------------------------------------
