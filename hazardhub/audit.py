@@ -604,7 +604,7 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, columns: list[str], rows: 
         return
     # elsewhere (SQLite): the columns' own bind processors, then one prepared statement for all the
     # rows, without compiling a statement and building a parameter dict per row
-    processors = [table.c[c].type._cached_bind_processor(conn.dialect) for c in columns]
+    processors = [table.c[c].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for c in columns]
     cols = ", ".join(f'"{c}"' for c in columns)
     statement = f'INSERT INTO "{table.name}" ({cols}) VALUES ({", ".join("?" for _c in columns)})'
     batch = []
