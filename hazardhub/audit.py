@@ -220,6 +220,11 @@ def annotate(**values: Any) -> None:
         uow.current_transaction.meta.update({k: str(v) for k, v in values.items() if v is not None})
 
 
+def change_source() -> str:
+    """Where the change being made comes from (web, cli or job): for bulk writers' meta."""
+    return _source()
+
+
 def _source() -> str:
     """web, cli or job; a job run in-process during a request still says job."""
     if has_app_context() and g.get("audit_source"):
@@ -235,6 +240,9 @@ def _source() -> str:
 
 def canonical_value(value: Any) -> Any:
     """A column value in the form that is hashed (the same for the live path, bulk writers and verify)."""
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is bool:  # most values: kept as they are
+        return value
     if isinstance(value, datetime):
         return value.replace(tzinfo=None).isoformat(timespec="microseconds")
     if isinstance(value, date):
@@ -494,6 +502,7 @@ class BulkChainWriter:
             self.transactions[-1].meta.update({k: str(v) for k, v in last_meta.items() if v is not None})
         links = []
         columns = [c.name for c in txt.columns]
+        hashed: dict[sa.Table, list[str]] = {}  # each version table's hashed columns, named once
         for tx in self.transactions:
             next_id += 1
             tx.id = next_id
@@ -502,8 +511,10 @@ class BulkChainWriter:
             versions = []
             for table, row in tx.versions:
                 row["transaction_id"] = tx.id
-                versions.append((table.name, {c.name: canonical_value(row.get(c.name)) for c in table.columns
-                                              if c.name != "end_transaction_id"}))
+                names = hashed.get(table)
+                if names is None:
+                    names = hashed[table] = [c.name for c in table.columns if c.name != "end_transaction_id"]
+                versions.append((table.name, {name: canonical_value(row.get(name)) for name in names}))
             tx_row = {c: canonical_value(v) for c, v in zip(columns, self._tx_values(tx, columns))}
             new_hash = link_hash(prev, canonical_change_set(tx_row, tx.meta, versions))
             seq += 1
@@ -597,14 +608,19 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, columns: list[str], rows: 
             for row in rows:
                 copy.write_row(row)
         return
+    # elsewhere (SQLite): the columns' own bind processors, then one prepared statement for all the
+    # rows, without compiling a statement and building a parameter dict per row
+    processors = [table.c[c].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for c in columns]
+    cols = ", ".join(f'"{c}"' for c in columns)
+    statement = f'INSERT INTO "{table.name}" ({cols}) VALUES ({", ".join("?" for _c in columns)})'
     batch = []
     for row in rows:
-        batch.append(dict(zip(columns, row)))
+        batch.append(tuple(v if p is None else p(v) for p, v in zip(processors, row)))
         if len(batch) >= 5000:
-            conn.execute(table.insert(), batch)
+            conn.exec_driver_sql(statement, batch)
             batch = []
     if batch:
-        conn.execute(table.insert(), batch)
+        conn.exec_driver_sql(statement, batch)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -795,6 +811,7 @@ class HistoryEntry:
 
 
 OPERATIONS = {0: "创建", 1: "修改", 2: "删除"}
+IMPORTED = "导入系统"
 
 
 def history(obj, labels: dict[str, str] | None = None, hidden: Iterable[str] = ()) -> list[HistoryEntry]:
@@ -818,14 +835,17 @@ def histories(cls, ids: Iterable[int], labels: dict[str, str] | None = None,
     ids = list(ids)
     if not ids:
         return {}
+    tx_cls = versioning_manager.transaction_cls
+    # in the order the changes claim (issued_at), then of writing: an imported ledger row's
+    # back-dated steps are written after the import's own transaction (hazards/import_history.py)
     versions = (
         db.session.execute(
-            sa.select(vcls).where(getattr(vcls, pk).in_(ids)).order_by(getattr(vcls, pk), vcls.transaction_id)
+            sa.select(vcls).join(tx_cls, tx_cls.id == vcls.transaction_id).where(getattr(vcls, pk).in_(ids))
+            .order_by(getattr(vcls, pk), tx_cls.issued_at, vcls.transaction_id)
         )
         .scalars()
         .all()
     )
-    tx_cls = versioning_manager.transaction_cls
     tx_ids = sorted({v.transaction_id for v in versions})
     txs = {
         t.id: t
@@ -882,7 +902,10 @@ def histories(cls, ids: Iterable[int], labels: dict[str, str] | None = None,
                 remote_addr=tx.remote_addr if tx is not None else None,
                 source=meta.get("source"),
                 reason=meta.get("reason"),
-                operation=OPERATIONS.get(v.operation_type, str(v.operation_type)),
+                # a row written as new after versions that claim earlier moments: the import that
+                # brought a ledger row's back-dated past into the system (hazards/import_history.py)
+                operation=IMPORTED if v.operation_type == 0 and previous is not None
+                else OPERATIONS.get(v.operation_type, str(v.operation_type)),
                 changes=changes,
             )
         )

@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.chain",
     "tests.fixtures.providers",
+    "tests.fixtures.demo",
 ]
 
 

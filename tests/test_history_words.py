@@ -19,7 +19,7 @@ from hazardhub.directives.models import Directive
 from hazardhub.hazards.models import Hazard
 from hazardhub.inspections.models import Inspection, InspectionItem
 from hazardhub.learning.models import LearningSession
-from hazardhub.orgs.models import OrgUnit, Tenant
+from hazardhub.orgs.models import OrgUnit
 from hazardhub.standards.models import RuleGroup, StandardItem
 from hazardhub.tenancy import tenant_bound
 from tests.fixtures.factories import login
@@ -72,17 +72,13 @@ def test_history_pages_are_all_known(app):
     assert found <= set(PAGES), found - set(PAGES)
 
 
-def test_every_history_page_of_the_demo_speaks_in_words(app, db, client):
+def test_every_history_page_of_the_demo_speaks_in_words(app, db, client, seeded_demo):
     from flask import url_for
 
-    from hazardhub.devtools.demo import seed_demo
-
-    seed_demo(log=lambda m: None)
-    jianan = db.session.execute(sa.select(Tenant).where(Tenant.slug == "jianan")).scalar_one()
-    city = jianan.parent
+    jianan, city = seeded_demo.jianan, seeded_demo.city
     clients = {jianan.id: client, city.id: app.test_client()}
     for tenant_id, username in ((jianan.id, "demo_ja_admin"), (city.id, "demo_city_admin")):
-        login(clients[tenant_id], db.session.execute(sa.select(User).where(User.username == username)).scalar_one())
+        login(clients[tenant_id], seeded_demo.user(username))
     codes = all_codes()
     ref_labels = _ref_labels()
     assert {"submitted", "accepted", "draft", "self", "open", "discovery_gap"} <= codes

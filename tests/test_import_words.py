@@ -133,10 +133,11 @@ def test_a_messy_ledger_imports_with_values_mapped_history_and_a_pending_major_p
     assert notes and all(boiler.number in n.text and "待补充" in n.text for n in notes)
     assert {n.user_id for n in notes} >= {world.users["safety_officer"].id}
     assert remembered[("category", "体育")] == "设备设施" and remembered[("status", "已整改")] == "closed"
-    # one import transaction, its reason carries the file's SHA-256
+    # the import's transaction and the rows' back-dated steps: each reason carries the file's SHA-256
     tx_cls = versioning_manager.transaction_cls
     txs = db.session.execute(sa.select(tx_cls).where(tx_cls.id > tx_before)).scalars().all()
-    assert len(txs) == 1 and hashlib.sha256(data).hexdigest() in txs[0].meta["reason"]
+    assert len(txs) > 1 and all(hashlib.sha256(data).hexdigest() in tx.meta["reason"] for tx in txs)
+    assert all(tx.issued_at < txs[0].issued_at for tx in txs[1:])
 
     # the next file finds 体育 already chosen (remembered per tenant)
     assert upload(client, messy_ledger(today), "again.xlsx", world.s1).status_code == 302

@@ -14,7 +14,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy_continuum import versioning_manager
 
 from hazardhub import clock
-from hazardhub.hazards import excel
+from hazardhub.hazards import excel, excel_views
 from hazardhub.hazards.models import Hazard, HazardCitation
 from hazardhub.tenancy import tenant_bound
 from tests.fixtures.factories import login, make_hazard
@@ -318,10 +318,11 @@ def test_fixed_file_imports_every_row_in_one_transaction(client, db, world):
         (second.id, "十项-1"), (major.id, "3.1.6"), (major.id, "十项-2")]
     assert all(c.item_text and c.item_version >= 1 and c.standard_title for c in citations)
 
-    after_tx = transaction_ids(db)
-    assert len(after_tx) == len(before_tx) + 1
+    # the import's own transaction (now), then each row's back-dated 登记 (one per 排查日期)
+    after_tx = transaction_ids(db)[len(before_tx):]
+    assert len(after_tx) == 1 + len({h.found_on for h in created})
     tx_cls = versioning_manager.transaction_cls
-    tx = db.session.execute(sa.select(tx_cls).where(tx_cls.id == after_tx[-1])).scalar_one()
+    tx = db.session.execute(sa.select(tx_cls).where(tx_cls.id == after_tx[0])).scalar_one()
     meta = dict(tx.meta)
     assert meta["file_sha256"] == hashlib.sha256(data).hexdigest()
     assert meta["reason"].startswith("导入台账") and meta["file_name"] == "一小台账.xlsx"
@@ -330,7 +331,10 @@ def test_fixed_file_imports_every_row_in_one_transaction(client, db, world):
 
     vcls = version_class(Hazard)
     assert set(db.session.execute(sa.select(vcls.transaction_id).where(
-        vcls.id.in_([h.id for h in created]))).scalars()) == {tx.id}
+        vcls.id.in_([h.id for h in created]))).scalars()) == set(after_tx)
+    for tx_id in after_tx[1:]:
+        back_dated = db.session.execute(sa.select(tx_cls).where(tx_cls.id == tx_id)).scalar_one()
+        assert dict(back_dated.meta)["file_sha256"] == meta["file_sha256"] and back_dated.issued_at < tx.issued_at
     assert verify_chain(db.session.connection(), world.a.id).ok
     # the pending upload is gone: the mapping page sends the user back to step 1
     assert client.get("/hazards/import/map").status_code == 302
@@ -420,3 +424,146 @@ def test_export_then_import_into_another_school_reproduces_the_rows(client, db, 
     assert key(copy) == key(original)
     assert {r[1] for r in copy[1:]} == {"一镇幼儿园"}
     assert not set(r[0] for r in copy[1:]) & set(r[0] for r in original[1:])
+
+
+def test_an_imported_rows_history_is_back_dated_to_the_files_dates(app, client, db, world):
+    """#14 "history comes with the row": a 已销号 row found 03-10, reported 04-15, closed 04-20 is
+    in the ledger as of each day in the state of that day, every step in a transaction carrying
+    the file's SHA-256, and the chain verifies."""
+    from sqlalchemy_continuum import version_class
+
+    login(client, world.users["safety_officer"])
+    header = IMPORT_HEADER + ("状态", "整改完成日期", "销号日期")
+    rows = [
+        ("2025-03-10", "王老师", "回溯测试实验楼", "校园消防", "消防通道堆放杂物", "一般", "", "清理杂物", "王老师", "",
+         "", "学校自查", "已销号", "2025-04-15", "2025-04-20"),
+        ("2025-03-12", "李老师", "回溯测试操场", "校园消防", "围栏松动", "一般", "", "加固围栏", "李老师", "",
+         "", "学校自查", "整改中", "", ""),
+    ]
+    data = xlsx_bytes(header, rows)
+    sha = hashlib.sha256(data).hexdigest()
+    response = import_file(client, data, world.s1, name="一小台账.xlsx")
+    assert response.status_code == 200 and "导入完成" in text(response), errors_of(response) or text(response)
+    closed, rectifying = hazards_of(db, world.a.id, world.s1)[-2:]
+    assert (closed.status, closed.closed_on, rectifying.status) == ("closed", date(2025, 4, 20), "rectifying")
+
+    login(client, world.users["bureau_admin"])
+
+    def listed(day: str, status: str) -> set[str]:
+        page = text(client.get(f"/hazards/?as_of={day}&status={status}"))
+        return {name for name in ("回溯测试实验楼", "回溯测试操场") if name in page}
+
+    assert listed("2025-03-09", "all") == set()
+    assert listed("2025-03-10", "rectifying") == {"回溯测试实验楼"}
+    assert listed("2025-04-01", "rectifying") == {"回溯测试实验楼", "回溯测试操场"}
+    assert listed("2025-04-16", "awaiting_acceptance") == {"回溯测试实验楼"}
+    assert listed("2025-04-16", "closed") == set()
+    assert listed("2025-05-01", "closed") == {"回溯测试实验楼"}
+    assert listed("2025-05-01", "rectifying") == {"回溯测试操场"}
+
+    vcls, tx_cls = version_class(Hazard), versioning_manager.transaction_cls
+    steps = db.session.execute(
+        sa.select(vcls.status, tx_cls.issued_at, vcls.transaction_id).join(tx_cls, tx_cls.id == vcls.transaction_id)
+        .where(vcls.id == closed.id).order_by(tx_cls.issued_at)).all()
+    # found and put in hand the same day: one version for that day (the ledger shows a day's end)
+    assert [(s.status, clock.local_date(s.issued_at)) for s in steps] == [
+        ("rectifying", date(2025, 3, 10)), ("awaiting_acceptance", date(2025, 4, 15)),
+        ("closed", date(2025, 4, 20)), ("closed", clock.today())]  # the import itself, now, holding the live row
+    for step in steps:
+        meta = dict(db.session.execute(sa.select(tx_cls).where(tx_cls.id == step.transaction_id)).scalar_one().meta)
+        assert meta["file_sha256"] == sha and meta["reason"].startswith("导入台账"), meta
+    # the history page tells the story in the order it happened (newest first)
+    with tenant_bound(world.a.id):
+        from hazardhub.audit import history
+
+        entries = history(db.session.get(Hazard, closed.id))
+    assert [clock.local_date(e.issued_at) for e in entries] == [
+        clock.today(), date(2025, 4, 20), date(2025, 4, 15), date(2025, 3, 10)]
+    assert [e.operation for e in entries] == ["导入系统", "修改", "修改", "创建"]
+    page = text(client.get(f"/hazards/{closed.id}/history"))
+    moments = [page.index(m) for m in (f"{clock.today().isoformat()} ", "2025-04-20 17:00", "2025-04-15 16:00",
+                                       "2025-03-10 09:30")]
+    assert moments == sorted(moments), "the history page lists the steps newest first"
+    verified = app.test_cli_runner().invoke(args=["audit", "verify", "--tenant", world.a.slug])
+    assert verified.exit_code == 0 and "完好" in verified.output, verified.output
+
+
+def titled_ledger(unit_line: str | None, today: date) -> bytes:
+    """A ledger with a title block (填报单位 line when given) above the header."""
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["学校安全隐患排查整治台账"])
+    if unit_line:
+        ws.append([unit_line])
+    ws.append(list(IMPORT_HEADER))
+    ws.append(list(import_rows_data(today)[0]))
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def test_the_import_page_reads_the_school_from_the_file_and_lets_the_clerk_change_it(client, db, world):
+    """#14 item 2 on the web: by default the school is the file's 填报单位 (or the school in its
+    title, or in the file's name), among the units the user may import into; step 2 says where it
+    was read and offers the other units."""
+    login(client, world.users["township_supervisor"])  # may import into 一镇 and its two schools
+    step1 = text(client.get("/hazards/import"))
+    assert excel_views.AUTO_SCHOOL in step1
+    today = clock.today()
+
+    def auto(data: bytes, name: str):
+        return client.submit("/hazards/import", {"school_id": "", "file": (io.BytesIO(data), name)})
+
+    # the title block's 填报单位
+    response = auto(titled_ledger(f"填报单位：{world.s2.name}    填报日期：{today.isoformat()}", today), "台账.xlsx")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/hazards/import/map")
+    page = text(client.get("/hazards/import/map"))
+    assert re.search(r'class="import-school">([^<]+)<', page).group(1) == world.s2.name
+    assert "根据表头的填报单位或标题识别" in page
+    assert f'<option value="{world.s1.id}"' in page and f'<option value="{world.s3.id}"' not in page
+
+    # the file's name
+    assert auto(titled_ledger(None, today), f"{world.s1.name}2025年隐患台账.xlsx").status_code == 302
+    page = text(client.get("/hazards/import/map"))
+    assert re.search(r'class="import-school">([^<]+)<', page).group(1) == world.s1.name and "根据文件名识别" in page
+
+    # the clerk changes it; the import goes where the clerk said
+    page = text(client.get(f"/hazards/import/map?school={world.s2.id}"))
+    assert re.search(r'class="import-school">([^<]+)<', page).group(1) == world.s2.name and "识别）" not in page
+    form = default_mapping(client)
+    form["default_source"] = "self"
+    done = client.submit("/hazards/import/map", form)
+    assert "导入完成" in text(done), errors_of(done) or text(done)
+    assert [h.location for h in hazards_of(db, world.a.id, world.s2)] == ["教学楼二楼走廊"]
+    assert hazards_of(db, world.a.id, world.s1) == []
+
+    # a school the user may not import into is neither read from the file nor chosen by hand
+    refused = auto(titled_ledger(f"填报单位：{world.s3.name}", today), "台账.xlsx")
+    assert refused.status_code == 200 and "无法从文件确定学校" in text(refused)
+    assert client.get("/hazards/import/map").status_code == 302  # nothing pending
+    assert auto(titled_ledger(None, today), f"{world.s1.name}.xlsx").status_code == 302
+    assert client.get(f"/hazards/import/map?school={world.s3.id}").status_code in (403, 404)
+    assert client.get(f"/hazards/import/map?school={world.sb.id}").status_code == 404  # another tenant's
+
+
+def test_a_user_with_one_school_is_not_asked_to_let_the_file_choose(client, db, world):
+    login(client, world.users["safety_officer"])
+    assert excel_views.AUTO_SCHOOL not in text(client.get("/hazards/import"))
+
+
+def test_the_school_a_file_names_is_found_with_remarks_and_the_county_around_its_name():
+    from types import SimpleNamespace
+
+    from hazardhub.hazards.bulk_import import find_school
+
+    demo, other = SimpleNamespace(name="将官池镇第一小学（演示）", code="D1"), SimpleNamespace(name="将官池镇第一初级中学", code="D2")
+    schools = [other, demo]
+
+    def found(unit: str | None, file_name: str = "台账.xlsx"):
+        return find_school(0, code=None, name=None, context_unit=unit, file_name=file_name, schools=schools)
+
+    assert found("将官池镇第一小学") is demo
+    assert found("许昌市建安区将官池镇第一小学") is demo
+    assert found("将官池镇第一初级中学") is other
+    assert found(None, "将官池镇第一小学2025年台账.xlsx") is demo
+    assert found("某某中学") is None and found(None, "台账.xlsx") is None

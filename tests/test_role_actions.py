@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass, field
 from datetime import timedelta
-from html.parser import HTMLParser
 
 import pytest
 import sqlalchemy as sa
-from PIL import Image
 from werkzeug.datastructures import FileStorage
 
 from hazardhub import clock
@@ -30,7 +27,6 @@ from hazardhub.campaigns.models import Deliverable
 from hazardhub.directives import operations as directive_ops
 from hazardhub.directives.models import Directive
 from hazardhub.evidence import operations as evidence_ops
-from hazardhub.evidence.models import Attachment
 from hazardhub.hazards import operations as hazard_ops
 from hazardhub.hazards.models import Hazard
 from hazardhub.inspections import operations as inspection_ops
@@ -38,133 +34,8 @@ from hazardhub.inspections.models import Inspection
 from hazardhub.policy import can
 from hazardhub.standards import operations as catalogue
 from hazardhub.tenancy import tenant_bound
-from tests.fixtures.factories import PASSWORD, USER_NAMES, login, make_hazard, record_inspection
-
-
-def _png() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (40, 30), (20, 120, 200)).save(out, "PNG")
-    return out.getvalue()
-
-
-# ---------------------------------------------------------------------------------------------
-# reading the forms of a page, and filling them as a user would
-
-
-@dataclass
-class Form:
-    action: str
-    enctype: str
-    fields: list = field(default_factory=list)  # (kind, name, value, attrs)
-
-
-class _Forms(HTMLParser):
-    def __init__(self, page_url: str):
-        super().__init__()
-        self.page_url = page_url
-        self.forms: list[Form] = []
-        self.current: Form | None = None
-        self.select: list | None = None
-        self.textarea: list | None = None
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "form" and (a.get("method") or "get").lower() == "post":
-            self.current = Form(action=a.get("action") or self.page_url, enctype=a.get("enctype") or "")
-            self.forms.append(self.current)
-        elif self.current is None:
-            return
-        elif tag == "input" and "disabled" not in a:
-            self.current.fields.append(("input", a.get("name"), a.get("value"), a))
-        elif tag == "textarea":
-            self.textarea = ["textarea", a.get("name"), "", a]
-        elif tag == "select":
-            self.select = ["select", a.get("name"), None, a]
-        elif tag == "option" and self.select is not None:
-            if self.select[2] is None or "selected" in a:
-                self.select[2] = a.get("value")
-
-    def handle_data(self, data):
-        if self.textarea is not None:
-            self.textarea[2] += data
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self.current = None
-        elif tag == "textarea" and self.textarea is not None and self.current is not None:
-            self.current.fields.append(tuple(self.textarea))
-            self.textarea = None
-        elif tag == "select" and self.select is not None and self.current is not None:
-            self.current.fields.append(tuple(self.select))
-            self.select = None
-
-
-RECORD_PATHS = re.compile(r"^/(hazards|directives|inspections|campaigns/deliverables|attachments)/\d+")
-
-
-def action_forms(html: str, page_url: str) -> list[Form]:
-    parser = _Forms(page_url)
-    parser.feed(html)
-    return [f for f in parser.forms if RECORD_PATHS.match(f.action)]
-
-
-def fill(form: Form) -> dict:
-    data: dict = {}
-    radios_done: set = set()
-    file_done = False
-    for kind, name, value, attrs in form.fields:
-        if not name:
-            continue
-        typ = (attrs.get("type") or "text").lower() if kind == "input" else kind
-        if typ == "radio":
-            if name not in radios_done:
-                data[name] = value
-                radios_done.add(name)
-        elif typ == "checkbox":
-            if "checked" in attrs:
-                data.setdefault(name, []).append(value)
-        elif typ == "file":
-            if not file_done:
-                data[name] = [(io.BytesIO(_png()), "photo.png")]
-                file_done = True
-        elif typ == "password":
-            data[name] = PASSWORD
-        elif typ == "date":  # a requested extension runs past the deadline; other dates are today
-            data[name] = value or (clock.today() + timedelta(days=90) if name == "until" else clock.today()).isoformat()
-        elif value and value.strip():
-            data[name] = value.strip()
-        elif typ in ("hidden", "submit"):
-            data[name] = value or ""
-        elif "funds" in name:
-            data[name] = "100"
-        else:
-            data[name] = "按要求办理"
-    return data
-
-
-# ---------------------------------------------------------------------------------------------
-# which policy action each form's POST authorises, and on which object
-
-
-def policy_action(path: str, obj):
-    """(action, object) the view behind ``path`` authorises; unknown paths fail the test."""
-    if m := re.match(r"^/attachments/(\d+)/withdraw$", path):
-        return "evidence.withdraw", Attachment, int(m.group(1))
-    suffix = re.sub(r"^/(hazards|directives|inspections|campaigns/deliverables)/\d+", "", path)
-    table = {
-        Hazard: {"/start": "hazard.rectify", "/report": "hazard.rectify", "/accept": "hazard.accept",
-                 "/reject": "hazard.accept", "/void": "hazard.void", "/downgrade": "hazard.downgrade_request",
-                 "/downgrade/decide": "hazard.downgrade_approve", "/attachments": "evidence.upload"},
-        Directive: {"/acknowledge": "directive.acknowledge", "/respond": "directive.respond",
-                    "/accept": "directive.verify", "/return": "directive.verify",
-                    "/extension": "directive.extension_request", "/extension/decide": "directive.extension_decide",
-                    "/pdf": "directive.pdf"},
-        Inspection: {"": "inspection.edit", "/finish": "inspection.edit", "/amend": "inspection.amend"},
-        Deliverable: {"": "deliverable.edit", "/files": "deliverable.edit", "/submit": "deliverable.edit",
-                      "/review": "deliverable.review"},
-    }[type(obj)]
-    assert suffix in table, f"a form posts to {path}: which policy action does it authorise?"
-    return table[suffix], type(obj), obj.id
+from tests.fixtures.factories import USER_NAMES, login, make_hazard, record_inspection
+from tests.fixtures.pageforms import PAGE, action_forms, allowed, fill, flashes, png, policy_action
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,7 +54,7 @@ def _reported(db, world, hazard, by="safety_officer") -> Hazard:
 
 
 def _photo() -> FileStorage:
-    return FileStorage(io.BytesIO(_png()), filename="before.png", content_type="image/png")
+    return FileStorage(io.BytesIO(png()), filename="before.png", content_type="image/png")
 
 
 def hazard_registered(db, world):
@@ -229,7 +100,7 @@ def _directive(db, world, steps=()) -> Directive:
         if "ack" in steps:
             directive_ops.acknowledge(d, actor=principal, signer_name="王校长")
         if "respond" in steps:
-            upload = FileStorage(io.BytesIO(_png()), filename="after.png", content_type="image/png")
+            upload = FileStorage(io.BytesIO(png()), filename="after.png", content_type="image/png")
             directive_ops.respond(d, actor=world.users["safety_officer"], note="已整改", photos=[upload])
         if "extension" in steps:
             directive_ops.request_extension(d, actor=principal, until=d.deadline + timedelta(days=10), reason="资金")
@@ -314,21 +185,6 @@ RECORDS = {f.__name__: f for f in (
     hazard_downgrade_pending, hazard_under_directive, directive_issued, directive_acknowledged,
     directive_responded, directive_extension_pending, inspection_self_draft, inspection_self_recorded,
     inspection_self_signed, inspection_township_draft, deliverable_draft, deliverable_submitted)}
-PAGE = {Hazard: "/hazards/{}", Directive: "/directives/{}", Inspection: "/inspections/{}",
-        Deliverable: "/campaigns/deliverables/{}"}
-
-
-def _flashes(client) -> list[tuple[str, str]]:
-    with client.session_transaction() as session:
-        return list(session.get("_flashes", []))
-
-
-def _can(db, world, user, action, model, object_id) -> bool:
-    with tenant_bound(user.tenant_id):
-        user.active_memberships = load_memberships(user)
-    with tenant_bound(world.a.id):
-        obj = db.session.execute(sa.select(model).where(model.id == object_id)).scalar_one()
-        return can(user, action, obj)
 
 
 @pytest.mark.parametrize("record", sorted(RECORDS))
@@ -346,7 +202,7 @@ def test_every_action_shown_is_allowed_and_works_and_no_other_is_shown(db, clien
         forms = action_forms(response.get_data(as_text=True), url)
         for form in forms:
             action, model, object_id = policy_action(form.action, obj)
-            assert _can(db, world, user, action, model, object_id), f"{role} is shown {form.action} ({action}) on {record}"
+            assert allowed(db, world.a.id, user, action, model, object_id), f"{role} is shown {form.action} ({action}) on {record}"
         # each form, on a fresh copy of the record, does what it says
         for index in range(len(forms)):
             fresh = RECORDS[record](db, world)
@@ -358,7 +214,7 @@ def test_every_action_shown_is_allowed_and_works_and_no_other_is_shown(db, clien
             posted = client.post(form.action, data=fill(form), content_type=(
                 "multipart/form-data" if "multipart" in form.enctype else None))
             assert posted.status_code == 302, f"{role}: {form.action} on {record} → {posted.status_code}"
-            bad = [m for c, m in _flashes(client) if c in ("danger", "warning")]
+            bad = [m for c, m in flashes(client) if c in ("danger", "warning")]
             assert not bad, f"{role}: {form.action} on {record} failed: {bad}"
             shown_anywhere += 1
     assert shown_anywhere, f"no role acts on {record}?"
@@ -409,7 +265,7 @@ def test_a_signed_inspection_says_it_is_sealed_and_where_to_correct(db, client, 
     for target in (url, f"{url}/finish"):
         response = client.submit(target, {"version_id": str(inspection.version_id), "summary": "改"}, page=url)
         assert response.status_code == 302
-        (category, message), = _flashes(client)
+        (category, message), = flashes(client)
         assert "已签字封存" in message and f'href="{url}#amend">发起更正</a>' in message and "无权" not in message
         with client.session_transaction() as session:
             session.pop("_flashes", None)

@@ -217,7 +217,9 @@ def timeline(obj) -> list[HistoryEntry]:
             merged[tx_id].changes.append((f"新增{label}", "", f"{len(new_names)} 项"))
         else:
             merged[tx_id].changes.extend((f"新增{label}", "", n) for n in new_names)
-    return sorted(merged.values(), key=lambda e: e.transaction_id, reverse=True)
+    # newest first by the moment each change claims (an imported ledger row's back-dated steps are
+    # written after the import's own transaction: hazardhub/hazards/import_history.py)
+    return sorted(merged.values(), key=lambda e: (e.issued_at or datetime.min, e.transaction_id), reverse=True)
 
 
 def _child_lines(entry: HistoryEntry, cls, row, names, created) -> list[tuple[str, str, str]]:

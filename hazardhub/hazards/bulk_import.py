@@ -19,6 +19,7 @@ file's SHA-256 in its reason).
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,19 +79,40 @@ def _schools(tenant_id: int) -> list[OrgUnit]:
 
 
 def find_school(tenant_id: int, *, code: str | None, name: str | None, context_unit: str | None,
-                file_name: str) -> OrgUnit | None:
-    """The school a file belongs to: the option, else the title block, else the file's name."""
-    schools = _schools(tenant_id)
+                file_name: str, schools: list[OrgUnit] | None = None) -> OrgUnit | None:
+    """The school a file belongs to: the option, else the title block, else the file's name.
+
+    :param schools: the candidates (default: the tenant's active schools); the web import passes
+        the units its user may import into
+    """
+    schools = _schools(tenant_id) if schools is None else schools
     if code:
         return next((s for s in schools if s.code == code), None)
     for wanted in (name, context_unit):
         if wanted:
-            hit = next((s for s in schools if s.name == wanted.strip()), None)
+            hit = _named_in(schools, wanted, whole=True)
             if hit is not None or name:
                 return hit
-    stem = Path(file_name).stem
-    named = [s for s in schools if s.name and s.name in stem]
-    return max(named, key=lambda s: len(s.name)) if named else None
+    return _named_in(schools, Path(file_name).stem, whole=False)
+
+
+def _bare(name: str | None) -> str:
+    """A unit's name without spaces and bracketed remarks: “将官池镇第一小学（演示）” → 将官池镇第一小学."""
+    return re.sub(r"[（(][^）)]*[）)]|\s+", "", name or "")
+
+
+def _named_in(schools: list[OrgUnit], text: str, *, whole: bool) -> OrgUnit | None:
+    """The school ``text`` names: exactly, else by its bare name (remarks in brackets aside), else —
+    the file's name always, a 填报单位 line that adds the county (“许昌市建安区将官池镇第一小学”) —
+    the longest bare name found inside it."""
+    text = text.strip()
+    if whole:
+        hit = next((s for s in schools if s.name == text), None) or \
+            next((s for s in schools if _bare(s.name) and _bare(s.name) == _bare(text)), None)
+        if hit is not None:
+            return hit
+    named = [s for s in schools if _bare(s.name) and _bare(s.name) in _bare(text)]
+    return max(named, key=lambda s: len(_bare(s.name))) if named else None
 
 
 def check_file(path: Path, tenant: Tenant, *, school_code: str | None = None, school_name: str | None = None,

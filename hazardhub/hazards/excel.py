@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from hazardhub import clock, spreadsheets, tables
 from hazardhub.audit import chain_head, tx_meta
 from hazardhub.extensions import db
+from hazardhub.hazards import import_history
 from hazardhub.hazards import operations as hazard_ops
 from hazardhub.hazards.models import CATEGORIES, LEVELS, SOURCES, STATUSES, Hazard, HazardCitation
 from hazardhub.orgs.models import OrgUnit, Tenant
@@ -1048,6 +1049,9 @@ def import_rows(school: OrgUnit, actor, rows: list[LedgerRow], file_sha256: str,
             db.session.rollback()
             result.numbers = []
             return result
+        import_history.write_lifecycles(
+            school.tenant_id, getattr(actor, "id", None), [row for row, h in zip(new_rows, hazards) if h is not None],
+            [h.id for h in hazards if h is not None], file_sha256, file_name)
         if pending_plans:
             db.session.flush()
             _remind_plans(school, pending_plans)

@@ -32,7 +32,7 @@ from hazardhub import clock
 from hazardhub.extensions import db
 from hazardhub.formtokens import one_shot
 from hazardhub.forms import HazardForm, choices
-from hazardhub.hazards import excel
+from hazardhub.hazards import bulk_import, excel
 from hazardhub.hazards import operations as hazard_ops
 from hazardhub.hazards.models import CATEGORIES, LEVELS, SOURCES, STATUSES, Hazard
 from hazardhub.orgs.models import OrgUnit
@@ -212,6 +212,10 @@ def importable_units() -> list[tuple[OrgUnit, str]]:
     return out
 
 
+#: the first choice of 导入到单位 when the user may import into several units
+AUTO_SCHOOL = "按文件识别（填报单位、标题或文件名）"
+
+
 class UploadForm(HazardForm):
     school_id = SelectField("导入到单位", validate_choice=True)
     file = FileField("隐患台账文件（.xlsx、.xls 或 .csv）", validators=[FileRequired("请选择要导入的台账文件。")])
@@ -257,10 +261,14 @@ def import_upload():
     if not units:
         abort(403)
     form = UploadForm()
-    form.school_id.choices = choices([(str(u.id), label) for u, label in units])
+    # with several units to choose from, the default is the file's own word (填报单位, the title or
+    # the file's name, as the command line reads it); the next step shows it and lets it be changed
+    auto = [("", AUTO_SCHOOL)] if len(units) > 1 else []
+    form.school_id.choices = choices(auto + [(str(u.id), label) for u, label in units])
     upload_errors: list[str] = []
     if form.validate_on_submit():
-        school = load_or_404(OrgUnit, form.school_id.data, "hazard.import")
+        school = load_or_404(OrgUnit, form.school_id.data, "hazard.import") if form.school_id.data else None
+        found_by = None
         upload = form.file.data
         data = upload.read()
         sheets: list[excel.Sheet] = []
@@ -271,6 +279,12 @@ def import_upload():
         else:
             if not any(s.rows for s in sheets if s.score):
                 upload_errors.append("文件中没有找到台账表格的数据行（表头应含“排查日期”“隐患部位”“隐患描述”等列）。")
+            elif school is None:
+                school, found_by = school_of_file(sheets[excel.best_sheet(sheets)], upload.filename or "",
+                                                  [u for u, _label in units])
+                if school is None:
+                    upload_errors.append("无法从文件确定学校：表头没有可识别的填报单位，标题和文件名中也没有您可导入的"
+                                         "学校名称。请在“导入到单位”中选择。")
         if not upload_errors:
             _drop_pending()
             folder = _folder()
@@ -282,7 +296,7 @@ def import_upload():
             parsed = excel.dump_sheets(sheets)
             (folder / f"{token}.json").write_bytes(parsed)
             session[_SESSION_KEY] = {
-                "token": token, "school_id": school.id, "sha256": hashlib.sha256(data).hexdigest(),
+                "token": token, "school_id": school.id, "found_by": found_by, "sha256": hashlib.sha256(data).hexdigest(),
                 "sheet": excel.best_sheet(sheets),
                 "parsed_sha256": hashlib.sha256(parsed).hexdigest(),
                 "file_name": Path(upload.filename or "ledger.xlsx").name[:200],
@@ -293,6 +307,18 @@ def import_upload():
         flash("请检查表单中标出的问题。", "danger")
     return render_template("hazards/import.html", step=1, form=form, upload_errors=upload_errors,
                            columns=excel.LEDGER_COLUMNS)
+
+
+def school_of_file(sheet: excel.Sheet, file_name: str, units: list[OrgUnit]) -> tuple[OrgUnit | None, str | None]:
+    """The unit a ledger names, among ``units`` (those the user may import into), and where it was
+    read: the title block's 填报单位 or the school named in the title, else the file's name."""
+    for context_unit, name, found_by in ((sheet.context.get("unit"), "", "表头的填报单位或标题"),
+                                         (None, file_name, "文件名")):
+        school = bulk_import.find_school(current_user.tenant_id, code=None, name=None, context_unit=context_unit,
+                                         file_name=name, schools=units)
+        if school is not None:
+            return school, found_by
+    return None, None
 
 
 def value_field_name(field_key: str, value: str) -> str:
@@ -386,6 +412,10 @@ def import_map():
         session.pop(_SESSION_KEY, None)
         flash("请先上传要导入的台账文件（上次上传的文件已失效）。", "warning")
         return redirect(url_for("ledger_excel.import_upload"))
+    picked_school = request.args.get("school", "")
+    if picked_school.isdigit() and request.method == "GET":  # the clerk changes the school read from the file
+        pending.update(school_id=load_or_404(OrgUnit, picked_school, "hazard.import").id, found_by=None)
+        session[_SESSION_KEY] = pending
     school = load_or_404(OrgUnit, pending.get("school_id"), "hazard.import")
     parsed = path.read_bytes()
     sha256 = str(pending.get("sha256") or "")
@@ -450,6 +480,7 @@ def import_map():
         flash("表单已失效，请重新提交。", "danger")
     columns = [(i, header, getattr(form, f"col_{i}"), sheet.samples(i)) for i, header in enumerate(sheet.headers)]
     return render_template("hazards/import.html", step=2, form=form, school=school, columns=columns,
+                           units=importable_units(), found_by=pending.get("found_by"),
                            sheets=sheets, sheet_index=index, sheet=sheet,
                            row_count=len(sheet.rows), file_name=pending.get("file_name"), sha256=sha256,
                            mapping_problems=mapping_problems, errors=errors, value_rows=value_rows,
