@@ -90,16 +90,26 @@ class PastInspections:
         if unit.id not in self._checklists:
             self._checklists[unit.id] = checklist_for(unit)
         record = {"unit": unit, "kind": kind, "actor_id": actor.id, "day": day,
+                  "recorded_at": self.recorded_at(day),
                   "inspectors": inspectors or actor.display_name.split("·")[-1], "signed_at": None,
                   "signer_id": None}
         self.pending.append(record)
         return record
 
     @staticmethod
+    def recorded_at(day: date) -> datetime:
+        """When an inspection of ``day`` was recorded (naive UTC): 09:00 Beijing that day, or now
+        when that is still to come (a demo seeded before 09:00). Never in the future, and taken
+        once, when the inspection is added: the bulk writer orders transactions by their moment, so
+        a sign-off clamped to "now" must not precede its own inspection's recording (the row would
+        then differ from its last version: `audit verify` fails)."""
+        return min(clock.naive_utc(moment(day, 9)), clock.utcnow())
+
+    @staticmethod
     def sign(record: dict, actor, signed_at: datetime) -> None:
         """The principal signs ``record`` at ``signed_at`` (naive UTC): not before the inspection
         was recorded (09:00 Beijing on its day, plus two hours), never later than now."""
-        recorded = clock.naive_utc(moment(record["day"], 9))
+        recorded = record["recorded_at"]
         record["signed_at"] = min(max(signed_at, recorded + timedelta(hours=2)), clock.utcnow())
         record["signer_id"] = actor.id
 
@@ -126,7 +136,7 @@ class PastInspections:
         summary = "按检查表逐项检查，未发现重大事故隐患。"
         for record in self.pending:
             unit, day = record["unit"], record["day"]
-            at = clock.naive_utc(moment(day, 9))
+            at = record["recorded_at"]
             ids["inspection"] += 1
             insp = {"id": ids["inspection"], "tenant_id": self.tenant_id, "created_at": at, "kind": record["kind"],
                     "unit_id": unit.id, "unit_path": unit.path, "month": clock.month_of(day), "inspected_on": day,
