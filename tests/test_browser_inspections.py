@@ -224,7 +224,9 @@ def test_leader_unannounced_only_assigned_schools(page, live_demo):
     schools = unit_options(page)
     assert SCHOOL in schools and UNASSIGNED not in schools  # 灵井镇第一初级中学 is not the leader's
 
-    # another kind: the form reloads with every school of the county
+    # another kind: the form reloads with every school of the county (app.js switches it: wait for
+    # the page's scripts, as a person's finger arrives after them)
+    page.wait_for_load_state("load")
     page.get_by_label("检查类型").select_option(label="联合检查（消防/公安/交通）")
     expect(page).to_have_url(re.compile(r"kind=joint"))
     expect(page.get_by_label("学校", exact=True).locator("option", has_text=UNASSIGNED)).to_have_count(1)
