@@ -1,4 +1,4 @@
-"""The import contracts of ``.importlinter`` hold, so CI enforces them (#13).
+"""The import contracts (``[tool.importlinter]`` in pyproject.toml) hold, so CI enforces them (#13).
 
 ``lint-imports`` runs in a subprocess over the worktree (the contracts: hazardhub never imports
 worker; the ground floor imports nothing above it; no product module imports
@@ -8,24 +8,20 @@ name modules one by one, so a second test fails when a new top-level module is m
 """
 from __future__ import annotations
 
-import configparser
 import os
 import subprocess
 import sys
+import tomllib
 
 from hazardhub import ROOT
 
-CONFIG = ROOT / ".importlinter"
+CONFIG = ROOT / "pyproject.toml"
 
 
-def _contract(name: str) -> configparser.SectionProxy:
-    parser = configparser.ConfigParser()
-    parser.read(CONFIG, encoding="utf-8")
-    return parser[f"importlinter:contract:{name}"]
-
-
-def _modules(value: str) -> set[str]:
-    return {line.strip() for line in value.splitlines() if line.strip() and not line.strip().startswith("#")}
+def _contract(contract_id: str) -> dict:
+    with CONFIG.open("rb") as file:
+        contracts = tomllib.load(file)["tool"]["importlinter"]["contracts"]
+    return next(c for c in contracts if c["id"] == contract_id)
 
 
 def _top_level_modules() -> set[str]:
@@ -51,9 +47,9 @@ def test_lint_imports_keeps_every_contract():
 
 def test_the_contracts_name_every_top_level_module():
     everything = _top_level_modules()
-    floor = _modules(_contract("ground-floor")["source_modules"])
-    above = _modules(_contract("ground-floor")["forbidden_modules"]) - {"worker"}
+    floor = set(_contract("ground-floor")["source_modules"])
+    above = set(_contract("ground-floor")["forbidden_modules"]) - {"worker"}
     assert floor | above == everything, sorted(everything ^ (floor | above))
     assert not floor & above
-    product = _modules(_contract("no-devtools")["source_modules"]) - {"worker"}
+    product = set(_contract("no-devtools")["source_modules"]) - {"worker"}
     assert product == everything - {"hazardhub.devtools"}, sorted(product ^ (everything - {"hazardhub.devtools"}))

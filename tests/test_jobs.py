@@ -69,7 +69,7 @@ def touch_unit(unit_id: int) -> dict:
 def test_job_runs_with_requester_scope_and_actor(app, db, world, drain_jobs):
     principal = world.users["principal"]
     with app.test_request_context():
-        queue = run_ops._queue()
+        queue = run_ops.job_queue()
         job = queue.enqueue("tests.test_jobs.touch_unit", world.s1.id,
                             meta={"tenant_id": world.a.id, "actor_id": principal.id})
     drain_jobs()

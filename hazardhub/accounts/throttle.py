@@ -51,12 +51,29 @@ KNOWN_ADDRESS_DAYS = 30
 _EXTENSION = "hazardhub_login_throttle"
 
 
-class LoginThrottle:
+class WindowLimits:
+    """Moving-window counters on ``limits`` storage (Redis or memory): what every throttle of the
+    product shares (the login throttle here, the public 随手拍 form's in publicreports)."""
+
+    def __init__(self, storage_uri: str):
+        self.storage = storage.storage_from_string(storage_uri)
+        self.limiter = strategies.MovingWindowRateLimiter(self.storage)
+
+    def _wait(self, item: RateLimitItem, key) -> int:
+        """Seconds until ``item`` allows ``key`` again (at least one)."""
+        stats = self.limiter.get_window_stats(item, *key)
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
+    def reset(self) -> None:
+        """Forget every count (tests; an operator after an incident)."""
+        self.storage.reset()
+
+
+class LoginThrottle(WindowLimits):
     """Moving-window counters of failed logins, per client address and per username."""
 
     def __init__(self, storage_uri: str, per_address: str, per_account: str):
-        self.storage = storage.storage_from_string(storage_uri)
-        self.limiter = strategies.MovingWindowRateLimiter(self.storage)
+        super().__init__(storage_uri)
         self.per_address: list[RateLimitItem] = parse_many(per_address) if per_address else []
         self.per_account: list[RateLimitItem] = parse_many(per_account) if per_account else []
 
@@ -92,15 +109,6 @@ class LoginThrottle:
                     self.limiter.hit(item, *key)
         except Exception:
             log.warning("login throttle storage unavailable; failure not counted", exc_info=True)
-
-    def _wait(self, item: RateLimitItem, key) -> int:
-        stats = self.limiter.get_window_stats(item, *key)
-        return max(1, math.ceil(stats.reset_time - time.time()))
-
-    def reset(self) -> None:
-        """Forget every count (tests; an operator after an incident)."""
-        self.storage.reset()
-
 
 def init_throttle(app: Flask) -> LoginThrottle:
     throttle = LoginThrottle(

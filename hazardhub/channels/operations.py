@@ -296,9 +296,9 @@ def install_delivery_queueing() -> None:
 
 
 def _push(pending: list[tuple[int, int]]) -> None:
-    from hazardhub.runs.operations import _queue
+    from hazardhub.runs.operations import job_queue
 
-    queue = _queue()
+    queue = job_queue()
     for delivery_id, tenant_id in pending:
         queue.enqueue(JOB, delivery_id, job_timeout=120, result_ttl=600, failure_ttl=7 * 24 * 3600,
                       meta={"tenant_id": tenant_id}, description=f"delivery {delivery_id}")

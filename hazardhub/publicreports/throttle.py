@@ -11,21 +11,20 @@ which the school can close with a reason.
 from __future__ import annotations
 
 import logging
-import math
-import time
 
 from flask import Flask, current_app
-from limits import parse_many, storage, strategies
+from limits import parse_many
+
+from hazardhub.accounts.throttle import WindowLimits
 
 log = logging.getLogger(__name__)
 
 _EXTENSION = "hazardhub_public_throttle"
 
 
-class PublicThrottle:
+class PublicThrottle(WindowLimits):
     def __init__(self, storage_uri: str, per_address: str, per_code: str):
-        self.storage = storage.storage_from_string(storage_uri)
-        self.limiter = strategies.MovingWindowRateLimiter(self.storage)
+        super().__init__(storage_uri)
         self.per_address = parse_many(per_address) if per_address else []
         self.per_code = parse_many(per_code) if per_code else []
 
@@ -36,17 +35,13 @@ class PublicThrottle:
             for key, items in keys:
                 for item in items:
                     if not self.limiter.test(item, *key):
-                        stats = self.limiter.get_window_stats(item, *key)
-                        return max(1, math.ceil(stats.reset_time - time.time()))
+                        return self._wait(item, key)
             for key, items in keys:
                 for item in items:
                     self.limiter.hit(item, *key)
         except Exception:  # noqa: BLE001 - storage unreachable: let the report through
             log.warning("public report throttle storage unavailable; post not throttled", exc_info=True)
         return None
-
-    def reset(self) -> None:
-        self.storage.reset()
 
 
 def init_public_throttle(app: Flask) -> PublicThrottle:

@@ -45,7 +45,8 @@ class QueueUnavailable(RuntimeError):
     """Redis could not take the job; the run is marked failed with a Chinese message."""
 
 
-def _queue():
+def job_queue():
+    """The RQ queue for background work: Redis when configured, else in-process (the demo)."""
     from rq import Queue
 
     url = current_app.config.get("HAZARDHUB_REDIS_URL")
@@ -88,7 +89,7 @@ def enqueue(run: ReportRun) -> None:
     # SQLite it needs the write lock this session would otherwise still hold.
     db.session.commit()
     try:
-        queue = _queue()
+        queue = job_queue()
         queue.enqueue(
             job_name, run_id,
             job_id=job_id, job_timeout=JOB_TIMEOUT, result_ttl=3600, failure_ttl=7 * 24 * 3600,
