@@ -41,11 +41,12 @@ from hazardhub.hazards.models import OPEN_STATUSES, Hazard, HazardCitation
 from hazardhub.inspections.models import Inspection, InspectionItem, SignOff
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.tenancy import tenant_bound
+from hazardhub.errors import DomainError
 
 SUPERVISION_SOURCES = ("township", "bureau", "unannounced")
 
 
-class AccountabilityError(ValueError):
+class AccountabilityError(DomainError):
     """A refused change, with a Chinese message for the user."""
 
 

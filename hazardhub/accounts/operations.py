@@ -16,9 +16,10 @@ from hazardhub.audit import tx_meta
 from hazardhub.db import commit_or_raise
 from hazardhub.extensions import db
 from hazardhub.orgs.models import OrgUnit
+from hazardhub.errors import DomainError
 
 
-class AccountError(ValueError):
+class AccountError(DomainError):
     """A rule of the accounts area was broken; the message is shown to the user (Chinese)."""
 
 

@@ -19,9 +19,10 @@ from hazardhub.db import commit_or_raise
 from hazardhub.evidence.storage import clean_original_name
 from hazardhub.extensions import db
 from hazardhub.orgs.models import OrgUnit, Tenant
+from hazardhub.errors import DomainError
 
 
-class CampaignError(ValueError):
+class CampaignError(DomainError):
     """A rule of the campaigns was broken; the message is shown to the user (Chinese)."""
 
 

@@ -29,6 +29,7 @@ from hazardhub.channels.secrets import SecretUnreadable, open_sealed, seal
 from hazardhub.db import listen_once
 from hazardhub.extensions import db
 from hazardhub.tenancy import tenant_bound
+from hazardhub.errors import DomainError
 
 #: notice kinds a user cannot opt out of (directives, overdue and escalated items, major hazards)
 MANDATORY = {"directive", "overdue", "escalation", "major", "signoff"}
@@ -45,7 +46,7 @@ DEFAULT_DIGEST_HOUR = 9
 _PENDING_KEY = "channel_deliveries"
 
 
-class ChannelError(ValueError):
+class ChannelError(DomainError):
     """Bad settings input: a Chinese message for the page, nothing changed."""
 
 

@@ -44,6 +44,7 @@ from hazardhub.hazards.models import OPEN_STATUSES, Hazard
 from hazardhub.inspections.models import Inspection, LeaderAssignment, SignOff
 from hazardhub.learning.models import LearningAttendee, LearningSession
 from hazardhub.orgs.models import OrgUnit, Tenant
+from hazardhub.errors import DomainError
 
 #: a district whose denominator is below this is flagged 样本不足 instead of ranked
 MIN_SAMPLE = 5
@@ -56,7 +57,7 @@ TREND_MONTHS = 12
 HOLIDAY_MONTHS = ("07", "08")
 
 
-class PeriodError(ValueError):
+class PeriodError(DomainError):
     """The requested period does not exist or is not the city's (Chinese message)."""
 
 

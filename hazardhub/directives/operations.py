@@ -26,6 +26,7 @@ from hazardhub.extensions import db
 from hazardhub.hazards.models import OPEN_STATUSES as HAZARD_OPEN, Hazard, HazardCitation
 from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.workdays import add_working_days
+from hazardhub.errors import DomainError
 
 #: roles that issue directives, on their own unit
 ISSUER_ROLES = {"township_supervisor", "bureau_admin", "bureau_leader"}
@@ -33,7 +34,7 @@ MAX_PHOTOS = 9
 MAX_WORKING_DAYS = 120
 
 
-class DirectiveError(ValueError):
+class DirectiveError(DomainError):
     """A directive rule was broken; the message is shown to the user (Chinese)."""
 
 

@@ -18,12 +18,13 @@ from hazardhub.evidence.models import STAGES, Attachment
 from hazardhub.evidence.storage import FileRefused
 from hazardhub.extensions import db
 from hazardhub.hazards.models import Hazard
+from hazardhub.errors import DomainError
 
 #: a hazard in these states is final: no evidence added or withdrawn
 FINAL_STATUSES = ("closed", "voided")
 
 
-class EvidenceError(ValueError):
+class EvidenceError(DomainError):
     """A rule about evidence was broken; the message (Chinese) is shown to the user."""
 
 

@@ -32,6 +32,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from hazardhub.evidence import pdfcheck
 from hazardhub.runs.operations import storage_root, write_atomic
+from hazardhub.errors import DomainError
 
 DEFAULT_MAX_MB = 10
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -53,7 +54,7 @@ STORED_NAME = re.compile(r"^[0-9a-f]{32}(?:\.t\.jpg|\.jpg|\.png|\.webp|\.pdf)$")
 ACCEPTED = "仅支持 JPEG、PNG、WebP 格式的照片和 PDF 文件"
 
 
-class FileRefused(ValueError):
+class FileRefused(DomainError):
     """The upload is not acceptable; the message (Chinese) is shown to the user."""
 
 

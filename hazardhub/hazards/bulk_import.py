@@ -30,13 +30,14 @@ from hazardhub.extensions import db
 from hazardhub.hazards import excel
 from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.tenancy import tenant_bound
+from hazardhub.errors import DomainError
 
 #: 排查人 of a ledger that has no such column, when imported from the command line
 UNKNOWN_FINDER = "原台账未记录"
 DEFAULT_MAX_ROWS = 5000
 
 
-class BulkImportError(ValueError):
+class BulkImportError(DomainError):
     """A problem with the command's arguments (unknown tenant, unknown school)."""
 
 

@@ -26,6 +26,7 @@ from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.standards import operations as catalogue
 from hazardhub.standards.models import Standard
 from hazardhub.workdays import add_working_days
+from hazardhub.errors import DomainError
 
 #: fields a hazard form sets
 FIELDS = (
@@ -35,7 +36,7 @@ FIELDS = (
 )
 
 
-class HazardError(ValueError):
+class HazardError(DomainError):
     """A ledger rule was broken; the message is shown to the user (Chinese)."""
 
 

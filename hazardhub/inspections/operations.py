@@ -27,9 +27,10 @@ from hazardhub.inspections.models import (
 )
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.standards import operations as catalogue
+from hazardhub.errors import DomainError
 
 
-class InspectionError(ValueError):
+class InspectionError(DomainError):
     """A rule of the inspections was broken; the message is shown to the user (Chinese)."""
 
 

@@ -24,12 +24,13 @@ from hazardhub.learning.models import (
 )
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.standards import operations as catalogue
+from hazardhub.errors import DomainError
 
 #: fields a session form sets
 FIELDS = ("level", "form", "held_on", "title", "hours", "speaker", "summary", "headcount", "materials_note")
 
 
-class LearningError(ValueError):
+class LearningError(DomainError):
     """A 三学 rule was broken; the message is shown to the user (Chinese)."""
 
 

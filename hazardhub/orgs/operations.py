@@ -16,6 +16,7 @@ from hazardhub.extensions import db
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.unit_rows import UnitRow, order_by_parents
 from hazardhub.tenancy import district_ids, is_city_user
+from hazardhub.errors import DomainError
 
 #: fields a unit form or an import row may set
 EDITABLE_FIELDS = (
@@ -24,7 +25,7 @@ EDITABLE_FIELDS = (
 )
 
 
-class UnitError(ValueError):
+class UnitError(DomainError):
     """A rule of the unit tree was broken; the message is shown to the user (Chinese)."""
 
 

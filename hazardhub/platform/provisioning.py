@@ -23,11 +23,12 @@ from hazardhub.orgs import operations as org_ops
 from hazardhub.orgs.models import TENANT_KINDS, OrgUnit, Tenant
 from hazardhub.orgs.unit_rows import parse_unit_rows, read_table
 from hazardhub.tenancy import tenant_bound
+from hazardhub.errors import DomainError
 
 TENANT_FIELDS = ("name", "short_name", "kind", "region_code", "doc_prefix")
 
 
-class ProvisioningError(ValueError):
+class ProvisioningError(DomainError):
     """A tenants/ file is invalid; nothing of that tenant is written."""
 
 

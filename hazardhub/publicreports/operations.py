@@ -40,6 +40,7 @@ from hazardhub.orgs.models import OrgUnit
 from hazardhub.publicreports.models import KINDS, PublicReport, ReportCode, ReportContact, ReportPhoto
 from hazardhub.roles import SCHOOL_ROLES
 from hazardhub.workdays import add_working_days
+from hazardhub.errors import DomainError
 
 MAX_PHOTOS = 3
 #: a report with the same text, or the same photo, at the same school within this many days is a duplicate
@@ -58,7 +59,7 @@ ESCALATE_AFTER_WORKING_DAYS = 2
 STAFF_PATH = "/publicreports/{id}"
 
 
-class PublicReportError(ValueError):
+class PublicReportError(DomainError):
     """A rule of 随手拍 was broken; the message (Chinese) is shown to the person."""
 
 

@@ -21,13 +21,14 @@ from hazardhub.policy import can
 from hazardhub.reports.figures import cutoff_for
 from hazardhub.runs import operations as runs
 from hazardhub.runs.models import ReportRun
+from hazardhub.errors import DomainError
 
 KIND = "phase_report"
 #: schools offered as a scope in the form (a district of ~300 schools fits; more: choose a township)
 MAX_SCOPE_CHOICES = 800
 
 
-class ReportError(ValueError):
+class ReportError(DomainError):
     """The request cannot be honoured; the message is shown to the user (Chinese)."""
 
 

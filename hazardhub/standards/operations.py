@@ -14,11 +14,12 @@ from hazardhub.audit import tx_meta
 from hazardhub.extensions import db
 from hazardhub.orgs.models import Tenant
 from hazardhub.standards.models import GROUP_KINDS, RuleGroup, Standard, StandardItem
+from hazardhub.errors import DomainError
 
 DATA = Path(__file__).parent / "data"
 
 
-class CatalogueError(ValueError):
+class CatalogueError(DomainError):
     """A catalogue rule was broken; the message is shown to the user (Chinese)."""
 
 
