@@ -3,18 +3,24 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from flask import Blueprint, Flask, render_template
+from flask import Blueprint, Flask, render_template, request, url_for
 from flask_login import current_user, login_required
+from flask_wtf.csrf import CSRFError
+from markupsafe import escape
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
-from flask_wtf.csrf import CSRFError
 
 from hazardhub import clock
 from hazardhub.accounts.models import ROLES, role_label
+from hazardhub.channels.links import Target
+from hazardhub.compliance.reminders import reminders_for
+from hazardhub.extensions import db
 from hazardhub.formtokens import FormTokenMissing, form_token, same_origin_referrer
 from hazardhub.httprequest import HazardRequest, check_limits, limit_mb
+from hazardhub.notifications import operations as notifications
+from hazardhub.orgs.operations import OutOfReach, home_cards
 from hazardhub.policy import template_can
-from hazardhub.tenancy import is_city_user
+from hazardhub.tenancy import is_city_user, peek_scope
 
 bp = Blueprint("web", __name__)
 
@@ -22,16 +28,19 @@ bp = Blueprint("web", __name__)
 @bp.route("/")
 @login_required
 def home():
-    """Each role's home: what this person can reach, as links."""
-    from hazardhub.compliance.reminders import reminders_for
-    from hazardhub.orgs.operations import home_cards
-
+    """Each role's home: what this person can reach, as links (the reminders and cards name their
+    pages as targets; the template links them with ``link_to``)."""
     return render_template("home.html", cards=home_cards(current_user), reminders=reminders_for(current_user))
 
 
 @bp.route("/healthz")
 def healthz():
     return {"ok": True}
+
+
+def link_to(target: Target) -> str:
+    """The URL of a page named as data (a reminder's or a home card's target)."""
+    return url_for(target.endpoint, **target.args)
 
 
 def local_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -68,12 +77,9 @@ SECURITY_HEADERS = {
 def unread_notifications() -> int:
     """The navbar badge: the signed-in user's unread, unresolved notifications (0 while no tenant
     is bound: the notifications are tenant rows)."""
-    from hazardhub.notifications.operations import unread_count
-    from hazardhub.tenancy import peek_scope
-
     if peek_scope() is None:
         return 0
-    return unread_count(current_user) if current_user.is_authenticated else 0
+    return notifications.unread_count(current_user) if current_user.is_authenticated else 0
 
 
 #: the last resort when even the minimal error page cannot be rendered
@@ -92,11 +98,6 @@ def render_error(code: int, title: str, message: str):
     or if drawing it fails anyway (the database is down), the page has the minimal navbar, which
     reads nothing from the database; and if even that fails, a plain page.
     """
-    from markupsafe import escape
-
-    from hazardhub.extensions import db
-    from hazardhub.tenancy import peek_scope
-
     context = {"code": code, "title": title, "message": message, "back_url": same_origin_referrer()}
     if peek_scope() is not None:
         try:
@@ -113,8 +114,6 @@ def render_error(code: int, title: str, message: str):
 
 
 def _too_large_message() -> str:
-    from flask import request
-
     limit = limit_mb(request)
     within = request.content_length is not None and request.max_content_length is not None \
         and request.content_length <= request.max_content_length
@@ -129,7 +128,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(bp)
     app.jinja_env.globals.update(can=template_can, role_label=role_label, ROLES=ROLES, is_city_user=is_city_user,
                                  endpoints=app.view_functions, unread_notifications=unread_notifications,
-                                 form_token=form_token)
+                                 form_token=form_token, link_to=link_to)
     app.jinja_env.filters.update(local_time=local_time, yes_no=yes_no)
 
     @app.after_request
@@ -161,6 +160,11 @@ def init_web(app: Flask) -> None:
     def _forbidden(e):
         return _error(403, "无权操作", "您的角色无权查看或执行此操作。")
 
+    @app.errorhandler(OutOfReach)
+    def _out_of_reach(e):
+        """An operation's permission signal (the user reaches no unit): the same 403 page."""
+        return _forbidden(e)
+
     @app.errorhandler(404)
     def _not_found(e):
         return _error(404, "页面不存在", "您访问的页面或记录不存在，或不在您的管辖范围内。")
@@ -184,15 +188,11 @@ def init_web(app: Flask) -> None:
     def _stale(e):
         """A save that lost the race to another save of the same version (any area): nothing of
         this request was written; say so instead of a 500."""
-        from hazardhub.extensions import db
-
         db.session.rollback()
         return _error(409, "记录已被他人修改", "您提交时该记录已被他人修改，本次操作未生效。请刷新页面查看最新内容后重试。")
 
     @app.errorhandler(500)
     def _server_error(e):
-        from hazardhub.extensions import db
-
         try:
             db.session.rollback()
         except Exception:  # noqa: BLE001 - the database may be what failed

@@ -1,6 +1,14 @@
-"""Absolute links in messages, built in one place from route paths (jobs have no request, so no
-``url_for``): ``HAZARDHUB_BASE_URL`` + the path the inbox already stores."""
+"""Links in one place, built without a request (jobs have none, so no ``url_for``).
+
+Domain code names the page a message or a card points to as a :class:`Target` (an endpoint and
+its arguments: data, like an id). Who shows it turns it into a link: a page through ``url_for``
+(the ``link_to`` template helper of :mod:`hazardhub.web`), a job through :func:`path` (the same
+path, read from the app's URL map), and a message sent outside HazardHub through
+:func:`absolute` (``HAZARDHUB_BASE_URL`` + that path).
+"""
 from __future__ import annotations
+
+from typing import Any, NamedTuple
 
 from flask import current_app
 
@@ -8,6 +16,29 @@ from flask import current_app
 INBOX = "/notifications/"
 OVERDUE_HAZARDS = "/hazards/?status=overdue"
 PREFERENCES = "/channels/preferences"
+
+
+class Target(NamedTuple):
+    """A page of the application as data: the view's endpoint and the values of its URL."""
+
+    endpoint: str
+    args: dict[str, Any] = {}
+
+
+def to(endpoint: str, **args: Any) -> Target:
+    """``Target(endpoint, args)``, written like ``url_for``."""
+    return Target(endpoint, args)
+
+
+def path(target: Target) -> str:
+    """The path of ``target`` (``/hazards/?status=overdue``), with no request context.
+
+    Why the URL map and not ``url_for``: ``url_for`` needs a request (or ``SERVER_NAME``), and the
+    daily job has neither. The path is what ``url_for`` gives inside a request at the root, which is
+    what notifications have always stored.
+    """
+    adapter = current_app.url_map.bind("localhost", script_name="/", url_scheme="http")
+    return adapter.build(target.endpoint, dict(target.args))
 
 
 def hazard(hazard_id: int) -> str:

@@ -5,6 +5,10 @@ late, not yet signed, missing), the township's check, the all-staff learning and
 learning; per township, the share of its schools it checked and its principals session; per
 bureau leader, the assigned units visited; the bureau's own staff learning. Every cell is green,
 amber or red; amber means "not yet, but the month is not over" or "done late".
+
+A cell carries a code (``self_due``, ``check_done``, …), never a sentence: the reminders decide
+what is due by the code, and the one mapping :data:`CELL_LABELS` gives every page, the Excel export
+and the reminders the same words for it.
 """
 from __future__ import annotations
 
@@ -23,6 +27,38 @@ from hazardhub.learning.models import LearningAttendee, LearningSession
 from hazardhub.orgs.models import OrgUnit
 
 GREEN, AMBER, RED, NONE = "green", "amber", "red", "none"
+
+#: the words of every cell code, the one place a matrix cell's Chinese lives (``{n}``: the cell's
+#: count of checks, sessions or visits). A ``*_due`` code is amber while the month runs and turns
+#: into its ``*_missing`` (red) once the month is over.
+CELL_LABELS: dict[str, str] = {
+    # the principal-led monthly self-inspection
+    "self_signed": "按时签字",
+    "self_signed_late": "逾期签字",
+    "self_awaiting_signature": "待校长签字",
+    "self_unsigned": "未签字",
+    "self_due": "本月待自查",
+    "self_missing": "未自查",
+    # the township's check of a school
+    "check_done": "已检查 {n} 次",
+    "check_due": "本月待检查",
+    "check_missing": "未检查",
+    # a learning session the unit organises (all staff, its principals, the bureau's staff)
+    "sessions_held": "{n} 次",
+    "organise_due": "本月待组织",
+    "organise_missing": "未组织",
+    # the school's principal at the township's principals session
+    "attended": "已参加",
+    "attend_due": "本月待参加",
+    "attend_missing": "未参加",
+    # a bureau leader's unannounced visits to the assigned units
+    "visits_done": "暗访 {n} 次",
+    "visit_due": "本月待暗访",
+    "visit_missing": "未暗访",
+    "unassigned": "未分包",
+    # nothing to do here (a school without a township, a township without schools)
+    "not_applicable": "—",
+}
 
 
 class UnitRef(NamedTuple):
@@ -54,10 +90,19 @@ class _InspectionRow(NamedTuple):
 
 @dataclass
 class Cell:
+    #: the colour: green, amber, red, or none (does not apply, not counted)
     state: str
-    text: str
-    #: link to the record behind the cell, when there is one
+    #: what the cell says, a key of :data:`CELL_LABELS`
+    code: str
+    #: ids of the record behind the cell, when there is one (the page links them)
     url_args: dict | None = None
+    #: how many checks, sessions or visits, for the codes whose words count them
+    count: int | None = None
+
+    @property
+    def text(self) -> str:
+        """The cell in words (the pages and the export show this)."""
+        return CELL_LABELS[self.code].format(n=self.count)
 
 
 @dataclass
@@ -114,8 +159,9 @@ def month_bounds(month: str) -> tuple[date, date]:
     return date(year, mon, 1), clock.month_end(month)
 
 
-def _missing(in_progress: bool, text_missing: str, text_pending: str) -> Cell:
-    return Cell(AMBER, text_pending) if in_progress else Cell(RED, text_missing)
+def _missing(in_progress: bool, what: str) -> Cell:
+    """Not done: ``<what>_due`` (amber) while the month runs, ``<what>_missing`` (red) after it."""
+    return Cell(AMBER, f"{what}_due") if in_progress else Cell(RED, f"{what}_missing")
 
 
 def build(roots: list[OrgUnit], month: str, today: date) -> Matrix:
@@ -187,29 +233,29 @@ def _build(roots: list[OrgUnit], month: str, today: date) -> Matrix:
         matrix.schools.append(SchoolRow(
             unit=school, township=township,
             self_check=_self_cell(self_by_school.get(school.id, []), signoffs, matrix.in_progress),
-            township_check=(Cell(GREEN, f"已检查 {len(township_by_school[school.id])} 次",
-                                 {"inspection_id": township_by_school[school.id][0].id})
+            township_check=(Cell(GREEN, "check_done", {"inspection_id": township_by_school[school.id][0].id},
+                                 count=len(township_by_school[school.id]))
                             if township_by_school.get(school.id) else
-                            (_missing(matrix.in_progress, "未检查", "本月待检查") if township else Cell(NONE, "—"))),
-            staff_learning=(Cell(GREEN, f"{len(staff_sessions[school.id])} 次",
-                                 {"session_id": staff_sessions[school.id][0].id})
-                            if staff_sessions.get(school.id) else _missing(matrix.in_progress, "未组织", "本月待组织")),
-            principal_learning=(Cell(GREEN, "已参加") if school.id in principals_present
-                                else _missing(matrix.in_progress, "未参加", "本月待参加")),
+                            (_missing(matrix.in_progress, "check") if township else Cell(NONE, "not_applicable"))),
+            staff_learning=(Cell(GREEN, "sessions_held", {"session_id": staff_sessions[school.id][0].id},
+                                 count=len(staff_sessions[school.id]))
+                            if staff_sessions.get(school.id) else _missing(matrix.in_progress, "organise")),
+            principal_learning=(Cell(GREEN, "attended") if school.id in principals_present
+                                else _missing(matrix.in_progress, "attend")),
         ))
     for township in townships:
         below = [s for s in schools if s.parent_id == township.id]
         checked = sum(1 for s in below if township_by_school.get(s.id))
         matrix.townships.append(TownshipRow(
             unit=township, schools=len(below), checked=checked,
-            principals_session=(Cell(GREEN, f"{len(principals_sessions[township.id])} 次")
+            principals_session=(Cell(GREEN, "sessions_held", count=len(principals_sessions[township.id]))
                                 if principals_sessions.get(township.id)
-                                else Cell(NONE, "—") if not below  # no schools: nothing to organise
-                                else _missing(matrix.in_progress, "未组织", "本月待组织"))))
+                                else Cell(NONE, "not_applicable") if not below  # no schools: nothing to organise
+                                else _missing(matrix.in_progress, "organise"))))
     for bureau in bureaus:
-        matrix.bureau_learning.append((bureau, Cell(GREEN, f"{len(bureau_sessions[bureau.id])} 次")
+        matrix.bureau_learning.append((bureau, Cell(GREEN, "sessions_held", count=len(bureau_sessions[bureau.id]))
                                        if bureau_sessions.get(bureau.id)
-                                       else _missing(matrix.in_progress, "未组织", "本月待组织")))
+                                       else _missing(matrix.in_progress, "organise")))
     tenant_ids = {r.tenant_id for r in roots}
     leaders = [LeaderRef(*row) for row in db.session.execute(
         sa.select(User.id, User.display_name).join(Membership, Membership.user_id == User.id)
@@ -224,11 +270,11 @@ def _build(roots: list[OrgUnit], month: str, today: date) -> Matrix:
     for leader in leaders:
         visits = visits_by_leader.get(leader.id, 0)
         if not assigned.get(leader.id):
-            cell = Cell(NONE, "未分包")
+            cell = Cell(NONE, "unassigned")
         elif visits:
-            cell = Cell(GREEN, f"暗访 {visits} 次")
+            cell = Cell(GREEN, "visits_done", count=visits)
         else:
-            cell = _missing(matrix.in_progress, "未暗访", "本月待暗访")
+            cell = _missing(matrix.in_progress, "visit")
         matrix.leaders.append(LeaderRow(leader=leader, assigned=assigned.get(leader.id, []), visits=visits, cell=cell))
     return matrix
 
@@ -236,16 +282,18 @@ def _build(roots: list[OrgUnit], month: str, today: date) -> Matrix:
 def _self_cell(inspections: list[_InspectionRow], signoffs: dict[int, bool], in_progress: bool) -> Cell:
     """On time (green), signed late (amber), not yet signed (amber, red once the month is over), missing."""
     if not inspections:
-        return _missing(in_progress, "未自查", "本月待自查")
+        return _missing(in_progress, "self")
     signed = [i for i in inspections if i.id in signoffs and i.amends_id is None] or \
         [i for i in inspections if i.id in signoffs]
     if signed:
         first = signed[0]
         if signoffs[first.id]:  # signed late
-            return Cell(AMBER, "逾期签字", {"inspection_id": first.id})
-        return Cell(GREEN, "按时签字", {"inspection_id": first.id})
+            return Cell(AMBER, "self_signed_late", {"inspection_id": first.id})
+        return Cell(GREEN, "self_signed", {"inspection_id": first.id})
     latest = inspections[-1]
-    return Cell(AMBER if in_progress else RED, "待校长签字" if in_progress else "未签字", {"inspection_id": latest.id})
+    if in_progress:
+        return Cell(AMBER, "self_awaiting_signature", {"inspection_id": latest.id})
+    return Cell(RED, "self_unsigned", {"inspection_id": latest.id})
 
 
 def school_months(school: OrgUnit, months: list[str], today: date) -> list[tuple[str, SchoolRow]]:

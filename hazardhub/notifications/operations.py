@@ -12,10 +12,14 @@ from datetime import date
 from typing import Iterable
 
 import sqlalchemy as sa
-from flask import current_app
 
+from hazardhub.accounts.auth import load_user_for_job
+from hazardhub.accounts.models import Membership
+from hazardhub.channels.links import path
 from hazardhub.channels.operations import plan_notice
 from hazardhub.clock import utcnow
+from hazardhub.compliance.reminders import reminders_for
+from hazardhub.directives.escalation import overdue_notice_now
 from hazardhub.extensions import db
 from hazardhub.notifications.models import Notification
 from hazardhub.tenancy import scope_for, tenant_bound
@@ -26,8 +30,6 @@ DUTY_ROLES = {"bureau_admin", "bureau_leader", "bureau_viewer", "township_superv
 
 
 def _users_of_unit(unit_id: int, roles: Iterable[str] | None) -> list[int]:
-    from hazardhub.accounts.models import Membership
-
     query = sa.select(Membership.user_id).where(Membership.unit_id == unit_id, Membership.is_active.is_(True))
     if roles:
         query = query.where(Membership.role.in_(list(roles)))
@@ -79,38 +81,37 @@ def _upsert(tenant_id: int, user_id: int, *, kind: str, key: str, text: str, url
 def refresh_due(tenant_id: int, today: date) -> dict[str, int]:
     """Store every duty user's reminders for ``today``'s month; resolve those no longer due.
 
-    Needs an app context; builds links in a request context of its own so it runs from a job.
-    Commits once per tenant.
+    Needs an app context only (no request: each reminder's link is stored as the path of its
+    target, :func:`hazardhub.channels.links.path`), so it runs from a job. Commits once per tenant.
     """
-    from hazardhub.accounts.auth import load_user_for_job
-    from hazardhub.accounts.models import Membership
-    from hazardhub.compliance.reminders import reminders_for
-
     with tenant_bound(tenant_id):
         user_ids = sorted(set(db.session.execute(
             sa.select(Membership.user_id).where(Membership.is_active.is_(True),
                                                 Membership.role.in_(sorted(DUTY_ROLES)))).scalars()))
     created = resolved = 0
-    with current_app.test_request_context("/"):
-        for user_id in user_ids:
-            user = load_user_for_job(user_id)
-            if user is None or not user.is_active:
-                continue
-            with tenant_bound(scope_for(user)):
-                due = {f"due:{r.key}": r for r in reminders_for(user, today) if r.key}
-            with tenant_bound(tenant_id):
-                made, gone = _store_due(tenant_id, user_id, due)
-            created, resolved = created + made, resolved + gone
+    for user_id in user_ids:
+        user = load_user_for_job(user_id)
+        if user is None or not user.is_active:
+            continue
+        with tenant_bound(scope_for(user)):
+            due = {f"due:{r.key}": r for r in reminders_for(user, today) if r.key}
+        with tenant_bound(tenant_id):
+            made, gone = _store_due(tenant_id, user_id, due)
+        created, resolved = created + made, resolved + gone
     db.session.commit()
     return {"users": len(user_ids), "created": created, "resolved": resolved}
 
 
 def _store_due(tenant_id: int, user_id: int, due: dict) -> tuple[int, int]:
-    """Upsert the user's current duties (``due:<key>`` → reminder); resolve the ones no longer due."""
+    """Upsert the user's current duties (``due:<key>`` → reminder); resolve the ones no longer due.
+
+    A duty is stored in words and as the path of its page: the inbox shows and opens what was
+    stored, so the rows written before reminders became data read the same.
+    """
     created = resolved = 0
     for key, reminder in due.items():
         created += _upsert(tenant_id, user_id, kind="due", key=key, text=reminder.text,
-                           url=reminder.url, level=reminder.level)
+                           url=path(reminder.target), level=reminder.level)
     stale = db.session.execute(sa.select(Notification).where(
         Notification.user_id == user_id, Notification.kind == "due",
         Notification.resolved_at.is_(None), Notification.key.not_in(list(due) or [""]))).scalars()
@@ -130,9 +131,6 @@ def reconcile(user, today: date) -> None:
     (the home page's list), and each open overdue notice is re-read from its hazard or directive
     (``hazardhub.directives.escalation.overdue_notice_now``). Commits.
     """
-    from hazardhub.compliance.reminders import reminders_for
-    from hazardhub.directives.escalation import overdue_notice_now
-
     if {m.role for m in user.active_memberships} & DUTY_ROLES:
         due = {f"due:{r.key}": r for r in reminders_for(user, today) if r.key}
         _store_due(user.tenant_id, user.id, due)

@@ -11,12 +11,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from hazardhub.audit import tx_meta
+from hazardhub.channels.links import Target, to
 from hazardhub.db import commit_or_raise
+from hazardhub.errors import DomainError
 from hazardhub.extensions import db
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.unit_rows import UnitRow, order_by_parents
+from hazardhub.policy import can
 from hazardhub.tenancy import district_ids, is_city_user
-from hazardhub.errors import DomainError
 
 #: fields a unit form or an import row may set
 EDITABLE_FIELDS = (
@@ -31,6 +33,18 @@ class UnitError(DomainError):
 
 class StaleUnit(UnitError):
     """Someone else saved the unit first (optimistic lock)."""
+
+
+class OutOfReach(DomainError):
+    """The user reaches no unit at all, so there is nothing they may read.
+
+    A permission signal, not a form's refusal: the app answers it with its 403 page
+    (:func:`hazardhub.web.init_web`), exactly as ``abort(403)`` did, so an operation needs no
+    web code to refuse.
+    """
+
+    def __init__(self, message: str = "您的角色无权查看或执行此操作。") -> None:
+        super().__init__(message)
 
 
 def subtree_query(root: OrgUnit, *, include_root: bool = True) -> sa.Select:
@@ -71,12 +85,11 @@ def reading_roots(user) -> list[OrgUnit]:
 
 
 def reading_roots_or_403(user) -> list[OrgUnit]:
-    """:func:`reading_roots` for a view: a user who reaches no unit at all gets 403."""
-    from flask import abort
-
+    """:func:`reading_roots` for a view: a user who reaches no unit at all raises
+    :class:`OutOfReach`, which the app answers with 403."""
     roots = reading_roots(user)
     if not roots:
-        abort(403)
+        raise OutOfReach()
     return roots
 
 
@@ -242,86 +255,91 @@ def _is_unchanged_root(row: UnitRow, root: OrgUnit) -> bool:
     )
 
 
-def home_cards(user) -> list[dict]:
-    """Links for the home page, by what the user's roles allow."""
-    from flask import url_for
+@dataclass(frozen=True)
+class HomeCard:
+    """One tile of the home page: what it is and the page it opens (the page builds the link)."""
 
-    from hazardhub.policy import can
+    title: str
+    text: str
+    target: Target
 
+
+def home_cards(user) -> list[HomeCard]:
+    """The home page's tiles, by what the user's roles allow, in the order shown."""
     cards = []
     if can(user, "citywide.view"):
         cards.append({"title": "各县（市、区）对比", "text": "按月、按专项行动阶段比较各县区的自查签字、检查覆盖、学习、隐患发现与整改（折算比率），趋势图、导出与审计链核验",
-                      "url": url_for("citywide.index")})
+                      "target": to("citywide.index")})
         cards.append({"title": "专项行动各县区进展", "text": "市局发布的专项行动：各县区是否采用、各阶段材料报送与审核情况",
-                      "url": url_for("citywide.campaigns")})
+                      "target": to("citywide.campaigns")})
     for unit in user_roots(user):
         cards.append({
             "title": unit.name,
             "text": f"{unit.kind_label}：" + ("查看本校信息与人员" if unit.is_school else "查看单位与下属学校"),
-            "url": url_for("orgs.show", unit_id=unit.id),
+            "target": to("orgs.show", unit_id=unit.id),
         })
     if can(user, "hazard.view"):
         cards.insert(0, {"title": "隐患排查治理台账", "text": "登记、整改、验收销号；按单位、状态、等级筛选，导出 Excel",
-                         "url": url_for("hazards.index")})
+                         "target": to("hazards.index")})
     if can(user, "hazard.create"):
         cards.insert(1, {"title": "登记隐患", "text": "排查发现的隐患入账；引用判定条目自动判定重大隐患",
-                         "url": url_for("hazards.create")})
+                         "target": to("hazards.create")})
     if can(user, "hazard.listed"):
         cards.insert(2, {"title": "重大隐患挂牌督办", "text": "未销号的重大事故隐患清单，逾期标红",
-                         "url": url_for("hazards.listed")})
+                         "target": to("hazards.listed")})
     if can(user, "directive.view"):
         cards.insert(min(3, len(cards)), {
             "title": "整改指令",
             "text": "下达整改通知书，跟踪签收、整改和延期申请，验收或退回；逾期与升级督办" if can(user, "directive.issue")
             else "本校收到的整改通知书：签收回执、报告整改并附照片、申请延期" if can(user, "directive.respond")
             else "各校整改通知书的签收、整改、验收情况与升级督办（只读）",
-            "url": url_for("directives.index")})
+            "target": to("directives.index")})
     if can(user, "publicreport.view"):
         cards.insert(min(4, len(cards)), {
             "title": "随手拍", "text": "群众扫码反映的隐患：登记为隐患或说明原因；二维码与海报" if can(user, "publicreport.triage")
-            else "各校随手拍反映数量、待处理与超期情况、处理用时", "url": url_for("publicreports.index")})
+            else "各校随手拍反映数量、待处理与超期情况、处理用时", "target": to("publicreports.index")})
     if can(user, "learning.view"):
         cards.append({"title": "三学学习记录", "text": "监管人员、学校主要负责人、全体教职工每月学习的登记与按月落实情况",
-                      "url": url_for("learning.index")})
+                      "target": to("learning.index")})
     if can(user, "inspection.start"):
         cards.insert(3 if len(cards) >= 3 else len(cards), {
             "title": "检查（三查）", "text": "校长带队月度自查并签字、乡镇检查、分包领导暗访暗查",
-            "url": url_for("inspections.index")})
+            "target": to("inspections.index")})
     elif can(user, "inspection.view"):
         cards.append({"title": "检查记录", "text": "各校月度自查、乡镇检查、暗访暗查记录（只读）",
-                      "url": url_for("inspections.index")})
+                      "target": to("inspections.index")})
     if can(user, "compliance.view"):
         cards.append({"title": "三学三查落实情况", "text": "按月查看各校自查签字、乡镇检查、暗访和学习，红黄绿标示",
-                      "url": url_for("compliance.index")})
+                      "target": to("compliance.index")})
     if can(user, "campaign.view"):
         cards.append({"title": "专项行动", "text": "动员部署、学习排查、总结验收；实施方案、总结报告的报送与审核",
-                      "url": url_for("campaigns.index")})
+                      "target": to("campaigns.index")})
     if can(user, "accountability.view"):
         cards.append({"title": "追责线索", "text": "重大隐患自查未发现、整改逾期或多次验收不合格、月度检查和专项材料缺失或逾期；处理意见留痕",
-                      "url": url_for("accountability.index")})
+                      "target": to("accountability.index")})
     cards.append({"title": "通知", "text": "每日生成的待办提醒：自查、签字、检查、暗访、报送材料，逾期与升级督办",
-                  "url": url_for("notifications.index")})
+                  "target": to("notifications.index")})
     if can(user, "report.view"):
         cards.append({"title": "专项行动阶段报告", "text": "按阶段和范围生成 PDF 报告：三学三查、签字、隐患整改率、挂牌督办、图表和报送材料附录",
-                      "url": url_for("reports.index")})
+                      "target": to("reports.index")})
     if can(user, "user.view"):
         cards.append({"title": "账号与角色", "text": "管理本级及下属单位的账号、角色和密码重置",
-                      "url": url_for("accounts.users")})
+                      "target": to("accounts.users")})
     if can(user, "unit.import"):
-        cards.append({"title": "导入单位", "text": "从 Excel 或 CSV 批量导入、更新学校", "url": url_for("orgs.import_units")})
+        cards.append({"title": "导入单位", "text": "从 Excel 或 CSV 批量导入、更新学校", "target": to("orgs.import_units")})
     if can(user, "unit.export"):
         cards.append({"title": "导出与生成任务", "text": "单位名录导出等后台任务的进度与下载",
-                      "url": url_for("runs.index")})
+                      "target": to("runs.index")})
     if can(user, "audit.view"):
-        cards.append({"title": "审计链", "text": "本局变更记录的防篡改校验", "url": url_for("auditlog.chain")})
+        cards.append({"title": "审计链", "text": "本局变更记录的防篡改校验", "target": to("auditlog.chain")})
     if can(user, "tenant.view"):
         if is_city_user(user):
             cards.append({"title": "所辖县（市、区）", "text": "查看各县区教育局的单位与账号（只读）",
-                          "url": url_for("orgs.districts")})
+                          "target": to("orgs.districts")})
     cards.append({"title": "判定标准目录", "text": "《教育系统重大事故隐患判定指南》等判定条目与阈值",
-                  "url": url_for("standards.index")})
-    cards.append({"title": "修改密码", "text": "定期修改登录密码", "url": url_for("accounts.change_password")})
-    return cards
+                  "target": to("standards.index")})
+    cards.append({"title": "修改密码", "text": "定期修改登录密码", "target": to("accounts.change_password")})
+    return [HomeCard(**card) for card in cards]
 
 
 def _commit() -> None:
