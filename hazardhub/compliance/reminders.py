@@ -7,8 +7,8 @@ stores the same list in each user's inbox, keyed so that a second run changes no
 A reminder is data: a kind (a key of :data:`TEXTS`), the values its sentence names, the page it
 points to as a :class:`~hazardhub.channels.links.Target` (endpoint and ids) and its key. What is due
 is decided by the matrix cells' codes, never by their words. Whoever shows a reminder builds its
-link (the home page with ``url_for``, the daily job with :func:`hazardhub.channels.links.path`),
-so this module needs no request.
+link (the home page through the ``link_to`` template helper, the daily job with
+:func:`hazardhub.channels.links.path`), so this module runs the same in a page and in a job.
 """
 from __future__ import annotations
 

@@ -81,8 +81,8 @@ def _upsert(tenant_id: int, user_id: int, *, kind: str, key: str, text: str, url
 def refresh_due(tenant_id: int, today: date) -> dict[str, int]:
     """Store every duty user's reminders for ``today``'s month; resolve those no longer due.
 
-    Needs an app context only (no request: each reminder's link is stored as the path of its
-    target, :func:`hazardhub.channels.links.path`), so it runs from a job. Commits once per tenant.
+    Needs an app context only (each reminder's link is stored as the path of its target,
+    :func:`hazardhub.channels.links.path`), so it runs from a job. Commits once per tenant.
     """
     with tenant_bound(tenant_id):
         user_ids = sorted(set(db.session.execute(

@@ -39,8 +39,8 @@ class OutOfReach(DomainError):
     """The user reaches no unit at all, so there is nothing they may read.
 
     A permission signal, not a form's refusal: the app answers it with its 403 page
-    (:func:`hazardhub.web.init_web`), exactly as ``abort(403)`` did, so an operation needs no
-    web code to refuse.
+    (:func:`hazardhub.web.init_web`), the same status and page as before, so an operation needs
+    no web code to refuse.
     """
 
     def __init__(self, message: str = "您的角色无权查看或执行此操作。") -> None:
