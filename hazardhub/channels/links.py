@@ -34,10 +34,14 @@ def path(target: Target) -> str:
     """The path of ``target`` (``/hazards/?status=overdue``), with no request context.
 
     Why the URL map and not ``url_for``: ``url_for`` needs a request (or ``SERVER_NAME``), and the
-    daily job has neither. The path is what ``url_for`` gives inside a request at the root, which is
-    what notifications have always stored.
+    daily job has neither. The map is bound the way Flask binds it for a request at the root
+    (``APPLICATION_ROOT``), so the path is what ``url_for`` gives there, which is what
+    notifications have always stored.
     """
-    adapter = current_app.url_map.bind("localhost", script_name="/", url_scheme="http")
+    config = current_app.config
+    adapter = current_app.url_map.bind(config.get("SERVER_NAME") or "localhost",
+                                       script_name=config.get("APPLICATION_ROOT") or "/",
+                                       url_scheme=config.get("PREFERRED_URL_SCHEME") or "http")
     return adapter.build(target.endpoint, dict(target.args))
 
 
