@@ -24,6 +24,9 @@ from hazardhub.directives.models import Directive
 from hazardhub.errors import DomainError
 from hazardhub.formtokens import FormSubmission
 from hazardhub.hazards.models import Hazard
+from hazardhub.inspections import operations as inspection_ops
+from hazardhub.inspections.models import SignOff
+from hazardhub.runs.operations import QueueUnavailable
 from hazardhub.standards import operations as catalogue
 from hazardhub.standards.models import RuleGroup, StandardItem
 from hazardhub.tenancy import tenant_bound
@@ -47,8 +50,6 @@ def _tree(path: Path) -> ast.Module:
 
 
 def _refusal_names() -> set[str]:
-    from hazardhub.runs.operations import QueueUnavailable
-
     names, todo = {"DomainError", QueueUnavailable.__name__}, [DomainError]
     while todo:
         for sub in todo.pop().__subclasses__():
@@ -223,9 +224,6 @@ def test_a_refused_catalogue_item_is_flashed_without_a_prefix_and_not_added(db, 
 
 
 def test_a_refused_sign_off_is_said_beside_the_password_not_flashed(db, client, world):
-    from hazardhub.inspections import operations as inspection_ops
-    from hazardhub.inspections.models import SignOff
-
     principal = world.users["principal"]
     with tenant_bound(world.a.id):
         inspection = inspection_ops.start(unit=world.s1, kind="self", actor=principal, inspected_on=clock.today(),
