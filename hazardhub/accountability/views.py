@@ -4,18 +4,23 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from hazardhub.accountability import operations as ops
+from hazardhub.accountability.forms import FindingForm
 from hazardhub.accountability.models import FINDING_KINDS, FINDING_STATUSES, AccountabilityFinding
 from hazardhub.auditlog.timeline import timeline
+from hazardhub.campaigns.models import Deliverable
 from hazardhub.clock import today
+from hazardhub.directives.models import Directive
 from hazardhub.extensions import db
-from hazardhub.forms import HazardForm as FlaskForm
+from hazardhub.hazards.models import Hazard
+from hazardhub.inspections.models import KINDS as INSPECTION_KINDS, Inspection
 from hazardhub.orgs.operations import reading_roots_or_403
 from hazardhub.pagination import paginate
 from hazardhub.policy import authorize, can, load_or_404, requires
+from hazardhub.requestflow import act, submit
 
 bp = Blueprint("accountability", __name__, url_prefix="/accountability")
 
@@ -48,7 +53,7 @@ def index():
         .group_by(AccountabilityFinding.kind)).all())
     may_refresh = can(current_user, "accountability.refresh")
     return render_template("accountability/index.html", page=page, filters=filters, counts=counts,
-                           KINDS=FINDING_KINDS, STATUSES=FINDING_STATUSES, form=FlaskForm(),
+                           KINDS=FINDING_KINDS, STATUSES=FINDING_STATUSES, form=FindingForm(),
                            may_refresh=may_refresh)
 
 
@@ -57,45 +62,39 @@ def index():
 @requires("accountability.refresh")
 def refresh():
     """Derive findings now instead of waiting for the daily pass (adds; never removes)."""
-    if not FlaskForm().validate_on_submit():
-        abort(400)
-    try:
-        added = ops.sync(current_user.tenant_id, today())
-    except ops.AccountabilityError as exc:
-        flash(str(exc), "danger")
-    else:
-        flash(f"已更新追责线索：新增 {added} 条。" if added else "已更新追责线索：没有新增。", "success")
-    return redirect(url_for("accountability.index"))
+    return act(FindingForm(), lambda: ops.sync(current_user.tenant_id, today()),
+               done=lambda added: f"已更新追责线索：新增 {added} 条。" if added else "已更新追责线索：没有新增。",
+               back=url_for("accountability.index"), prefix="")
 
 
 @bp.route("/<int:finding_id>", methods=["GET", "POST"])
 @login_required
 def show(finding_id: int):
     finding = load_or_404(AccountabilityFinding, finding_id, "accountability.view")
-    form = FlaskForm()
+    form = FindingForm()
     if request.method == "POST":
         authorize("accountability.handle", finding)
         if not form.validate_on_submit():
             abort(400)
-        action = request.form.get("action", "handle")
+        note = request.form.get("note", "")
         try:
             version_id = int(request.form.get("version_id", ""))
         except ValueError:
             version_id = -1
-        try:
-            if action == "reopen":
-                ops.reopen(finding, actor=current_user, note=request.form.get("note", ""), version_id=version_id)
-                flash("线索已重新打开。", "success")
-            else:
-                ops.handle(finding, actor=current_user, note=request.form.get("note", ""), version_id=version_id)
-                flash("已记录处理意见。", "success")
-        except ops.AccountabilityError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-            finding = load_or_404(AccountabilityFinding, finding_id, "accountability.view")
-            return render_template("accountability/show.html", finding=finding, form=form,
-                                   evidence=_evidence(finding), note=request.form.get("note", ""))
-        return redirect(url_for("accountability.show", finding_id=finding.id))
+        if request.form.get("action", "handle") == "reopen":
+            apply, done = (lambda: ops.reopen(finding, actor=current_user, note=note, version_id=version_id),
+                           "线索已重新打开。")
+        else:
+            apply, done = (lambda: ops.handle(finding, actor=current_user, note=note, version_id=version_id),
+                           "已记录处理意见。")
+        response = submit(form, apply, done=done, to=url_for("accountability.show", finding_id=finding.id),
+                          validated=True)
+        if response is not None:
+            return response
+        # refused: the page again, with the note the user typed
+        finding = load_or_404(AccountabilityFinding, finding_id, "accountability.view")
+        return render_template("accountability/show.html", finding=finding, form=form, evidence=_evidence(finding),
+                               note=note)
     return render_template("accountability/show.html", finding=finding, form=form, evidence=_evidence(finding),
                            note="")
 
@@ -111,10 +110,6 @@ def finding_history(finding_id: int):
 
 def _evidence(finding: AccountabilityFinding) -> list[tuple[str, str, str]]:
     """(label, text, url) for each record behind the finding, each with its own history."""
-    from hazardhub.campaigns.models import Deliverable
-    from hazardhub.hazards.models import Hazard
-    from hazardhub.inspections.models import KINDS as INSPECTION_KINDS, Inspection
-
     out = []
     if finding.hazard_id:
         hazard = db.session.execute(sa.select(Hazard).where(Hazard.id == finding.hazard_id)).scalar_one_or_none()
@@ -143,8 +138,6 @@ def _evidence(finding: AccountabilityFinding) -> list[tuple[str, str, str]]:
     if finding.kind in ("self_check_missing", "township_check_missing"):
         out.append(("当月落实情况", f"{finding.period} 落实情况表", url_for("compliance.index", month=finding.period)))
     if finding.directive_id:
-        from hazardhub.directives.models import Directive
-
         directive = db.session.execute(
             sa.select(Directive).where(Directive.id == finding.directive_id)).scalar_one_or_none()
         if directive is not None:

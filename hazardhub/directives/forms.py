@@ -10,6 +10,7 @@ from wtforms import DateField, HiddenField, IntegerField, SelectField, SelectMul
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from hazardhub.directives.models import DOC_TITLES
+from hazardhub.errors import DomainError
 from hazardhub.forms import HazardForm, choices
 
 VERSION = [DataRequired("表单已失效，请刷新。"), Regexp(r"^\d{1,9}$", message="表单已失效，请刷新。")]
@@ -83,10 +84,14 @@ PLAN_INPUTS = {
 }
 
 
+class PlanInputError(DomainError):
+    """A five-item plan typed on the directive page is malformed (a refusal like the operation's)."""
+
+
 def parse_plans(data: Mapping[str, str], hazard_ids: list[int]) -> dict[int, dict[str, Any]]:
     """The five-item plans the school filled in on the directive page, typed.
 
-    :raises ValueError: a Chinese message naming the field (nothing is written then).
+    :raises PlanInputError: a Chinese message naming the field (nothing is written then).
     """
     plans: dict[int, dict[str, Any]] = {}
     for hazard_id in hazard_ids:
@@ -96,19 +101,19 @@ def parse_plans(data: Mapping[str, str], hazard_ids: list[int]) -> dict[int, dic
             if not raw:
                 continue
             if len(raw) > limit:
-                raise ValueError(f"{label}不能超过 {limit} 字。")
+                raise PlanInputError(f"{label}不能超过 {limit} 字。")
             if key == "funds":
                 try:
                     plan[key] = Decimal(raw).quantize(Decimal("0.01"))
                 except (InvalidOperation, ValueError):
-                    raise ValueError("整改资金应为数字（元）。") from None
+                    raise PlanInputError("整改资金应为数字（元）。") from None
                 if not plan[key].is_finite() or abs(plan[key]) >= Decimal("1e10"):
-                    raise ValueError("整改资金应为数字（元）。")
+                    raise PlanInputError("整改资金应为数字（元）。")
             elif key == "deadline":
                 try:
                     plan[key] = date.fromisoformat(raw)
                 except ValueError:
-                    raise ValueError("整改期限应为日期（如 2026-05-31）。") from None
+                    raise PlanInputError("整改期限应为日期（如 2026-05-31）。") from None
             else:
                 plan[key] = raw
         if plan:

@@ -3,7 +3,7 @@ the PDF request, and the 升级督办 list of escalated overdue hazards."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from hazardhub import clock
@@ -19,15 +19,18 @@ from hazardhub.directives.models import (
     ESCALATION_KINDS, EXTENSION_STATUSES, LEVELS, STATUSES, Directive, DirectivePhoto,
     Escalation,
 )
+from hazardhub.evidence import storage
 from hazardhub.extensions import db
 from hazardhub.formtokens import one_shot
-from hazardhub.forms import HazardForm, choices, errors_text
+from hazardhub.forms import HazardForm, choices
 from hazardhub.hazards.models import Hazard
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.operations import reading_roots_or_403
 from hazardhub.pagination import paginate
-from hazardhub.runs.models import ReportRun
 from hazardhub.policy import authorize, can, load_or_404, requires
+from hazardhub.requestflow import act, submit
+from hazardhub.runs import operations as runs
+from hazardhub.runs.models import ReportRun
 from hazardhub.tenancy import is_city_user
 
 bp = Blueprint("directives", __name__, url_prefix="/directives")
@@ -107,25 +110,22 @@ def create():
         form.hazard_ids.data = [i for i in (form.hazard_ids.data or []) if any(h.id == i for h in hazards)
                                 and i not in taken]
         form.hazard_ids.errors = []
-    elif form.validate_on_submit():
-        if school is None:
-            form.school_id.errors = ["请选择学校。"]
-            flash("请更正表单中的错误。", "danger")
-        else:
-            authorize("directive.issue", school)
-            try:
-                directive = ops.issue(
-                    issuer=issuer, school=school, actor=current_user, hazard_ids=form.hazard_ids.data or [],
-                    requirements=form.requirements.data, signer_name=form.signer_name.data,
-                    deadline=form.deadline.data, working_days=form.working_days.data, doc_title=form.doc_title.data)
-            except ops.DirectiveError as exc:
-                db.session.rollback()
-                flash(str(exc), "danger")
-            else:
-                flash(f"已下达{directive.doc_title} {directive.number}，整改期限 {directive.deadline.isoformat()}。", "success")
-                return redirect(url_for("directives.show", directive_id=directive.id))
     else:
-        flash("请更正表单中的错误。", "danger")
+        valid = form.validate_on_submit()
+        if valid and school is None:
+            form.school_id.errors = ["请选择学校。"]
+            valid = False
+        if valid:
+            authorize("directive.issue", school)
+        response = submit(
+            form, lambda: ops.issue(
+                issuer=issuer, school=school, actor=current_user, hazard_ids=form.hazard_ids.data or [],
+                requirements=form.requirements.data, signer_name=form.signer_name.data,
+                deadline=form.deadline.data, working_days=form.working_days.data, doc_title=form.doc_title.data),
+            done=lambda d: f"已下达{d.doc_title} {d.number}，整改期限 {d.deadline.isoformat()}。",
+            to=lambda d: _directive_url(d.id), validated=valid)
+        if response is not None:
+            return response
     return render_template("directives/new.html", form=form, issuer=issuer, school=school, hazards=hazards,
                            issuers=issuers, schools=schools, taken=taken)
 
@@ -139,8 +139,6 @@ def _people(directive: Directive, photos) -> dict[int, str]:
 
 
 def _pdf_runs(directive: Directive):
-    from hazardhub.runs.models import ReportRun
-
     runs = db.session.execute(
         sa.select(ReportRun).where(ReportRun.kind == PDF_KIND, ReportRun.requested_by_id == current_user.id)
         .order_by(ReportRun.id.desc()).limit(20)
@@ -175,97 +173,81 @@ def _directive_url(directive_id: int) -> str:
     return url_for("directives.show", directive_id=directive_id)
 
 
-def _act(directive_id: int, action: str, form_cls, apply, done: str):
-    directive = load_or_404(Directive, directive_id, action)
-    form = form_cls()
-    if not form.validate_on_submit():
-        if getattr(form, "csrf_token", None) is not None and form.csrf_token.errors:
-            abort(400)
-        flash("操作未执行：" + errors_text(form), "danger")
-        return redirect(url_for("directives.show", directive_id=directive.id))
-    try:
-        apply(directive, form)
-    except ValueError as exc:  # DirectiveError, FileRefused: a Chinese message, nothing written
-        db.session.rollback()
-        flash("操作未执行：" + str(exc), "danger")
-    else:
-        flash(done, "success")
-    return redirect(url_for("directives.show", directive_id=directive_id))
-
-
 @bp.route("/<int:directive_id>/acknowledge", methods=["POST"])
 @login_required
 @one_shot(_directive_url)
 def acknowledge(directive_id: int):
-    return _act(directive_id, "directive.acknowledge", AcknowledgeForm, lambda d, f: ops.acknowledge(
+    d, f = load_or_404(Directive, directive_id, "directive.acknowledge"), AcknowledgeForm()
+    return act(f, lambda: ops.acknowledge(
         d, actor=current_user, signer_name=f.signer_name.data, version_id=int(f.version_id.data)),
-        "已签收（回执已登记）。")
+               done="已签收（回执已登记）。", back=_directive_url(directive_id))
 
 
 @bp.route("/<int:directive_id>/respond", methods=["POST"])
 @login_required
 @one_shot(_directive_url)
 def respond(directive_id: int):
-    return _act(directive_id, "directive.respond", RespondForm, lambda d, f: ops.respond(
+    d, f = load_or_404(Directive, directive_id, "directive.respond"), RespondForm()
+    return act(f, lambda: ops.respond(
         d, actor=current_user, note=f.note.data, photos=request.files.getlist("photos"),
         version_id=int(f.version_id.data), plans=parse_plans(request.form, [i.hazard_id for i in d.items])),
-        "整改情况已报告，所列隐患已转为待验收。")
+               done="整改情况已报告，所列隐患已转为待验收。", back=_directive_url(directive_id))
 
 
 @bp.route("/<int:directive_id>/accept", methods=["POST"])
 @login_required
 @one_shot(_directive_url)
 def accept(directive_id: int):
-    return _act(directive_id, "directive.verify", AcceptForm, lambda d, f: ops.accept(
-        d, actor=current_user, note=f.note.data, version_id=int(f.version_id.data)), "验收合格，所列隐患已销号。")
+    d, f = load_or_404(Directive, directive_id, "directive.verify"), AcceptForm()
+    return act(f, lambda: ops.accept(
+        d, actor=current_user, note=f.note.data, version_id=int(f.version_id.data)),
+               done="验收合格，所列隐患已销号。", back=_directive_url(directive_id))
 
 
 @bp.route("/<int:directive_id>/return", methods=["POST"])
 @login_required
 @one_shot(_directive_url)
 def return_(directive_id: int):
-    return _act(directive_id, "directive.verify", ReturnForm, lambda d, f: ops.return_(
+    d, f = load_or_404(Directive, directive_id, "directive.verify"), ReturnForm()
+    return act(f, lambda: ops.return_(
         d, actor=current_user, comments=f.comments.data, version_id=int(f.version_id.data)),
-        "已退回学校继续整改，所列隐患回到整改中。")
+               done="已退回学校继续整改，所列隐患回到整改中。", back=_directive_url(directive_id))
 
 
 @bp.route("/<int:directive_id>/extension", methods=["POST"])
 @login_required
 @one_shot(_directive_url)
 def extension(directive_id: int):
-    return _act(directive_id, "directive.extension_request", ExtensionForm, lambda d, f: ops.request_extension(
+    d, f = load_or_404(Directive, directive_id, "directive.extension_request"), ExtensionForm()
+    return act(f, lambda: ops.request_extension(
         d, actor=current_user, until=f.until.data, reason=f.reason.data, version_id=int(f.version_id.data)),
-        "延期申请已提交，等待签发单位审批。")
+               done="延期申请已提交，等待签发单位审批。", back=_directive_url(directive_id))
 
 
 @bp.route("/<int:directive_id>/extension/decide", methods=["POST"])
 @login_required
 @one_shot(_directive_url)
 def decide_extension(directive_id: int):
-    return _act(directive_id, "directive.extension_decide", ExtensionDecisionForm, lambda d, f: ops.decide_extension(
+    d, f = load_or_404(Directive, directive_id, "directive.extension_decide"), ExtensionDecisionForm()
+    return act(f, lambda: ops.decide_extension(
         d, actor=current_user, approve=f.decision.data == "approve", note=f.note.data,
-        version_id=int(f.version_id.data)), "审批结果已记录。")
+        version_id=int(f.version_id.data)),
+               done="审批结果已记录。", back=_directive_url(directive_id))
 
 
 @bp.route("/<int:directive_id>/pdf", methods=["POST"])
 @login_required
 @one_shot(creates=(ReportRun, lambda run: url_for("runs.show", run_id=run.id)))
 def request_pdf(directive_id: int):
-    """Ask the worker for the directive PDF; the run page shows progress and the download."""
-    from hazardhub.runs import operations as runs
-
+    """Ask the worker for the directive PDF; the run page shows progress and the download (a
+    queue that cannot take the job is told in words, back on the directive)."""
     directive = load_or_404(Directive, directive_id, "directive.pdf")
     form = HazardForm()
-    if not form.validate_on_submit():
-        abort(400)
     school = db.session.execute(sa.select(OrgUnit).where(OrgUnit.id == directive.school_id)).scalar_one()
-    try:
-        run = runs.request_run(PDF_KIND, user=current_user, unit=school, params={"directive_id": directive.id})
-    except runs.QueueUnavailable as exc:
-        flash(str(exc), "danger")
-        return redirect(url_for("directives.show", directive_id=directive.id))
-    flash("已提交 PDF 生成任务。", "success")
-    return redirect(url_for("runs.show", run_id=run.id))
+    return act(form, lambda: runs.request_run(PDF_KIND, user=current_user, unit=school,
+                                              params={"directive_id": directive.id}),
+               done="已提交 PDF 生成任务。", prefix="", refusals=(runs.QueueUnavailable,),
+               back=lambda run: url_for("runs.show", run_id=run.id) if run is not None else _directive_url(directive_id))
 
 
 @bp.route("/<int:directive_id>/history")
@@ -279,8 +261,6 @@ def directive_history(directive_id: int):
 @bp.route("/photos/<int:photo_id>")
 @login_required
 def photo(photo_id: int):
-    from hazardhub.evidence import storage
-
     row = load_or_404(DirectivePhoto, photo_id, "directive.view")
     name = storage.download_name(row.original_name, row.content_type, f"整改照片{row.id}")
     path = storage.path_for(row.tenant_id, row.stored_name)
@@ -290,8 +270,6 @@ def photo(photo_id: int):
 @bp.route("/photos/<int:photo_id>/thumb")
 @login_required
 def photo_thumb(photo_id: int):
-    from hazardhub.evidence import storage
-
     row = load_or_404(DirectivePhoto, photo_id, "directive.view")
     if not row.thumb_name:
         abort(404)

@@ -8,7 +8,7 @@ withdraw answer with a redirect to the hazard page and a flashed message.
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, url_for
+from flask import Blueprint, abort, url_for
 from flask_login import current_user, login_required
 from werkzeug.routing import BuildError
 
@@ -19,6 +19,7 @@ from hazardhub.evidence.models import STAGES, Attachment
 from hazardhub.formtokens import one_shot
 from hazardhub.hazards.models import Hazard
 from hazardhub.policy import load_or_404
+from hazardhub.requestflow import act, first_error
 
 bp = Blueprint("evidence", __name__)
 
@@ -46,31 +47,15 @@ def _hazard_url(hazard_id: int) -> str:
         return f"/hazards/{hazard_id}#evidence"
 
 
-def _first_error(form) -> str:
-    for errors in form.errors.values():
-        for error in errors:
-            return str(error)
-    return "提交的内容不完整或格式不正确。"
-
-
 @bp.route("/hazards/<int:hazard_id>/attachments", methods=["POST"])
 @login_required
 @one_shot(_hazard_url)  # one click, one attachment
 def upload(hazard_id: int):
     hazard = load_or_404(Hazard, hazard_id, "evidence.upload")
     form = UploadForm()
-    if not form.validate_on_submit():
-        if form.csrf_token.errors:
-            abort(400)
-        flash(_first_error(form), "danger")
-        return redirect(_hazard_url(hazard.id))
-    try:
-        attachment = ops.add_attachment(hazard, current_user, form.upload(), form.stage.data, form.caption.data)
-    except ValueError as exc:  # FileRefused, EvidenceError: Chinese message for the user
-        flash(str(exc), "danger")
-    else:
-        flash(f"已上传{STAGES[attachment.stage]}：{attachment.original_name}。", "success")
-    return redirect(_hazard_url(hazard.id))
+    return act(form, lambda: ops.add_attachment(hazard, current_user, form.upload(), form.stage.data, form.caption.data),
+               done=lambda attachment: f"已上传{STAGES[attachment.stage]}：{attachment.original_name}。",
+               back=_hazard_url(hazard.id), prefix="", invalid=first_error)
 
 
 @bp.route("/attachments/<int:attachment_id>")
@@ -98,15 +83,6 @@ def thumb(attachment_id: int):
 def withdraw(attachment_id: int):
     attachment = load_or_404(Attachment, attachment_id, "evidence.withdraw")
     form = WithdrawForm()
-    if not form.validate_on_submit():
-        if form.csrf_token.errors:
-            abort(400)
-        flash(_first_error(form), "danger")
-        return redirect(_hazard_url(attachment.hazard_id))
-    try:
-        ops.withdraw(attachment, current_user, form.reason.data)
-    except ValueError as exc:
-        flash(str(exc), "danger")
-    else:
-        flash(f"已撤回附件：{attachment.original_name}。", "success")
-    return redirect(_hazard_url(attachment.hazard_id))
+    return act(form, lambda: ops.withdraw(attachment, current_user, form.reason.data),
+               done=lambda _: f"已撤回附件：{attachment.original_name}。",
+               back=_hazard_url(attachment.hazard_id), prefix="", invalid=first_error)

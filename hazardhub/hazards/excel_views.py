@@ -24,20 +24,23 @@ import sqlalchemy as sa
 from flask import (Blueprint, abort, current_app, flash, redirect, render_template, render_template_string, request,
                    send_file, session, url_for)
 from flask_login import current_user, login_required
-from flask_wtf.file import FileField, FileRequired
-from wtforms import HiddenField, SelectField, StringField
-from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from hazardhub import clock
 from hazardhub.extensions import db
 from hazardhub.formtokens import one_shot
-from hazardhub.forms import HazardForm, choices
+from hazardhub.errors import DomainError
+from hazardhub.forms import choices
 from hazardhub.hazards import bulk_import, excel
 from hazardhub.hazards import operations as hazard_ops
+from hazardhub.hazards.forms import (  # noqa: F401  (AUTO_SCHOOL, value_field_name: read by the tests here)
+    AUTO_SCHOOL, ExportRunForm, UploadForm, chosen_values, mapping_form, value_field_name,
+)
 from hazardhub.hazards.models import CATEGORIES, LEVELS, SOURCES, STATUSES, Hazard
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.operations import reading_roots, subtree_query, user_roots
 from hazardhub.policy import can, load_or_404
+from hazardhub.requestflow import perform, submit
+from hazardhub.runs import operations as run_ops
 from hazardhub.runs.models import ReportRun
 
 bp = Blueprint("ledger_excel", __name__, url_prefix="/hazards")
@@ -111,10 +114,6 @@ def _export_roots() -> list[OrgUnit]:
     return roots
 
 
-class ExportRunForm(HazardForm):
-    unit_id = HiddenField(validators=[DataRequired("表单已失效，请刷新。"), Regexp(r"^\d{1,18}$", message="表单已失效，请刷新。")])
-
-
 _LARGE_EXPORT = """{% extends "base.html" %}
 {% block title %}导出隐患台账{% endblock %}
 {% block content %}
@@ -174,18 +173,16 @@ def export():
 @one_shot(creates=(ReportRun, lambda run: url_for("runs.show", run_id=run.id)))
 def export_run():
     """Background export of every non-voided hazard under one unit (kind ``ledger_xlsx``)."""
-    from hazardhub.runs import operations as run_ops
-
     form = ExportRunForm()
     if not form.validate_on_submit():
         abort(400)
     unit = load_or_404(OrgUnit, form.unit_id.data, "hazard.export")
     if unit.tenant_id != current_user.tenant_id:
         abort(403)
-    try:
-        run = run_ops.request_run("ledger_xlsx", user=current_user, unit=unit)
-    except run_ops.QueueUnavailable as exc:
-        flash(str(exc), "danger")
+    # a queue that cannot take the job is told in words, back on the task list
+    queued, run = perform(lambda: run_ops.request_run("ledger_xlsx", user=current_user, unit=unit),
+                          refusals=(run_ops.QueueUnavailable,))
+    if not queued:
         return redirect(url_for("runs.index"))
     flash("已提交后台导出任务，完成后可在本页下载。", "success")
     return redirect(url_for("runs.show", run_id=run.id))
@@ -212,19 +209,8 @@ def importable_units() -> list[tuple[OrgUnit, str]]:
     return out
 
 
-#: the first choice of 导入到单位 when the user may import into several units
-AUTO_SCHOOL = "按文件识别（填报单位、标题或文件名）"
-
-
-class UploadForm(HazardForm):
-    school_id = SelectField("导入到单位", validate_choice=True)
-    file = FileField("隐患台账文件（.xlsx、.xls 或 .csv）", validators=[FileRequired("请选择要导入的台账文件。")])
-
-
 def _folder() -> Path:
-    from hazardhub.runs.operations import storage_root
-
-    return storage_root() / "imports" / str(current_user.tenant_id)
+    return run_ops.storage_root() / "imports" / str(current_user.tenant_id)
 
 
 def _pending_path(pending: dict) -> Path | None:
@@ -253,6 +239,10 @@ def _sweep(folder: Path) -> None:
             pass
 
 
+class UploadUnreadable(DomainError):
+    """The uploaded ledger could not be read (the page lists why)."""
+
+
 @bp.route("/import", methods=["GET", "POST"])
 @login_required
 def import_upload():
@@ -266,7 +256,10 @@ def import_upload():
     auto = [("", AUTO_SCHOOL)] if len(units) > 1 else []
     form.school_id.choices = choices(auto + [(str(u.id), label) for u, label in units])
     upload_errors: list[str] = []
-    if form.validate_on_submit():
+
+    def stage() -> None:
+        """Read the upload once and keep its parsed rows for the mapping step (nothing in the
+        database yet); an unreadable file is refused with its problems listed on the page."""
         school = load_or_404(OrgUnit, form.school_id.data, "hazard.import") if form.school_id.data else None
         found_by = None
         upload = form.file.data
@@ -285,26 +278,27 @@ def import_upload():
                 if school is None:
                     upload_errors.append("无法从文件确定学校：表头没有可识别的填报单位，标题和文件名中也没有您可导入的"
                                          "学校名称。请在“导入到单位”中选择。")
-        if not upload_errors:
-            _drop_pending()
-            folder = _folder()
-            folder.mkdir(parents=True, exist_ok=True)
-            _sweep(folder)
-            token = secrets.token_urlsafe(24)
-            # the file is read once, here: the mapping step works on these parsed rows, and the
-            # upload itself is not kept (its SHA-256 goes into the import's audit meta)
-            parsed = excel.dump_sheets(sheets)
-            (folder / f"{token}.json").write_bytes(parsed)
-            session[_SESSION_KEY] = {
-                "token": token, "school_id": school.id, "found_by": found_by, "sha256": hashlib.sha256(data).hexdigest(),
-                "sheet": excel.best_sheet(sheets),
-                "parsed_sha256": hashlib.sha256(parsed).hexdigest(),
-                "file_name": Path(upload.filename or "ledger.xlsx").name[:200],
-            }
-            return redirect(url_for("ledger_excel.import_map"))
-        flash("文件未能读取，请检查后重新上传。", "danger")
-    elif request.method == "POST":
-        flash("请检查表单中标出的问题。", "danger")
+        if upload_errors:
+            raise UploadUnreadable("文件未能读取，请检查后重新上传。")
+        _drop_pending()
+        folder = _folder()
+        folder.mkdir(parents=True, exist_ok=True)
+        _sweep(folder)
+        token = secrets.token_urlsafe(24)
+        # the file is read once, here: the mapping step works on these parsed rows, and the
+        # upload itself is not kept (its SHA-256 goes into the import's audit meta)
+        parsed = excel.dump_sheets(sheets)
+        (folder / f"{token}.json").write_bytes(parsed)
+        session[_SESSION_KEY] = {
+            "token": token, "school_id": school.id, "found_by": found_by, "sha256": hashlib.sha256(data).hexdigest(),
+            "sheet": excel.best_sheet(sheets),
+            "parsed_sha256": hashlib.sha256(parsed).hexdigest(),
+            "file_name": Path(upload.filename or "ledger.xlsx").name[:200],
+        }
+
+    response = submit(form, stage, done="", to=url_for("ledger_excel.import_map"), invalid="请检查表单中标出的问题。")
+    if response is not None:
+        return response
     return render_template("hazards/import.html", step=1, form=form, upload_errors=upload_errors,
                            columns=excel.LEDGER_COLUMNS)
 
@@ -319,66 +313,6 @@ def school_of_file(sheet: excel.Sheet, file_name: str, units: list[OrgUnit]) -> 
         if school is not None:
             return school, found_by
     return None, None
-
-
-def value_field_name(field_key: str, value: str) -> str:
-    """The form field of one distinct value of a value column (stable, whatever the text)."""
-    return f"v_{field_key}_{hashlib.sha1(f'{field_key}:{value}'.encode()).hexdigest()[:12]}"
-
-
-def _posted_columns(sheet: excel.Sheet, guesses: dict[int, str]) -> dict[int, str]:
-    """The column map the user is looking at: the posted selects, else the guesses."""
-    if request.method != "POST":
-        return dict(guesses)
-    out = {}
-    for i in range(len(sheet.headers)):
-        key = request.form.get(f"col_{i}", "")
-        if key in excel.FIELD_LABELS:
-            out[i] = key
-    return out
-
-
-def mapping_form(sheet: excel.Sheet, *, guesses: dict[int, str], remembered: dict[str, dict[str, str]]):
-    """One select per spreadsheet column (which field it is), the constants that fill missing
-    columns, and one select per distinct value of each value column (category, level, status,
-    source) with the suggestion preselected. Returns the form and the value rows to show."""
-    field_choices = choices([("", "（不导入此列）")] + list(excel.FIELD_LABELS.items()))
-
-    class MappingForm(HazardForm):
-        default_source = SelectField("未填检查类型的行按", choices=choices(SOURCES.items()), validate_choice=True)
-        fill_found_by_name = StringField("表中无“排查人”时统一填写", validators=[Optional(), Length(max=60)])
-        duplicates = SelectField("表中已在台账里的行", validate_choice=False, choices=choices([
-            ("", "（先检查，发现重复时再选择）"), ("skip", "跳过这些行"), ("update", "用表中内容更新已有隐患")]))
-        fill_found_on = StringField("表中无“排查日期”时统一填写（默认取表头的填报日期）",
-                                    validators=[Optional(), Length(max=20)])
-
-    for i, header in enumerate(sheet.headers):
-        setattr(MappingForm, f"col_{i}", SelectField(header, choices=field_choices, validate_choice=True))
-    data: dict[str, str] = {f"col_{i}": guesses.get(i, "") for i in range(len(sheet.headers))}
-    data["default_source"] = "self"
-    data["fill_found_on"] = sheet.context.get("date", "")
-    value_rows: dict[str, list[tuple[str, int, str, str]]] = {}
-    for field_key, found in excel.values_to_map(sheet, _posted_columns(sheet, guesses), remembered).items():
-        allowed = choices([("", "（请选择）")] + list(excel.VALUE_FIELDS[field_key].items()))
-        rows = []
-        for text, count, suggestion in found:
-            name = value_field_name(field_key, text)
-            setattr(MappingForm, name, SelectField(text, choices=allowed, validate_choice=True))
-            data[name] = suggestion
-            rows.append((text, count, suggestion, name))
-        value_rows[field_key] = rows
-    form = MappingForm(data=data)
-    if request.method == "POST":  # a value column mapped just now: its values start from the suggestions
-        for rows in value_rows.values():
-            for _text, _count, suggestion, name in rows:
-                if name not in request.form:
-                    getattr(form, name).data = suggestion
-    return form, value_rows
-
-
-def chosen_values(form, value_rows) -> dict[str, dict[str, str]]:
-    return {field_key: {text: getattr(form, name).data for text, _n, _s, name in rows if getattr(form, name).data}
-            for field_key, rows in value_rows.items()}
 
 
 def _mapping_errors(form, sheet: excel.Sheet) -> tuple[dict[int, str], list[str]]:

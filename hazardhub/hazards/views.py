@@ -1,6 +1,7 @@
 """Pages of the hazard ledger: the ledger, 挂牌督办, register, show, edit, lifecycle, history."""
 from __future__ import annotations
 
+import functools
 from datetime import date
 from typing import NamedTuple
 
@@ -29,6 +30,7 @@ from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.operations import reading_roots_or_403
 from hazardhub.pagination import paginate
 from hazardhub.policy import can, load_or_404, requires
+from hazardhub.requestflow import act, submit
 from hazardhub.standards import operations as catalogue
 
 bp = Blueprint("hazards", __name__, url_prefix="/hazards")
@@ -215,30 +217,32 @@ def create():
         roles = {m.role for m in current_user.active_memberships}
         form.source.data = ("self" if roles & {"principal", "safety_officer", "staff"} else
                             "township" if "township_supervisor" in roles else "bureau")
-    if form.validate_on_submit():
+
+    def apply() -> Hazard:
         school = next(u for u in units if u.id == form.school_id.data)
-        try:
-            hazard = ops.register(school=school, actor=current_user, data=form.data_dict(),
-                                  item_ids=form.items.data or [], level=form.level.data,
-                                  photos=request.files.getlist("photos"))
-        except ops.PlanIncomplete as exc:
-            flash(str(exc), "danger")
-            _mark_plan_errors(form, exc.missing)
-        except ops.HazardError as exc:
-            flash(str(exc), "danger")
-        else:
-            photos = len([f for f in request.files.getlist("photos") if f.filename])
-            flash(f"已登记隐患 {hazard.number}（{hazard.level_label}）" + (f"，照片 {photos} 张" if photos else "") + "。",
-                  "success")
-            if hazard.level == "major":
-                flash("该隐患为重大事故隐患，已列入挂牌督办。", "warning")
-            return redirect(url_for("hazards.show", hazard_id=hazard.id))
-    elif request.method == "POST":
-        flash("请更正表单中的错误。", "danger")
+        return ops.register(school=school, actor=current_user, data=form.data_dict(), item_ids=form.items.data or [],
+                            level=form.level.data, photos=request.files.getlist("photos"))
+
+    def registered(hazard: Hazard) -> list[tuple[str, str]]:
+        photos = len([f for f in request.files.getlist("photos") if f.filename])
+        said = [(f"已登记隐患 {hazard.number}（{hazard.level_label}）" + (f"，照片 {photos} 张" if photos else "") + "。",
+                 "success")]
+        if hazard.level == "major":
+            said.append(("该隐患为重大事故隐患，已列入挂牌督办。", "warning"))
+        return said
+
+    response = submit(form, apply, done=registered, to=lambda hazard: _hazard_url(hazard.id),
+                      on_error=lambda exc: _mark_plan_errors(form, exc))
+    if response is not None:
+        return response
     return render_template("hazards/form.html", form=form, groups=groups, hazard=None)
 
 
-def _mark_plan_errors(form, missing: list[str]) -> None:
+def _mark_plan_errors(form, exc: Exception) -> None:
+    """After a refusal: a major hazard's missing plan parts are marked on their fields."""
+    if not isinstance(exc, ops.PlanIncomplete):
+        return
+    missing = exc.missing
     fields = {"责任": form.responsible_person, "措施": form.measures, "资金": form.funds, "时限": form.deadline,
               "预案": form.contingency_plan}
     for name in missing:
@@ -294,111 +298,107 @@ def edit(hazard_id: int):
     if request.method == "GET":
         form.items.data = list(cited)
         form.version_id.data = str(hazard.version_id)
-    conflict = None
-    if form.validate_on_submit():
-        try:
-            changed = ops.update(hazard, actor=current_user, data=form.data_dict(), item_ids=form.items.data or [],
-                                 level=form.level.data, version_id=int(form.version_id.data), reason=form.reason.data)
-        except ops.StaleHazard as exc:
-            conflict = exc.changes
-            flash(str(exc), "danger")
-        except ops.PlanIncomplete as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-            _mark_plan_errors(form, exc.missing)
-        except ops.HazardError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-        else:
-            flash("已保存。" if changed else "没有需要保存的修改。", "success" if changed else "info")
-            return redirect(url_for("hazards.show", hazard_id=hazard.id))
-    elif request.method == "POST":
-        flash("请更正表单中的错误。", "danger")
-    return render_template("hazards/form.html", form=form, groups=groups, hazard=hazard, conflict=conflict)
+    conflict: list = []
+
+    def refused_edit(exc: Exception) -> None:
+        if isinstance(exc, ops.StaleHazard):
+            conflict.extend(exc.changes)
+        _mark_plan_errors(form, exc)
+
+    response = submit(
+        form, lambda: ops.update(hazard, actor=current_user, data=form.data_dict(), item_ids=form.items.data or [],
+                                 level=form.level.data, version_id=int(form.version_id.data), reason=form.reason.data),
+        done=lambda changed: [("已保存。", "success")] if changed else [("没有需要保存的修改。", "info")],
+        to=_hazard_url(hazard.id), on_error=refused_edit)
+    if response is not None:
+        return response
+    return render_template("hazards/form.html", form=form, groups=groups, hazard=hazard, conflict=conflict or None)
 
 
 def _hazard_url(hazard_id: int) -> str:
     return url_for("hazards.show", hazard_id=hazard_id)
 
 
-def _transition(hazard_id: int, action: str, form_cls, apply, done: str):
-    hazard = load_or_404(Hazard, hazard_id, action)
-    form = form_cls()
-    if not form.validate_on_submit():
-        flash("操作未执行：" + errors_text(form), "danger")
-        return redirect(url_for("hazards.show", hazard_id=hazard.id))
-    try:
-        apply(hazard, form)
-    except ops.StaleHazard as exc:
-        flash(str(exc) + " " + "；".join(f"{label}：{old} → {new}" for label, old, new in exc.changes[:8]), "danger")
-    except ops.HazardError as exc:
-        db.session.rollback()
-        flash(str(exc), "danger")
-    else:
-        flash(done, "success")
-    return redirect(url_for("hazards.show", hazard_id=hazard_id))
+def _refusal_text(exc: Exception) -> str:
+    """A stale button names what the other person changed (up to eight fields)."""
+    if isinstance(exc, ops.StaleHazard):
+        return str(exc) + " " + "；".join(f"{label}：{old} → {new}" for label, old, new in exc.changes[:8])
+    return str(exc)
+
+
+#: a button of the hazard page: an invalid form (a bad token too) is flashed "操作未执行：…" and
+#: a refusal in the operation's own words (a stale one naming what changed), back to the hazard
+_button = functools.partial(act, prefix="", invalid=lambda form: "操作未执行：" + errors_text(form),
+                            bad_token_is_400=False, message=_refusal_text)
 
 
 @bp.route("/<int:hazard_id>/start", methods=["POST"])
 @login_required
 @one_shot(_hazard_url)
 def start(hazard_id: int):
-    return _transition(hazard_id, "hazard.rectify", VersionForm, lambda h, f: ops.start_rectification(
-        h, actor=current_user, version_id=int(f.version_id.data)), "已开始整改。")
+    hazard, form = load_or_404(Hazard, hazard_id, "hazard.rectify"), VersionForm()
+    return _button(form, lambda: ops.start_rectification(hazard, actor=current_user, version_id=int(form.version_id.data)),
+                   done="已开始整改。", back=_hazard_url(hazard_id))
 
 
 @bp.route("/<int:hazard_id>/report", methods=["POST"])
 @login_required
 @one_shot(_hazard_url)
 def report(hazard_id: int):
-    return _transition(hazard_id, "hazard.rectify", ReportForm, lambda h, f: ops.report_rectification(
-        h, actor=current_user, rectified_on=f.rectified_on.data, note=f.note.data, version_id=int(f.version_id.data)),
-        "已报告整改完成，等待验收。")
+    hazard, form = load_or_404(Hazard, hazard_id, "hazard.rectify"), ReportForm()
+    return _button(form, lambda: ops.report_rectification(
+        hazard, actor=current_user, rectified_on=form.rectified_on.data, note=form.note.data,
+        version_id=int(form.version_id.data)), done="已报告整改完成，等待验收。", back=_hazard_url(hazard_id))
 
 
 @bp.route("/<int:hazard_id>/accept", methods=["POST"])
 @login_required
 @one_shot(_hazard_url)
 def accept(hazard_id: int):
-    return _transition(hazard_id, "hazard.accept", AcceptForm, lambda h, f: ops.accept(
-        h, actor=current_user, accepted_on=f.accepted_on.data, note=f.note.data, version_id=int(f.version_id.data)),
-        "验收合格，已销号。")
+    hazard, form = load_or_404(Hazard, hazard_id, "hazard.accept"), AcceptForm()
+    return _button(form, lambda: ops.accept(
+        hazard, actor=current_user, accepted_on=form.accepted_on.data, note=form.note.data,
+        version_id=int(form.version_id.data)), done="验收合格，已销号。", back=_hazard_url(hazard_id))
 
 
 @bp.route("/<int:hazard_id>/reject", methods=["POST"])
 @login_required
 @one_shot(_hazard_url)
 def reject(hazard_id: int):
-    return _transition(hazard_id, "hazard.accept", ReasonForm, lambda h, f: ops.reject(
-        h, actor=current_user, reason=f.reason.data, version_id=int(f.version_id.data)),
-        "验收不通过，已退回整改。")
+    hazard, form = load_or_404(Hazard, hazard_id, "hazard.accept"), ReasonForm()
+    return _button(form, lambda: ops.reject(hazard, actor=current_user, reason=form.reason.data,
+                                            version_id=int(form.version_id.data)),
+                   done="验收不通过，已退回整改。", back=_hazard_url(hazard_id))
 
 
 @bp.route("/<int:hazard_id>/void", methods=["POST"])
 @login_required
 @one_shot(_hazard_url)
 def void(hazard_id: int):
-    return _transition(hazard_id, "hazard.void", ReasonForm, lambda h, f: ops.void(
-        h, actor=current_user, reason=f.reason.data, version_id=int(f.version_id.data)),
-        "已作废（保留在台账中）。")
+    hazard, form = load_or_404(Hazard, hazard_id, "hazard.void"), ReasonForm()
+    return _button(form, lambda: ops.void(hazard, actor=current_user, reason=form.reason.data,
+                                          version_id=int(form.version_id.data)),
+                   done="已作废（保留在台账中）。", back=_hazard_url(hazard_id))
 
 
 @bp.route("/<int:hazard_id>/downgrade", methods=["POST"])
 @login_required
 @one_shot(_hazard_url)
 def downgrade(hazard_id: int):
-    return _transition(hazard_id, "hazard.downgrade_request", ReasonForm, lambda h, f: ops.request_downgrade(
-        h, actor=current_user, reason=f.reason.data, version_id=int(f.version_id.data)),
-        "降级申请已提交，等待上级审批。")
+    hazard, form = load_or_404(Hazard, hazard_id, "hazard.downgrade_request"), ReasonForm()
+    return _button(form, lambda: ops.request_downgrade(hazard, actor=current_user, reason=form.reason.data,
+                                                       version_id=int(form.version_id.data)),
+                   done="降级申请已提交，等待上级审批。", back=_hazard_url(hazard_id))
 
 
 @bp.route("/<int:hazard_id>/downgrade/decide", methods=["POST"])
 @login_required
 @one_shot(_hazard_url)
 def decide_downgrade(hazard_id: int):
-    return _transition(hazard_id, "hazard.downgrade_approve", DecisionForm, lambda h, f: ops.decide_downgrade(
-        h, actor=current_user, approve=f.decision.data == "approve", note=f.note.data,
-        version_id=int(f.version_id.data)), "审批结果已记录。")
+    hazard, form = load_or_404(Hazard, hazard_id, "hazard.downgrade_approve"), DecisionForm()
+    return _button(form, lambda: ops.decide_downgrade(
+        hazard, actor=current_user, approve=form.decision.data == "approve", note=form.note.data,
+        version_id=int(form.version_id.data)), done="审批结果已记录。", back=_hazard_url(hazard_id))
 
 
 @bp.route("/<int:hazard_id>/history")

@@ -5,8 +5,6 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup
-from wtforms import DateField, HiddenField, PasswordField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
 from hazardhub import clock
 from hazardhub.accounts.models import Membership, User
@@ -17,6 +15,7 @@ from hazardhub.formtokens import one_shot
 from hazardhub.forms import HazardForm, choices
 from hazardhub.hazards.models import Hazard
 from hazardhub.inspections import operations as ops
+from hazardhub.inspections.forms import AssignForm, FinishForm, SignForm, StartForm
 from hazardhub.inspections.models import (
     KINDS, RESULTS, STATUSES, Inspection, LeaderAssignment, SignOff,
 )
@@ -24,35 +23,10 @@ from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.operations import reading_roots
 from hazardhub.pagination import paginate
 from hazardhub.policy import InspectionStart, can, load_or_404, requires
+from hazardhub.requestflow import act, perform, submit
 from hazardhub.roles import BUREAU_ROLES, CITY_ROLES
 
 bp = Blueprint("inspections", __name__, url_prefix="/inspections")
-
-VERSION = [DataRequired("表单已失效，请刷新。"), Regexp(r"^\d{1,9}$", message="表单已失效，请刷新。")]
-
-
-class StartForm(HazardForm):
-    unit_id = SelectField("学校", coerce=int, validators=[InputRequired("请选择学校。")], validate_choice=True)
-    kind = SelectField("检查类型", validate_choice=True)
-    inspected_on = DateField("检查日期", validators=[InputRequired("请填写检查日期。")])
-    inspectors = StringField("检查人员", validators=[DataRequired("请填写检查人员。"), Length(max=300, message="不超过 300 字。")])
-    agencies = StringField("参加部门（联合检查）", validators=[Optional(), Length(max=200, message="不超过 200 字。")])
-
-
-class FinishForm(HazardForm):
-    summary = TextAreaField("检查小结", validators=[Optional(), Length(max=4000, message="不超过 4000 字。")])
-    version_id = HiddenField(validators=VERSION)
-
-
-class SignForm(HazardForm):
-    password = PasswordField("请再次输入登录密码以签字", validators=[DataRequired("请输入密码。"), Length(max=128)])
-    version_id = HiddenField(validators=VERSION)
-
-
-class AssignForm(HazardForm):
-    leader_id = SelectField("分包领导", coerce=int, validate_choice=True)
-    unit_id = SelectField("分包单位", coerce=int, validate_choice=True)
-
 
 def _visible_stmt():
     roots = reading_roots(current_user)
@@ -135,22 +109,17 @@ def start():
         if request.args.get("unit_id", "").isdigit():
             form.unit_id.data = int(request.args["unit_id"])
         form.kind.data = kind
-    if form.validate_on_submit():
+
+    def apply() -> Inspection:
         unit, kinds = next((u, k) for u, k in startable if u.id == form.unit_id.data)
         if form.kind.data not in kinds:
-            flash(f"您不能对“{unit.name}”开展{KINDS[form.kind.data]}。", "danger")
-        else:
-            try:
-                inspection = ops.start(unit=unit, kind=form.kind.data, actor=current_user,
-                                       inspected_on=form.inspected_on.data, inspectors=form.inspectors.data,
-                                       agencies=form.agencies.data)
-            except ops.InspectionError as exc:
-                db.session.rollback()
-                flash(str(exc), "danger")
-            else:
-                return redirect(url_for("inspections.show", inspection_id=inspection.id))
-    elif request.method == "POST":
-        flash("请更正表单中的错误。", "danger")
+            raise ops.InspectionError(f"您不能对“{unit.name}”开展{KINDS[form.kind.data]}。")
+        return ops.start(unit=unit, kind=form.kind.data, actor=current_user, inspected_on=form.inspected_on.data,
+                         inspectors=form.inspectors.data, agencies=form.agencies.data)
+
+    response = submit(form, apply, done="", to=_inspection_page)
+    if response is not None:
+        return response
     return render_template("inspections/start.html", form=form, kind=kind, kinds=all_kinds)
 
 
@@ -165,28 +134,8 @@ def show(inspection_id: int):
             return _sealed(inspection)
         if not editable:
             abort(403)
-        form = HazardForm()
-        if not form.validate_on_submit():
-            abort(400)
-        results, findings = {}, {}
-        for line in ops.lines_of(inspection):
-            value = request.form.get(f"result-{line.id}")
-            if value is None:
-                continue
-            results[line.id] = (value, request.form.get(f"note-{line.id}", "")[:500])
-            findings[line.id] = (request.form.get(f"location-{line.id}", "")[:200],
-                                 request.form.get(f"description-{line.id}", "")[:4000])
-        version = request.form.get("version_id", "")
-        try:
-            created = ops.record_results(inspection, actor=current_user, results=results, findings=findings,
-                                         version_id=int(version) if version.isdigit() else -1)
-        except ops.InspectionError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-        else:
-            flash("检查表已保存。" + (f"新登记隐患 {len(created)} 项：" + "、".join(h.number for h in created)
-                                    if created else ""), "success")
-        return redirect(url_for("inspections.show", inspection_id=inspection_id))
+        return act(HazardForm(), lambda: _record_checklist(inspection), done=_checklist_saved,
+                   back=_inspection_url(inspection_id), prefix="")
     lines = ops.lines_of(inspection)
     hazards = {h.id: h for h in db.session.execute(
         sa.select(Hazard).where(Hazard.id.in_([ln.hazard_id for ln in lines if ln.hazard_id]))).scalars()} \
@@ -200,6 +149,26 @@ def show(inspection_id: int):
                            editable=editable, RESULTS=RESULTS, signoff=signoff, check=check, signer=signer,
                            finish_form=FinishForm(version_id=inspection.version_id), form=HazardForm(),
                            amendments=amendments, STATUSES=STATUSES)
+
+
+def _record_checklist(inspection: Inspection) -> list[Hazard]:
+    """Save the posted checklist lines (one ``result-<line id>`` and its note, location and
+    description per line) → the hazards the failed lines registered."""
+    results, findings = {}, {}
+    for line in ops.lines_of(inspection):
+        value = request.form.get(f"result-{line.id}")
+        if value is None:
+            continue
+        results[line.id] = (value, request.form.get(f"note-{line.id}", "")[:500])
+        findings[line.id] = (request.form.get(f"location-{line.id}", "")[:200],
+                             request.form.get(f"description-{line.id}", "")[:4000])
+    version = request.form.get("version_id", "")
+    return ops.record_results(inspection, actor=current_user, results=results, findings=findings,
+                              version_id=int(version) if version.isdigit() else -1)
+
+
+def _checklist_saved(created: list[Hazard]) -> str:
+    return "检查表已保存。" + (f"新登记隐患 {len(created)} 项：" + "、".join(h.number for h in created) if created else "")
 
 
 def _hazards_to_direct(inspection: Inspection, hazards: dict[int, Hazard]) -> list[Hazard]:
@@ -234,18 +203,11 @@ def finish(inspection_id: int):
     if not can(current_user, "inspection.edit", inspection):
         abort(403)
     form = FinishForm()
-    if not form.validate_on_submit():
-        flash("表单已失效，请刷新。", "danger")
-    else:
-        try:
-            ops.finish(inspection, actor=current_user, summary=form.summary.data or "",
-                       version_id=int(form.version_id.data))
-        except ops.InspectionError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-        else:
-            flash("检查已完成。" + ("请校长签字。" if inspection.kind == "self" else ""), "success")
-    return redirect(url_for("inspections.show", inspection_id=inspection_id))
+    done = "检查已完成。" + ("请校长签字。" if inspection.kind == "self" else "")
+    return act(form, lambda: ops.finish(inspection, actor=current_user, summary=form.summary.data or "",
+                                        version_id=int(form.version_id.data)),
+               done=done, back=_inspection_url(inspection_id), prefix="",
+               invalid=lambda _: "表单已失效，请刷新。", bad_token_is_400=False)
 
 
 @bp.route("/<int:inspection_id>/sign", methods=["GET", "POST"])
@@ -257,18 +219,16 @@ def sign(inspection_id: int):
     if request.method == "GET":
         form.version_id.data = str(inspection.version_id)
     summary = ops.snapshot(inspection)
-    if form.validate_on_submit():
-        try:
-            ops.sign(inspection, actor=current_user, password=form.password.data,
-                     version_id=int(form.version_id.data))
-        except ops.InspectionError as exc:
-            db.session.rollback()
-            form.password.errors = list(form.password.errors) + [str(exc)]
-        else:
-            flash("已签字。本次自查已封存，如需更正请发起更正记录。", "success")
-            return redirect(url_for("inspections.show", inspection_id=inspection_id))
-    elif request.method == "POST":
-        flash("请输入密码后签字。", "danger")
+
+    def beside_password(exc: Exception) -> None:
+        form.password.errors = list(form.password.errors) + [str(exc)]
+
+    response = submit(form, lambda: ops.sign(inspection, actor=current_user, password=form.password.data,
+                                             version_id=int(form.version_id.data)),
+                      done="已签字。本次自查已封存，如需更正请发起更正记录。", to=_inspection_url(inspection_id),
+                      on_error=beside_password, show=False, invalid="请输入密码后签字。")
+    if response is not None:
+        return response
     return render_template("inspections/sign.html", inspection=inspection, form=form, summary=summary)
 
 
@@ -277,18 +237,11 @@ def sign(inspection_id: int):
 @one_shot(creates=(Inspection, _inspection_page))
 def amend(inspection_id: int):
     inspection = load_or_404(Inspection, inspection_id, "inspection.amend")
-    if not HazardForm().validate_on_submit():
-        abort(400)
     unit = db.session.execute(sa.select(OrgUnit).where(OrgUnit.id == inspection.unit_id)).scalar_one()
-    try:
-        correction = ops.start(unit=unit, kind="self", actor=current_user, inspected_on=clock.today(),
-                               inspectors=inspection.inspectors, amends=inspection)
-    except ops.InspectionError as exc:
-        db.session.rollback()
-        flash(str(exc), "danger")
-        return redirect(url_for("inspections.show", inspection_id=inspection_id))
-    flash("已发起更正记录：修改后须重新签字。原签字记录保持不变。", "info")
-    return redirect(url_for("inspections.show", inspection_id=correction.id))
+    return act(HazardForm(), lambda: ops.start(unit=unit, kind="self", actor=current_user, inspected_on=clock.today(),
+                                               inspectors=inspection.inspectors, amends=inspection),
+               done=[("已发起更正记录：修改后须重新签字。原签字记录保持不变。", "info")], prefix="",
+               back=lambda correction: _inspection_url(correction.id if correction is not None else inspection_id))
 
 
 @bp.route("/<int:inspection_id>/history")
@@ -318,12 +271,9 @@ def assignments():
     if form.validate_on_submit():
         leader = next(u for u in leaders if u.id == form.leader_id.data)
         unit = next(u for u in units if u.id == form.unit_id.data)
-        try:
-            ops.assign_leader(leader=leader, unit=unit, actor=current_user)
-        except ops.InspectionError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-        else:
+        # refused or not, back to the list (the refusal flashed)
+        assigned, _ = perform(lambda: ops.assign_leader(leader=leader, unit=unit, actor=current_user))
+        if assigned:
             flash(f"已分包：{leader.display_name} → {unit.name}", "success")
         return redirect(url_for("inspections.assignments"))
     elif request.method == "POST":
@@ -339,8 +289,5 @@ def assignments():
 @login_required
 def end_assignment(assignment_id: int):
     assignment = load_or_404(LeaderAssignment, assignment_id, "inspection.assign")
-    if not HazardForm().validate_on_submit():
-        abort(400)
-    ops.end_assignment(assignment, actor=current_user)
-    flash("已取消分包。", "success")
-    return redirect(url_for("inspections.assignments"))
+    return act(HazardForm(), lambda: ops.end_assignment(assignment, actor=current_user), done="已取消分包。",
+               back=url_for("inspections.assignments"), prefix="")

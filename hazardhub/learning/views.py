@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from hazardhub import clock
@@ -20,10 +20,18 @@ from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.operations import reading_roots_or_403
 from hazardhub.pagination import paginate
 from hazardhub.policy import authorize, can, load_or_404, requires
+from hazardhub.requestflow import submit
 from hazardhub.standards import operations as catalogue
 
 bp = Blueprint("learning", __name__, url_prefix="/learning")
 
+#: who records each level, said when the chosen unit may not (the level list offers only what the
+#: user may record on some unit, not on every one)
+LEVEL_RECORDED_BY = {
+    "bureau_staff": "监管人员学习由教育局安全管理员登记。",
+    "principals": "学校主要负责人学习由教育局或乡镇中心学校登记。",
+    "all_staff": "全体教职工学习由学校校长或安全管理员登记。",
+}
 
 
 def _filter_units(roots) -> list[OrgUnit]:
@@ -107,26 +115,19 @@ def create():
         form.unit_id.data = units[0].id
         form.hours.data = 2
         form.level.data = form.level.choices[0].value if form.level.choices else None
-    if form.validate_on_submit():
+
+    def apply() -> LearningSession:
         unit = next(u for u in units if u.id == form.unit_id.data)
         if not can(current_user, "learning.create", LearningSession(unit_id=unit.id, tenant_id=unit.tenant_id,
                                                                      level=form.level.data)):
-            flash({"bureau_staff": "监管人员学习由教育局安全管理员登记。",
-                   "principals": "学校主要负责人学习由教育局或乡镇中心学校登记。",
-                   "all_staff": "全体教职工学习由学校校长或安全管理员登记。"}[form.level.data]
-                  + "所选组织单位不能登记该层级的学习。", "danger")
-        else:
-            try:
-                session = ops.record(unit=unit, actor=current_user, data=form.data_dict(),
-                                     standard_ids=form.standards.data or [], membership_ids=form.attendees.data or [])
-            except ops.LearningError as exc:
-                db.session.rollback()
-                flash(str(exc), "danger")
-            else:
-                flash(f"已登记学习记录：{session.title}。", "success")
-                return redirect(url_for("learning.show", session_id=session.id))
-    elif request.method == "POST":
-        flash("请更正表单中的错误。", "danger")
+            raise ops.LearningError(LEVEL_RECORDED_BY[form.level.data] + "所选组织单位不能登记该层级的学习。")
+        return ops.record(unit=unit, actor=current_user, data=form.data_dict(),
+                          standard_ids=form.standards.data or [], membership_ids=form.attendees.data or [])
+
+    response = submit(form, apply, done=lambda session: f"已登记学习记录：{session.title}。",
+                      to=lambda session: url_for("learning.show", session_id=session.id))
+    if response is not None:
+        return response
     return render_template("learning/form.html", form=form, session=None, candidates=candidates, conflict=None)
 
 
@@ -173,24 +174,18 @@ def edit(session_id: int):
         present = {(a.user_id, a.unit_id, a.role) for a, _ in attendees}
         form.attendees.data = [mid for mid, _, m in candidates if (m.user_id, m.unit_id, m.role) in present]
         form.version_id.data = str(session.version_id)
-    conflict = None
-    if form.validate_on_submit():
-        try:
-            changed = ops.update(session, actor=current_user, data=form.data_dict(),
+    conflict: list = []
+    response = submit(
+        form, lambda: ops.update(session, actor=current_user, data=form.data_dict(),
                                  standard_ids=form.standards.data or [], membership_ids=form.attendees.data or [],
-                                 version_id=int(form.version_id.data), reason=form.reason.data)
-        except ops.StaleLearning as exc:
-            conflict = exc.changes
-            flash(str(exc), "danger")
-        except ops.LearningError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-        else:
-            flash("已保存。" if changed else "没有需要保存的修改。", "success" if changed else "info")
-            return redirect(url_for("learning.show", session_id=session.id))
-    elif request.method == "POST":
-        flash("请更正表单中的错误。", "danger")
-    return render_template("learning/form.html", form=form, session=session, candidates=candidates, conflict=conflict)
+                                 version_id=int(form.version_id.data), reason=form.reason.data),
+        done=lambda changed: [("已保存。", "success")] if changed else [("没有需要保存的修改。", "info")],
+        to=url_for("learning.show", session_id=session.id),
+        on_error=lambda exc: conflict.extend(exc.changes) if isinstance(exc, ops.StaleLearning) else None)
+    if response is not None:
+        return response
+    return render_template("learning/form.html", form=form, session=session, candidates=candidates,
+                           conflict=conflict or None)
 
 
 @bp.route("/<int:session_id>/history")

@@ -3,12 +3,13 @@ a city or district adds a local overlay. Every edit is versioned with its reason
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from hazardhub.auditlog.timeline import timeline
 from hazardhub.extensions import db
 from hazardhub.policy import authorize, can, requires
+from hazardhub.requestflow import act, submit
 from hazardhub.standards import operations as ops
 from hazardhub.standards.forms import GroupForm, ItemEditForm, ItemForm, OverlayForm, normalise_tags
 from hazardhub.standards.models import (
@@ -31,6 +32,18 @@ def _load(model, object_id: int):
     if obj is None:
         abort(404)
     return obj
+
+
+def _saved(message: str):
+    """An edit's outcome: ``message`` when it changed something, else that nothing needed saving."""
+    return lambda changed: [(message, "success")] if changed else [("没有需要保存的修改。", "info")]
+
+
+def _catalogue_button(failed: str) -> dict:
+    """The catalogue's add buttons: an invalid form (a bad token too) is flashed ``failed`` and
+    every error, a refusal in the operation's words, both back on the catalogue."""
+    return {"prefix": "", "bad_token_is_400": False,
+            "invalid": lambda form: failed + "；".join(e for f in form for e in f.errors)}
 
 
 @bp.route("/")
@@ -67,19 +80,13 @@ def group(group_id: int):
     form = GroupForm(obj=group)
     if request.method == "GET":
         form.version_id.data = str(group.version_id)
-    if form.validate_on_submit():
-        try:
-            changed = ops.update_group(group, kind=form.kind.data, threshold=form.threshold.data,
+    response = submit(
+        form, lambda: ops.update_group(group, kind=form.kind.data, threshold=form.threshold.data,
                                        window_days=form.window_days.data, note=form.note.data or None,
-                                       version_id=int(form.version_id.data), reason=form.reason.data)
-        except ops.CatalogueError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-        else:
-            flash("已保存。" if changed else "没有需要保存的修改。", "success" if changed else "info")
-            return redirect(url_for("standards.index", standard=group.standard_id))
-    elif request.method == "POST":
-        flash("请更正表单中的错误。", "danger")
+                                       version_id=int(form.version_id.data), reason=form.reason.data),
+        done=_saved("已保存。"), to=lambda _: url_for("standards.index", standard=group.standard_id))
+    if response is not None:
+        return response
     entries = timeline(group)
     return render_template("standards/group.html", group=group, form=form, entries=entries)
 
@@ -91,18 +98,10 @@ def add_item(group_id: int):
     if not can(current_user, "standards.edit", group):
         abort(403)
     form = ItemForm()
-    if form.validate_on_submit():
-        try:
-            ops.add_item(group, number=form.number.data.strip(), text=form.text.data.strip(),
-                         tags=normalise_tags(form.tags.data), reason=form.reason.data)
-        except ops.CatalogueError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-        else:
-            flash(f"已添加条目 {form.number.data.strip()}。", "success")
-    else:
-        flash("添加失败：" + "；".join(e for f in form for e in f.errors), "danger")
-    return redirect(url_for("standards.index", standard=group.standard_id))
+    return act(form, lambda: ops.add_item(group, number=form.number.data.strip(), text=form.text.data.strip(),
+                                          tags=normalise_tags(form.tags.data), reason=form.reason.data),
+               done=lambda _: f"已添加条目 {form.number.data.strip()}。",
+               back=url_for("standards.index", standard=group.standard_id), **_catalogue_button("添加失败："))
 
 
 @bp.route("/items/<int:item_id>", methods=["GET", "POST"])
@@ -116,20 +115,13 @@ def item(item_id: int):
     if request.method == "POST":
         if not editable:
             abort(403)
-        if form.validate_on_submit():
-            try:
-                changed = ops.update_item(item, text=form.text.data.strip(), tags=normalise_tags(form.tags.data),
+        response = submit(
+            form, lambda: ops.update_item(item, text=form.text.data.strip(), tags=normalise_tags(form.tags.data),
                                           is_active=bool(form.is_active.data), version_id=int(form.version_id.data),
-                                          reason=form.reason.data)
-            except ops.CatalogueError as exc:
-                db.session.rollback()
-                flash(str(exc), "danger")
-            else:
-                flash("已保存。已引用本条的隐患保留引用时的条文。" if changed else "没有需要保存的修改。",
-                      "success" if changed else "info")
-                return redirect(url_for("standards.item", item_id=item.id))
-        else:
-            flash("请更正表单中的错误。", "danger")
+                                          reason=form.reason.data),
+            done=_saved("已保存。已引用本条的隐患保留引用时的条文。"), to=lambda _: url_for("standards.item", item_id=item.id))
+        if response is not None:
+            return response
     entries = timeline(item)
     return render_template("standards/item.html", item=item, form=form, editable=editable, entries=entries)
 
@@ -139,16 +131,9 @@ def item(item_id: int):
 def overlay():
     authorize("standards.edit")
     form = OverlayForm()
-    if form.validate_on_submit():
-        try:
-            standard = ops.create_overlay(current_user.tenant_id, code=form.code.data.strip(),
-                                          title=form.title.data.strip(), issuer=form.issuer.data or None,
-                                          note=form.note.data or None, reason=form.reason.data)
-        except ops.CatalogueError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-            return redirect(url_for("standards.index"))
-        flash(f"已新建本地标准：{standard.title}，可在下方添加条目。", "success")
-        return redirect(url_for("standards.index", standard=standard.id))
-    flash("新建失败：" + "；".join(e for f in form for e in f.errors), "danger")
-    return redirect(url_for("standards.index"))
+    return act(form, lambda: ops.create_overlay(current_user.tenant_id, code=form.code.data.strip(),
+                                                title=form.title.data.strip(), issuer=form.issuer.data or None,
+                                                note=form.note.data or None, reason=form.reason.data),
+               done=lambda standard: f"已新建本地标准：{standard.title}，可在下方添加条目。",
+               back=lambda standard: url_for("standards.index", **({"standard": standard.id} if standard else {})),
+               **_catalogue_button("新建失败："))
