@@ -11,11 +11,9 @@ import io
 from datetime import date
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup
-from wtforms import HiddenField, IntegerField
-from wtforms.validators import DataRequired, InputRequired
 
 from hazardhub import datacache
 from hazardhub.audit import chain_head
@@ -24,28 +22,18 @@ from hazardhub.campaigns.models import BADGES, Campaign, Deliverable, Phase
 from hazardhub.citywide import operations as ops
 from hazardhub.citywide import witness
 from hazardhub.citywide.export import comparison_workbook
+from hazardhub.citywide.forms import ReportForm, VerifyForm
 from hazardhub.clock import today
 from hazardhub.extensions import db
 from hazardhub.formtokens import one_shot
-from hazardhub.forms import HazardForm
-from hazardhub.runs.models import ReportRun
 from hazardhub.orgs.models import Tenant
+from hazardhub.orgs.operations import root_unit
 from hazardhub.policy import authorize, load_or_404, requires
+from hazardhub.runs import operations as run_ops
+from hazardhub.runs.models import ReportRun
 from hazardhub.tenancy import current_scope
 
 bp = Blueprint("citywide", __name__, url_prefix="/citywide")
-
-
-class VerifyForm(HazardForm):
-    tenant_id = IntegerField(validators=[InputRequired("请选择县区。")])
-
-
-class ReportForm(HazardForm):
-    period = HiddenField(validators=[DataRequired()])
-    month = HiddenField()
-    phase = HiddenField()
-    date_from = HiddenField()
-    date_to = HiddenField()
 
 
 def _city() -> Tenant:
@@ -99,8 +87,6 @@ def figure_links(comparison: ops.Comparison) -> dict[tuple[int, str], str]:
 
 
 def _endpoints():
-    from flask import current_app
-
     return current_app.view_functions
 
 
@@ -185,9 +171,6 @@ def export():
 @one_shot(creates=(ReportRun, lambda run: url_for("runs.show", run_id=run.id)))
 def report():
     """Queue the comparison PDF (worker.citywide.render_comparison) for the period on the page."""
-    from hazardhub.runs import operations as run_ops
-    from hazardhub.orgs.operations import root_unit
-
     city = _city()
     form = ReportForm()
     if not form.validate_on_submit():

@@ -7,8 +7,8 @@ from flask_login import current_user, login_required
 
 from hazardhub import clock
 from hazardhub.extensions import db
-from hazardhub.forms import HazardForm as FlaskForm
 from hazardhub.notifications import operations
+from hazardhub.notifications.forms import ReadForm
 from hazardhub.notifications.models import Notification
 from hazardhub.pagination import paginate
 
@@ -21,7 +21,7 @@ def index():
     show = "all" if request.args.get("show") == "all" else "open"
     operations.reconcile(current_user, clock.today())
     page = paginate(operations.inbox_query(current_user, show=show), per_page=30)
-    return render_template("notifications/index.html", page=page, show=show, form=FlaskForm(),
+    return render_template("notifications/index.html", page=page, show=show, form=ReadForm(),
                            unread=operations.unread_count(current_user))
 
 
@@ -29,7 +29,7 @@ def index():
 @login_required
 def open_one(notification_id: int):
     """Mark read and follow the link (a POST, so reading changes state only on purpose)."""
-    if not FlaskForm().validate_on_submit():
+    if not ReadForm().validate_on_submit():
         abort(400)
     notification = db.session.execute(sa.select(Notification).where(
         Notification.id == notification_id, Notification.user_id == current_user.id)).scalar_one_or_none()
@@ -44,7 +44,7 @@ def open_one(notification_id: int):
 @bp.route("/read-all", methods=["POST"])
 @login_required
 def read_all():
-    if not FlaskForm().validate_on_submit():
+    if not ReadForm().validate_on_submit():
         abort(400)
     count = operations.mark_read(current_user)
     flash(f"已将 {count} 条通知标为已读。" if count else "没有未读通知。", "success" if count else "info")

@@ -6,13 +6,15 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, send_file, url_for
 from flask_login import current_user, login_required
-from hazardhub.formtokens import one_shot
-from hazardhub.forms import HazardForm as FlaskForm
 
+from hazardhub.extensions import db
+from hazardhub.formtokens import one_shot
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.pagination import paginate
 from hazardhub.policy import load_or_404
+from hazardhub.reports.operations import describe
 from hazardhub.runs import operations as ops
+from hazardhub.runs.forms import RunForm
 from hazardhub.runs.models import ReportRun
 
 bp = Blueprint("runs", __name__, url_prefix="/runs")
@@ -33,12 +35,10 @@ def index():
     ids = {r.unit_id for r in page.items if r.unit_id}
     if ids:
         units = {u.id: u for u in sa_units(ids)}
-    return render_template("runs/index.html", page=page, units=units, kinds=ops.RUN_KINDS, form=FlaskForm())
+    return render_template("runs/index.html", page=page, units=units, kinds=ops.RUN_KINDS, form=RunForm())
 
 
 def sa_units(ids):
-    from hazardhub.extensions import db
-
     return db.session.execute(sa.select(OrgUnit).where(OrgUnit.id.in_(ids))).scalars()
 
 
@@ -49,7 +49,7 @@ def export_unit_tree(unit_id: int):
     unit = load_or_404(OrgUnit, unit_id, "unit.export")
     if unit.tenant_id != current_user.tenant_id:
         abort(403)
-    form = FlaskForm()
+    form = RunForm()
     if not form.validate_on_submit():
         abort(400)
     try:
@@ -66,15 +66,11 @@ def export_unit_tree(unit_id: int):
 def show(run_id: int):
     run = load_or_404(ReportRun, run_id, "run.view")
     ops.reconcile(run)
-    from hazardhub.extensions import db
-
     unit = db.session.execute(sa.select(OrgUnit).where(OrgUnit.id == run.unit_id)).scalar_one_or_none()
     report = None
     if run.kind == "phase_report":
-        from hazardhub.reports.operations import describe
-
         report = describe(run)
-    return render_template("runs/show.html", run=run, unit=unit, kinds=ops.RUN_KINDS, form=FlaskForm(),
+    return render_template("runs/show.html", run=run, unit=unit, kinds=ops.RUN_KINDS, form=RunForm(),
                            report=report)
 
 
@@ -104,7 +100,7 @@ def download(run_id: int):
 @one_shot(lambda run_id: url_for("runs.show", run_id=run_id))
 def retry(run_id: int):
     run = load_or_404(ReportRun, run_id, "run.retry")
-    form = FlaskForm()
+    form = RunForm()
     if not form.validate_on_submit():
         abort(400)
     if run.status != "failed":
