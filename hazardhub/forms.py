@@ -29,15 +29,6 @@ def errors_text(form) -> str:
     return "；".join(errors) if errors else "表单无效，请刷新后重试。"
 
 
-def first_error(form, default: str | None = "提交的内容不完整或格式不正确。") -> str | None:
-    """The first field error of ``form`` alone (``default`` when there is none): what a page that
-    names one problem at a time flashes (the campaigns' and the reports' forms)."""
-    for errors in form.errors.values():
-        for error in errors:
-            return str(error)
-    return default
-
-
 def choices(pairs: Iterable[tuple]) -> list[SelectChoice]:
     """``[(value, label), ...]`` → SelectChoice objects (tuples are deprecated in WTForms 3.3)."""
     return [SelectChoice(value, label) for value, label in pairs]

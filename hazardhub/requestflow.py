@@ -36,8 +36,6 @@ from hazardhub.forms import errors_text
 Done = Union[str, Iterable[tuple[str, str]], Callable[[Any], Union[str, Iterable[tuple[str, str]]]]]
 #: a URL, or a function of apply's result giving one
 Target = Union[str, Callable[[Any], str]]
-#: what an invalid form is told: a message, or a function of the form giving one (``None``: nothing)
-Invalid = Union[str, Callable[[Any], Union[str, None]], None]
 
 INVALID_FORM = "请更正表单中的错误。"
 
@@ -57,32 +55,42 @@ def _resolve(target: Target, result: Any) -> str:
     return target(result) if callable(target) else target
 
 
-def _flash_invalid(invalid: Invalid, form) -> None:
-    message = invalid(form) if callable(invalid) else invalid
-    if message:
-        flash(message, "danger")
+def first_error(form) -> str:
+    """The first field error of ``form`` alone (a button whose form has one visible field says
+    just that), or a generic line when it failed without one."""
+    for errors in form.errors.values():
+        for error in errors:
+            return str(error)
+    return "提交的内容不完整或格式不正确。"
 
 
-def refused(exc: DomainError, prefix: str = "", *, flashed: bool = True) -> None:
+def refused(exc: Exception, prefix: str = "", *, message: Callable[[Exception], str] | None = None,
+            show: bool = True) -> None:
     """Roll the request back and tell the user why (the lifecycle's error path, public for the
     few views that apply outside :func:`submit`/:func:`act`, e.g. a streamed export).
 
-    :param flashed: ``False`` when the page shows the refusal itself instead of a flash (a field's
-        error, the public 随手拍 form's inline message); the rollback happens all the same
+    :param message: the text of the refusal (default ``str(exc)``), e.g. a stale edit naming
+        what the other person changed
+    :param show: ``False`` when the view shows the message itself (beside a field)
     """
     db.session.rollback()
-    if flashed:
-        flash(prefix + exc.prefix + str(exc), "danger")
+    if show:
+        text = message(exc) if message is not None else str(exc)
+        flash(prefix + getattr(exc, "prefix", "") + text, "danger")
 
 
 def perform(apply: Callable[[], Any], *, on_error: Callable[[DomainError], None] | None = None,
-            prefix: str = "", flashed: bool = True) -> tuple[bool, Any]:
-    """Run ``apply``; on a refusal roll back, flash (unless not ``flashed``), call ``on_error``.
-    → ``(succeeded, result)``, the result being the refusal when it did not succeed."""
+            prefix: str = "", message: Callable[[Exception], str] | None = None, show: bool = True,
+            refusals: tuple[type[Exception], ...] = (DomainError,)) -> tuple[bool, Any]:
+    """Run ``apply``; on a refusal roll back, flash, call ``on_error``. → ``(succeeded, result)``.
+
+    :param refusals: what counts as a refusal: :class:`DomainError`, or an infrastructure
+        condition the user is told about in words (a queue that could not take the job)
+    """
     try:
         result = apply()
-    except DomainError as exc:
-        refused(exc, prefix, flashed=flashed)
+    except refusals as exc:
+        refused(exc, prefix, message=message, show=show)
         if on_error is not None:
             on_error(exc)
         return False, exc
@@ -90,24 +98,23 @@ def perform(apply: Callable[[], Any], *, on_error: Callable[[DomainError], None]
 
 
 def submit(form, apply: Callable[[], Any], *, done: Done, to: Target,
-           on_error: Callable[[DomainError], None] | None = None, invalid: Invalid = INVALID_FORM,
-           validated: bool | None = None, flashed: bool = True) -> Response | None:
+           on_error: Callable[[DomainError], None] | None = None, invalid: str | None = INVALID_FORM,
+           validated: bool | None = None, show: bool = True) -> Response | None:
     """A form page's POST: validate, apply, flash, redirect; ``None`` → render the form again.
 
     :param form: the bound form (validated here unless ``validated`` is given: a view that must
         check more than the form itself passes its own verdict)
     :param apply: performs the operation; its result goes to ``done`` and ``to`` when callable
     :param on_error: marks fields after a refusal (e.g. the five-item plan's missing parts)
-    :param invalid: flashed when the form does not validate on a POST: a message, or a function
-        of the form giving one (e.g. :func:`hazardhub.forms.first_error`); ``None``: nothing
-    :param flashed: ``False``: a refusal is not flashed, ``on_error`` shows it (a field's error)
+    :param invalid: flashed when the form does not validate on a POST (``None``: nothing)
+    :param show: ``False`` when ``on_error`` puts the refusal beside a field instead of flashing it
     """
     ok = form.validate_on_submit() if validated is None else validated
     if not ok:
-        if request.method == "POST":
-            _flash_invalid(invalid, form)
+        if request.method == "POST" and invalid:
+            flash(invalid, "danger")
         return None
-    succeeded, result = perform(apply, on_error=on_error, flashed=flashed)
+    succeeded, result = perform(apply, on_error=on_error, show=show)
     if not succeeded:
         return None
     _flash_done(done, result)
@@ -115,28 +122,29 @@ def submit(form, apply: Callable[[], Any], *, done: Done, to: Target,
 
 
 def act(form, apply: Callable[[], Any], *, done: Done, back: Target, prefix: str = "操作未执行：",
-        invalid: Invalid = None, validated: bool | None = None) -> Response:
+        invalid: Callable[[Any], str] | None = None, bad_token_is_400: bool = True,
+        message: Callable[[Exception], str] | None = None,
+        refusals: tuple[type[Exception], ...] = (DomainError,)) -> Response:
     """A button's POST on a record's page: always back to ``back`` with the outcome flashed.
 
     A missing or expired CSRF token is a 400 (the error page says the page expired); any other
-    invalid field is flashed with ``prefix`` (a refusal too).
+    invalid field is flashed with ``prefix``. ``back`` is called with apply's result, or with
+    ``None`` when nothing was done.
 
-    :param invalid: what an invalid form is told instead of ``prefix`` + every field's error: a
-        message, or a function of the form giving one
-    :param validated: the view's own verdict when it must check more than the form (as
-        :func:`submit`); ``None``: the form is validated here
+    :param invalid: the text flashed for an invalid form instead of ``prefix`` + every error
+        (e.g. :func:`first_error`); the refusal of the operation still gets ``prefix``
+    :param bad_token_is_400: ``False`` for the buttons whose bad token was always flashed like any
+        other invalid field (the hazard page's, the catalogue's)
+    :param message: the refusal's text (see :func:`refused`)
+    :param refusals: see :func:`perform`
     """
-    ok = form.validate_on_submit() if validated is None else validated
-    if not ok:
+    if not form.validate_on_submit():
         csrf = getattr(form, "csrf_token", None)
-        if csrf is not None and csrf.errors:
+        if bad_token_is_400 and csrf is not None and csrf.errors:
             abort(400)
-        if invalid is None:
-            flash(prefix + errors_text(form), "danger")
-        else:
-            _flash_invalid(invalid, form)
+        flash(invalid(form) if invalid is not None else prefix + errors_text(form), "danger")
         return redirect(_resolve(back, None))
-    succeeded, result = perform(apply, prefix=prefix)
+    succeeded, result = perform(apply, prefix=prefix, message=message, refusals=refusals)
     if succeeded:
         _flash_done(done, result)
     return redirect(_resolve(back, result if succeeded else None))

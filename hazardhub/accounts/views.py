@@ -127,7 +127,7 @@ def change_password():
         form, lambda: ops.change_own_password(current_user, form.current_password.data, form.new_password.data,
                                               keep_session=current_session_id()),
         done="密码已修改，您在其他设备上的登录已失效。", to=url_for("web.home"),
-        on_error=lambda exc: form.current_password.errors.append(str(exc)), flashed=False)
+        on_error=lambda exc: form.current_password.errors.append(str(exc)), show=False)
     if response is not None:
         return response
     return render_template("accounts/change_password.html", form=form)
@@ -258,7 +258,7 @@ def edit_user(user_id: int):
                                           is_active=bool(form.is_active.data), version_id=int(form.version_id.data),
                                           reason=form.reason.data),
             validated=valid, done="已保存。", to=url_for("accounts.show_user", user_id=user.id),
-            invalid=lambda f: f.version_id.errors[0] if f.version_id.errors else "请更正表单中的错误。")
+            invalid=None if valid else form.version_id.errors[0] if form.version_id.errors else "请更正表单中的错误。")
         if response is not None:
             return response
     return render_template("accounts/user_edit.html", user=user, form=form)
@@ -286,14 +286,16 @@ def grant(user_id: int):
     units = {u.id: u for u in _manageable_units()}
     form.unit_id.choices = choices((uid, u.name) for uid, u in units.items())
     form.role.choices = choices(_grantable_roles())
-    valid, unit = form.validate_on_submit(), None
-    if valid:
+
+    def apply():
         unit = units[form.unit_id.data]
         candidate = RoleGrant(unit.tenant_id, unit, form.role.data)
         if not (can(current_user, "membership.grant", candidate) and can(current_user, "user.edit", user)):
-            abort(403)
-    return act(form, lambda: ops.grant_membership(user, unit, form.role.data), validated=valid,
-               invalid="请选择单位和角色。", prefix="", done=lambda _: f"已授予：{unit.name} {ROLES[form.role.data][0]}",
+            abort(403)  # after the form's own check, before anything is written
+        return ops.grant_membership(user, unit, form.role.data)
+
+    return act(form, apply, invalid=lambda _form: "请选择单位和角色。", prefix="",
+               done=lambda _: f"已授予：{units[form.unit_id.data].name} {ROLES[form.role.data][0]}",
                back=url_for("accounts.show_user", user_id=user.id))
 
 
@@ -304,7 +306,7 @@ def revoke(membership_id: int):
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)
-    return act(form, lambda: ops.revoke_membership(membership, reason=form.reason.data), validated=True, prefix="",
+    return act(form, lambda: ops.revoke_membership(membership, reason=form.reason.data), prefix="",
                done="已撤销该角色（历史记录保留）。", back=url_for("accounts.show_user", user_id=membership.user_id))
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from hazardhub.accounts.models import User
@@ -24,12 +24,12 @@ from hazardhub.clock import today
 from hazardhub.evidence.storage import download_name, send_stored
 from hazardhub.extensions import db
 from hazardhub.formtokens import one_shot
-from hazardhub.forms import choices, first_error
+from hazardhub.forms import choices
 from hazardhub.httprequest import MB, upload_limit
 from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.pagination import paginate
 from hazardhub.policy import can, load_or_404, requires
-from hazardhub.requestflow import act, submit as submit_form
+from hazardhub.requestflow import act, first_error, submit as submit_form
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
@@ -67,10 +67,12 @@ def new():
     form = NewForm()
     if request.method == "GET":
         form.year.data = today().year
+    valid = form.validate_on_submit()
     response = submit_form(
         form, lambda: ops.create_from_template(_tenant(), form.year.data, current_user, title=form.title.data),
+        validated=valid, invalid=None if valid else first_error(form),
         done="已按方案模板创建专项行动，并为各乡镇中心学校、局属学校生成报送任务。",
-        to=lambda campaign: url_for("campaigns.show", campaign_id=campaign.id), invalid=first_error)
+        to=lambda campaign: url_for("campaigns.show", campaign_id=campaign.id))
     if response is not None:
         return response
     return render_template("campaigns/new.html", form=form, template=ops.template(form.year.data or today().year))
@@ -126,7 +128,8 @@ def publish(campaign_id: int):
     form = SubmitForm()
     return act(form, lambda: ops.publish(campaign, actor=current_user, version_id=int(form.version_id.data)),
                done="已发布：所辖县（市、区）教育局可以查看并采用。",
-               back=url_for("campaigns.show", campaign_id=campaign_id), prefix="", invalid=STALE)
+               back=url_for("campaigns.show", campaign_id=campaign_id), prefix="", invalid=lambda _form: STALE,
+               bad_token_is_400=False)
 
 
 @bp.route("/<int:campaign_id>/status", methods=["POST"])
@@ -138,7 +141,8 @@ def set_status(campaign_id: int):
     return act(form, lambda: ops.set_status(campaign, status=form.status.data, actor=current_user,
                                             version_id=int(form.version_id.data)),
                done=lambda _: f"专项行动{CAMPAIGN_STATUSES[campaign.status]}。",
-               back=url_for("campaigns.show", campaign_id=campaign_id), prefix="", invalid=first_error)
+               back=url_for("campaigns.show", campaign_id=campaign_id), prefix="", invalid=first_error,
+               bad_token_is_400=False)
 
 
 @bp.route("/phases/<int:phase_id>/edit", methods=["GET", "POST"])
@@ -159,10 +163,11 @@ def edit_phase(phase_id: int):
                 due[spec.id] = date.fromisoformat(raw)
             except ValueError:
                 bad = f"请填写“{spec.name}”的报送截止日期（格式：年-月-日）。"
+    valid = form.validate_on_submit() and not bad
     response = submit_form(
         form, lambda: ops.set_phase_dates(phase, starts_on=form.starts_on.data, ends_on=form.ends_on.data, due=due,
                                           actor=current_user, version_id=int(form.version_id.data)),
-        validated=form.validate_on_submit() and not bad, invalid=lambda f: bad or first_error(f),
+        validated=valid, invalid=None if valid else bad or first_error(form),
         done=lambda _: f"已调整“{phase.name}”的日期。", to=url_for("campaigns.show", campaign_id=campaign.id))
     if response is not None:
         return response
@@ -184,7 +189,8 @@ def deliverable(deliverable_id: int):
             abort(403)
         return act(form, lambda: ops.save_text(item, text=form.text.data or "", actor=current_user,
                                                version_id=int(form.version_id.data)),
-                   done="已保存（尚未提交）。", back=_deliverable_url(deliverable_id), prefix="", invalid=first_error)
+                   done="已保存（尚未提交）。", back=_deliverable_url(deliverable_id), prefix="", invalid=first_error,
+                   bad_token_is_400=False)
     form.text.data = item.text
     form.version_id.data = str(item.version_id)
     campaign = db.session.execute(sa.select(Campaign).where(Campaign.id == item.campaign_id)).scalar_one()
@@ -224,7 +230,7 @@ def submit(deliverable_id: int):
     return act(form, lambda: ops.submit(item, actor=current_user, version_id=int(form.version_id.data)),
                done=lambda _: f"已提交{item.spec.name}，等待教体局安全股审核。"
                + ("（已超过报送截止日期）" if item.is_late(today()) else ""),
-               back=_deliverable_url(deliverable_id), prefix="", invalid=STALE)
+               back=_deliverable_url(deliverable_id), prefix="", invalid=lambda _form: STALE, bad_token_is_400=False)
 
 
 @bp.route("/deliverables/<int:deliverable_id>/review", methods=["POST"])
@@ -236,7 +242,7 @@ def review(deliverable_id: int):
     return act(form, lambda: ops.review(item, actor=current_user, decision=form.decision.data,
                                         comment=form.comment.data or "", version_id=int(form.version_id.data)),
                done=lambda _: "已通过。" if item.status == "accepted" else "已退回，报送单位修改后可重新提交。",
-               back=_deliverable_url(deliverable_id), prefix="", invalid=first_error)
+               back=_deliverable_url(deliverable_id), prefix="", invalid=first_error, bad_token_is_400=False)
 
 
 @bp.route("/deliverables/<int:deliverable_id>/history")

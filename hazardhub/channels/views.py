@@ -84,11 +84,13 @@ def edit(unit_id: int):
     form = form_class(data={**(config.settings if config else {}), "enabled": config.enabled if config else True})
     if request.method == "POST":
         form = form_class()
+        valid = form.validate_on_submit()
         response = submit(
             form, lambda: ops.save_config(unit.tenant_id, unit_id=unit.id, kind=kind, enabled=form.enabled.data,
                                           values={f.name: form[f.name].data or "" for f in ADAPTERS[kind].FIELDS}),
+            validated=valid, invalid=None if valid else errors_text(form),
             done=lambda _: f"已保存{unit.name}的{ADAPTERS[kind].LABEL}。密钥已加密保存，不再显示。",
-            to=url_for("channels.settings"), invalid=errors_text)
+            to=url_for("channels.settings"))
         if response is not None:
             return response
     return render_template("channels/edit.html", unit=unit, kind=kind, adapter=ADAPTERS[kind], form=form,
@@ -146,11 +148,13 @@ def preferences():
         if pref is not None else {"email": "", "email_on": False, "sms_on": True, "digest_on": True}
     form = PreferenceForm(data=data) if request.method == "GET" else PreferenceForm()
     if request.method == "POST":
+        valid = form.validate_on_submit()
         response = submit(
             form, lambda: ops.save_preference(current_user.tenant_id, current_user.id, email=form.email.data or "",
                                               email_on=form.email_on.data, sms_on=form.sms_on.data,
                                               digest_on=form.digest_on.data),
-            done="消息接收设置已保存。", to=url_for("channels.preferences"), invalid=errors_text)
+            validated=valid, invalid=None if valid else errors_text(form),
+            done="消息接收设置已保存。", to=url_for("channels.preferences"))
         if response is not None:
             return response
     channels = {c.kind for c in db.session.execute(sa.select(ChannelConfig).where(ChannelConfig.enabled.is_(True))).scalars()}

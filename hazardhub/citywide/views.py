@@ -11,7 +11,7 @@ import io
 from datetime import date
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
@@ -29,6 +29,7 @@ from hazardhub.formtokens import one_shot
 from hazardhub.orgs.models import Tenant
 from hazardhub.orgs.operations import root_unit
 from hazardhub.policy import authorize, load_or_404, requires
+from hazardhub.requestflow import act
 from hazardhub.runs import operations as run_ops
 from hazardhub.runs.models import ReportRun
 from hazardhub.tenancy import current_scope
@@ -178,14 +179,11 @@ def report():
     args = {"period": form.period.data, "month": form.month.data, "phase": form.phase.data,
             "from": form.date_from.data, "to": form.date_to.data}
     period = period_from({k: v for k, v in args.items() if v}, city.id, today())
-    try:
-        run = run_ops.request_run("city_comparison_pdf", user=current_user, unit=root_unit(city.id),
-                                  params=period.params())
-    except run_ops.QueueUnavailable as exc:
-        flash(str(exc), "danger")
-        return redirect(url_for("citywide.index", **period.params()))
-    flash("已提交生成任务：县区对比报告（PDF）。", "success")
-    return redirect(url_for("runs.show", run_id=run.id))
+    return act(form, lambda: run_ops.request_run("city_comparison_pdf", user=current_user, unit=root_unit(city.id),
+                                                 params=period.params()),
+               done="已提交生成任务：县区对比报告（PDF）。", prefix="", refusals=(run_ops.QueueUnavailable,),
+               back=lambda run: url_for("runs.show", run_id=run.id) if run is not None
+               else url_for("citywide.index", **period.params()))
 
 
 @bp.route("/verify", methods=["POST"])
@@ -204,12 +202,9 @@ def verify():
         abort(404)
     authorize("citywide.verify", tenant)
     name = tenant.name
-    outcome, _result = witness.verify_and_record(tenant, triggered_by="web")
-    if outcome.ok:
-        flash(f"{name}：{outcome.message()}", "success")
-    else:
-        flash(f"{name}：{outcome.message()}", "danger")
-    return redirect(url_for("citywide.index", **{k: v for k, v in request.args.items()}) + "#witness")
+    return act(form, lambda: witness.verify_and_record(tenant, triggered_by="web")[0],
+               done=lambda outcome: [(f"{name}：{outcome.message()}", "success" if outcome.ok else "danger")],
+               back=url_for("citywide.index", **{k: v for k, v in request.args.items()}) + "#witness")
 
 
 @bp.route("/districts/<int:tenant_id>")

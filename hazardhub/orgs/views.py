@@ -116,10 +116,12 @@ def edit(unit_id: int):
         # the version comes from the page the user saw, never from the row (obj=unit would fill a
         # missing field with the current version and silently defeat the optimistic lock)
         form.version_id.data = request.form.get("version_id", "")
+    valid = form.validate_on_submit()
     response = submit(
         form, lambda: ops.update_unit(unit, form.values(), version_id=int(form.version_id.data), reason=form.reason.data),
+        validated=valid, invalid=None if valid else _stale_or_invalid(form),
         done=lambda changed: [("已保存。", "success")] if changed else [("没有需要保存的修改。", "info")],
-        to=url_for("orgs.show", unit_id=unit.id), invalid=_stale_or_invalid)
+        to=url_for("orgs.show", unit_id=unit.id))
     if response is not None:
         return response
     return render_template("orgs/edit.html", unit=unit, form=form)
@@ -207,7 +209,7 @@ def import_units():
             if not errors:
                 # a refusal is shown as the file's error (row 0) on the page, not flashed
                 applied, outcome = perform(lambda: ops.apply_unit_rows(parsed.rows, scope_root,
-                                                                       reason="Excel/CSV 导入单位"), flashed=False)
+                                                                       reason="Excel/CSV 导入单位"), show=False)
                 if applied:
                     result, errors = outcome, outcome.errors
                 else:

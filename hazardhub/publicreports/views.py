@@ -105,7 +105,7 @@ def report(token: str):
             # the public page shows a refusal in its own words and layout, never as a flash
             sent, created = perform(lambda: ops.submit(code, ops.Submission(
                 kind=form.kind.data, place=form.place.data, description=form.description.data,
-                phone=form.phone.data, photos=[f.stream for f in files])), flashed=False)
+                phone=form.phone.data, photos=[f.stream for f in files])), show=False)
             if not sent and isinstance(created, ops.DuplicateReport):
                 return render_template("publicreports/public_thanks.html", school=school, message=str(created))
             if not sent:  # PublicReportError, FileRefused

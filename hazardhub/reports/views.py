@@ -12,9 +12,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 
 from hazardhub.campaigns.models import Phase
+from hazardhub.errors import DomainError
 from hazardhub.extensions import db
 from hazardhub.formtokens import one_shot
-from hazardhub.forms import choices, first_error
+from hazardhub.forms import choices
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.policy import load_or_404, requires
 from hazardhub.reports import operations as ops
@@ -71,18 +72,15 @@ def request_report():
     if not form.validate_on_submit():
         if form.csrf_token.errors:
             abort(400)
-        message = first_error(form, default=None)
-        if message:
-            flash(message, "danger")
+        for errors in form.errors.values():
+            flash(str(errors[0]), "danger")
+            break
         return redirect(url_for("reports.index"))
     phase = _own_phase(form.phase_id.data)
     scope = load_or_404(OrgUnit, form.scope_unit_id.data, "report.request")
-    try:
-        requested, run = perform(lambda: ops.request_phase_report(user=current_user, phase=phase, scope_unit=scope,
-                                                                  as_of=form.as_of.data))
-    except run_ops.QueueUnavailable as exc:  # not a refusal: the queue is down, nothing was written
-        flash(f"报告任务未能提交：{exc}", "danger")
-        return redirect(url_for("reports.index", phase_id=phase.id))
+    requested, run = perform(lambda: ops.request_phase_report(user=current_user, phase=phase, scope_unit=scope,
+                                                              as_of=form.as_of.data),
+                             refusals=(DomainError, run_ops.QueueUnavailable), message=_refusal_text)
     if not requested:
         return redirect(url_for("reports.index", phase_id=phase.id))
     status = db.session.execute(sa.select(ReportRun.status).where(ReportRun.id == run.id)
@@ -90,6 +88,11 @@ def request_report():
     flash("阶段报告已生成，可以下载。" if status == "finished" else
           "已提交阶段报告生成任务，本页显示进度，完成后可下载。", "success")
     return redirect(url_for("runs.show", run_id=run.id))
+
+
+def _refusal_text(exc: Exception) -> str:
+    """A refusal in words: the operation's own, or that the queue could not take the job."""
+    return f"报告任务未能提交：{exc}" if isinstance(exc, run_ops.QueueUnavailable) else str(exc)
 
 
 def _own_phase(phase_id: int) -> Phase:

@@ -13,6 +13,7 @@ from hazardhub.orgs.models import OrgUnit
 from hazardhub.pagination import paginate
 from hazardhub.policy import load_or_404
 from hazardhub.reports.operations import describe
+from hazardhub.requestflow import act
 from hazardhub.runs import operations as ops
 from hazardhub.runs.forms import RunForm
 from hazardhub.runs.models import ReportRun
@@ -52,13 +53,10 @@ def export_unit_tree(unit_id: int):
     form = RunForm()
     if not form.validate_on_submit():
         abort(400)
-    try:
-        run = ops.request_run("unit_tree_xlsx", user=current_user, unit=unit)
-    except ops.QueueUnavailable as exc:
-        flash(str(exc), "danger")
-        return redirect(url_for("runs.index"))
-    flash("已提交导出任务。", "success")
-    return redirect(url_for("runs.show", run_id=run.id))
+    # the queue being down is the one refusal here: said in words, back to the list of runs
+    return act(form, lambda: ops.request_run("unit_tree_xlsx", user=current_user, unit=unit),
+               done="已提交导出任务。", prefix="", refusals=(ops.QueueUnavailable,),
+               back=lambda run: url_for("runs.show", run_id=run.id) if run is not None else url_for("runs.index"))
 
 
 @bp.route("/<int:run_id>")
@@ -106,10 +104,5 @@ def retry(run_id: int):
     if run.status != "failed":
         flash("只有失败的任务可以重试。", "warning")
         return redirect(url_for("runs.show", run_id=run.id))
-    try:
-        ops.retry(run)
-    except ops.QueueUnavailable as exc:
-        flash(str(exc), "danger")
-    else:
-        flash("已重新提交。", "success")
-    return redirect(url_for("runs.show", run_id=run.id))
+    return act(form, lambda: ops.retry(run), done="已重新提交。", prefix="", refusals=(ops.QueueUnavailable,),
+               back=url_for("runs.show", run_id=run.id))
