@@ -16,6 +16,15 @@ means "refused": the session is rolled back here — the one ``rollback()`` of t
 and its message is flashed. Anything else is a bug and reaches the 500 handler (which rolls
 back too).
 
+Every page keeps the words it always had, through keyword options rather than a helper per
+area: ``act(invalid=...)`` for a button whose invalid form reads differently from its refusal
+(``first_error``, or the hazard page's "操作未执行：" before a field error but not before the
+operation's own message), ``bad_token_is_400=False`` for the buttons that always flashed a bad
+token like any other invalid field, ``message=`` for a refusal that says more than ``str(exc)``
+(a stale hazard names what changed), ``refusals=`` for a condition that is not a
+``DomainError`` but is told in words (a queue that cannot take the job), and
+``submit(show=False)`` when ``on_error`` puts the refusal beside a field (the sign-off's password).
+
 Why not a class per view in the spirit of Indico's ``RH``: the views are small functions whose
 decorators (``login_required``, ``requires``, ``one_shot``) already carry the access part; one
 call replaces the try/except/flash/rollback each of them wrote out.
