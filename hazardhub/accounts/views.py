@@ -26,6 +26,7 @@ from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.operations import user_roots
 from hazardhub.pagination import paginate
 from hazardhub.policy import GRANTABLE, RoleGrant, can, load_or_404, requires
+from hazardhub.requestflow import act, perform, submit
 from hazardhub.web import local_time
 
 bp = Blueprint("accounts", __name__)
@@ -122,17 +123,13 @@ def logout():
 @login_required
 def change_password():
     form = ChangePasswordForm()
-    if form.validate_on_submit():
-        try:
-            ops.change_own_password(current_user, form.current_password.data, form.new_password.data,
-                                    keep_session=current_session_id())
-        except ops.AccountError as exc:
-            form.current_password.errors.append(str(exc))
-        else:
-            flash("密码已修改，您在其他设备上的登录已失效。", "success")
-            return redirect(url_for("web.home"))
-    elif request.method == "POST":
-        flash("请更正表单中的错误。", "danger")
+    response = submit(
+        form, lambda: ops.change_own_password(current_user, form.current_password.data, form.new_password.data,
+                                              keep_session=current_session_id()),
+        done="密码已修改，您在其他设备上的登录已失效。", to=url_for("web.home"),
+        on_error=lambda exc: form.current_password.errors.append(str(exc)), show=False)
+    if response is not None:
+        return response
     return render_template("accounts/change_password.html", form=form)
 
 
@@ -209,13 +206,13 @@ def create_user():
         if unit is None or not can(current_user, "membership.grant", RoleGrant(unit.tenant_id, unit, form.role.data)):
             flash("您无权在该单位设置此角色。", "danger")
         else:
-            try:
-                created, new_password = ops.create_user(
-                    username=form.username.data, display_name=form.display_name.data,
-                    phone=form.phone.data, unit=unit, role=form.role.data,
-                )
-            except ops.AccountError as exc:
-                flash(str(exc), "danger")
+            # the page itself shows the new account and its one-time password: no redirect
+            done, outcome = perform(lambda: ops.create_user(
+                username=form.username.data, display_name=form.display_name.data,
+                phone=form.phone.data, unit=unit, role=form.role.data,
+            ))
+            if done:
+                created, new_password = outcome
     elif request.method == "POST":
         flash("请更正表单中的错误。", "danger")
     return render_template("accounts/user_new.html", form=form, created=created, new_password=new_password)
@@ -252,21 +249,18 @@ def edit_user(user_id: int):
     else:
         # never the row's current version (see orgs.views.edit): a missing field must fail
         form.version_id.data = request.form.get("version_id", "")
-    if form.validate_on_submit():
-        if user.id == current_user.id and not form.is_active.data:
-            flash("不能停用自己的账号。", "danger")
-        else:
-            try:
-                ops.update_user(user, display_name=form.display_name.data, phone=form.phone.data,
-                                is_active=bool(form.is_active.data), version_id=int(form.version_id.data),
-                                reason=form.reason.data)
-            except ops.AccountError as exc:
-                flash(str(exc), "danger")
-            else:
-                flash("已保存。", "success")
-                return redirect(url_for("accounts.show_user", user_id=user.id))
-    elif request.method == "POST":
-        flash(form.version_id.errors[0] if form.version_id.errors else "请更正表单中的错误。", "danger")
+    valid = form.validate_on_submit()
+    if valid and user.id == current_user.id and not form.is_active.data:
+        flash("不能停用自己的账号。", "danger")
+    else:
+        response = submit(
+            form, lambda: ops.update_user(user, display_name=form.display_name.data, phone=form.phone.data,
+                                          is_active=bool(form.is_active.data), version_id=int(form.version_id.data),
+                                          reason=form.reason.data),
+            validated=valid, done="已保存。", to=url_for("accounts.show_user", user_id=user.id),
+            invalid=None if valid else form.version_id.errors[0] if form.version_id.errors else "请更正表单中的错误。")
+        if response is not None:
+            return response
     return render_template("accounts/user_edit.html", user=user, form=form)
 
 
@@ -292,20 +286,17 @@ def grant(user_id: int):
     units = {u.id: u for u in _manageable_units()}
     form.unit_id.choices = choices((uid, u.name) for uid, u in units.items())
     form.role.choices = choices(_grantable_roles())
-    if not form.validate_on_submit():
-        flash("请选择单位和角色。", "danger")
-        return redirect(url_for("accounts.show_user", user_id=user.id))
-    unit = units[form.unit_id.data]
-    candidate = RoleGrant(unit.tenant_id, unit, form.role.data)
-    if not (can(current_user, "membership.grant", candidate) and can(current_user, "user.edit", user)):
-        abort(403)
-    try:
-        ops.grant_membership(user, unit, form.role.data)
-    except ops.AccountError as exc:
-        flash(str(exc), "danger")
-    else:
-        flash(f"已授予：{unit.name} {ROLES[form.role.data][0]}", "success")
-    return redirect(url_for("accounts.show_user", user_id=user.id))
+
+    def apply():
+        unit = units[form.unit_id.data]
+        candidate = RoleGrant(unit.tenant_id, unit, form.role.data)
+        if not (can(current_user, "membership.grant", candidate) and can(current_user, "user.edit", user)):
+            abort(403)  # after the form's own check, before anything is written
+        return ops.grant_membership(user, unit, form.role.data)
+
+    return act(form, apply, invalid=lambda _form: "请选择单位和角色。", prefix="",
+               done=lambda _: f"已授予：{units[form.unit_id.data].name} {ROLES[form.role.data][0]}",
+               back=url_for("accounts.show_user", user_id=user.id))
 
 
 @bp.route("/memberships/<int:membership_id>/revoke", methods=["POST"])
@@ -315,13 +306,8 @@ def revoke(membership_id: int):
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)
-    try:
-        ops.revoke_membership(membership, reason=form.reason.data)
-    except ops.AccountError as exc:
-        flash(str(exc), "danger")
-    else:
-        flash("已撤销该角色（历史记录保留）。", "success")
-    return redirect(url_for("accounts.show_user", user_id=membership.user_id))
+    return act(form, lambda: ops.revoke_membership(membership, reason=form.reason.data), prefix="",
+               done="已撤销该角色（历史记录保留）。", back=url_for("accounts.show_user", user_id=membership.user_id))
 
 
 @bp.route("/users/<int:user_id>/history")

@@ -4,9 +4,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user, login_required
-from hazardhub.forms import HazardForm as FlaskForm
 
 from hazardhub.audit import AuditChainHead, verify_chain
+from hazardhub.auditlog.forms import VerifyChainForm
 from hazardhub.extensions import db
 from hazardhub.orgs.models import Tenant
 from hazardhub.policy import can, requires
@@ -33,7 +33,7 @@ def chain():
             sa.select(AuditChainHead).where(AuditChainHead.tenant_id.in_([t.id for t in tenants]))
         ).scalars()
     }
-    form = FlaskForm()
+    form = VerifyChainForm()
     report = None
     checked = None
     if request.method == "POST":

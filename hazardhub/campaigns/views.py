@@ -6,81 +6,35 @@ from __future__ import annotations
 from datetime import date
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask_login import current_user, login_required
-from flask_wtf.file import FileField
-from wtforms import DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from hazardhub.accounts.models import User
 from hazardhub.auditlog.timeline import timeline
 from hazardhub.campaigns import files
 from hazardhub.campaigns import operations as ops
+from hazardhub.campaigns.forms import (
+    AdoptForm, NewForm, PhaseForm, ReviewForm, StatusForm, SubmitForm, TextForm, UploadForm,
+)
 from hazardhub.campaigns.models import (
     BADGES, CAMPAIGN_STATUSES, DELIVERABLE_STATUSES, calendar_status, SOURCES, SPEC_KINDS, WHO, Campaign,
     Deliverable, DeliverableFile, Phase,
 )
 from hazardhub.clock import today
-from hazardhub.evidence.storage import FileRefused, download_name, send_stored
+from hazardhub.evidence.storage import download_name, send_stored
 from hazardhub.extensions import db
 from hazardhub.formtokens import one_shot
-from hazardhub.forms import HazardForm, choices
+from hazardhub.forms import choices
 from hazardhub.httprequest import MB, upload_limit
 from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.pagination import paginate
 from hazardhub.policy import can, load_or_404, requires
+from hazardhub.requestflow import act, first_error, submit as submit_form
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
-VERSION = [DataRequired("表单已失效，请刷新。"), Regexp(r"^\d{1,9}$", message="表单已失效，请刷新。")]
-
-
-class NewForm(HazardForm):
-    year = IntegerField("年度", validators=[InputRequired("请填写年度。"),
-                                          NumberRange(2000, 2100, message="年度应在 2000—2100 之间。")])
-    title = StringField("名称（可不填，默认按方案模板命名）", validators=[Optional(), Length(max=200, message="不超过 200 字。")])
-
-
-class PhaseForm(HazardForm):
-    starts_on = DateField("开始日期", validators=[InputRequired("请填写开始日期。")])
-    ends_on = DateField("结束日期", validators=[InputRequired("请填写结束日期。")])
-    version_id = HiddenField(validators=VERSION)
-
-
-class TextForm(HazardForm):
-    text = TextAreaField("报送内容", validators=[Optional(), Length(max=20000, message="不超过 20000 字。")])
-    version_id = HiddenField(validators=VERSION)
-
-
-class UploadForm(HazardForm):
-    file = FileField("选择文件（照片、PDF 或 MP4 视频）")
-
-
-class SubmitForm(HazardForm):
-    version_id = HiddenField(validators=VERSION)
-
-
-class ReviewForm(HazardForm):
-    decision = SelectField("审核结果", choices=choices([("accept", "通过"), ("return", "退回修改")]),
-                           validators=[InputRequired("请选择审核结果。")])
-    comment = TextAreaField("审核意见（退回时必填）", validators=[Optional(), Length(max=1000, message="不超过 1000 字。")])
-    version_id = HiddenField(validators=VERSION)
-
-
-class StatusForm(HazardForm):
-    status = SelectField("状态", choices=choices([("active", "进行中"), ("closed", "已结束")]), validate_choice=True)
-    version_id = HiddenField(validators=VERSION)
-
-
-class AdoptForm(HazardForm):
-    campaign_id = SelectField("市教育局发布的专项行动", coerce=int, validate_choice=True)
-
-
-def _first_error(form) -> str:
-    for errors in form.errors.values():
-        for error in errors:
-            return str(error)
-    return "提交的内容不完整或格式不正确。"
+#: what a button's form says when its hidden version is missing (a stale or hand-made page)
+STALE = "表单已失效，请刷新。"
 
 
 def _tenant() -> Tenant:
@@ -113,17 +67,14 @@ def new():
     form = NewForm()
     if request.method == "GET":
         form.year.data = today().year
-    if form.validate_on_submit():
-        try:
-            campaign = ops.create_from_template(_tenant(), form.year.data, current_user, title=form.title.data)
-        except ops.CampaignError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-        else:
-            flash("已按方案模板创建专项行动，并为各乡镇中心学校、局属学校生成报送任务。", "success")
-            return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-    elif request.method == "POST":
-        flash(_first_error(form), "danger")
+    valid = form.validate_on_submit()
+    response = submit_form(
+        form, lambda: ops.create_from_template(_tenant(), form.year.data, current_user, title=form.title.data),
+        validated=valid, invalid=None if valid else first_error(form),
+        done="已按方案模板创建专项行动，并为各乡镇中心学校、局属学校生成报送任务。",
+        to=lambda campaign: url_for("campaigns.show", campaign_id=campaign.id))
+    if response is not None:
+        return response
     return render_template("campaigns/new.html", form=form, template=ops.template(form.year.data or today().year))
 
 
@@ -135,17 +86,12 @@ def adopt():
     published = ops.published_city_campaigns(_tenant())
     form = AdoptForm()
     form.campaign_id.choices = choices((c.id, f"{c.year} · {c.title}") for c in published)
-    if form.validate_on_submit():
-        try:
-            campaign = ops.adopt(_tenant(), form.campaign_id.data, actor=current_user)
-        except ops.CampaignError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-        else:
-            flash("已采用市教育局发布的专项行动，可按本地实际调整阶段日期。", "success")
-            return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-    elif request.method == "POST":
-        flash("请选择要采用的专项行动。", "danger")
+    response = submit_form(
+        form, lambda: ops.adopt(_tenant(), form.campaign_id.data, actor=current_user),
+        done="已采用市教育局发布的专项行动，可按本地实际调整阶段日期。",
+        to=lambda campaign: url_for("campaigns.show", campaign_id=campaign.id), invalid="请选择要采用的专项行动。")
+    if response is not None:
+        return response
     return render_template("campaigns/adopt.html", form=form, published=published)
 
 
@@ -180,17 +126,10 @@ def show(campaign_id: int):
 def publish(campaign_id: int):
     campaign = load_or_404(Campaign, campaign_id, "campaign.publish")
     form = SubmitForm()
-    if not form.validate_on_submit():
-        flash("表单已失效，请刷新。", "danger")
-    else:
-        try:
-            ops.publish(campaign, actor=current_user, version_id=int(form.version_id.data))
-        except ops.CampaignError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-        else:
-            flash("已发布：所辖县（市、区）教育局可以查看并采用。", "success")
-    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+    return act(form, lambda: ops.publish(campaign, actor=current_user, version_id=int(form.version_id.data)),
+               done="已发布：所辖县（市、区）教育局可以查看并采用。",
+               back=url_for("campaigns.show", campaign_id=campaign_id), prefix="", invalid=lambda _form: STALE,
+               bad_token_is_400=False)
 
 
 @bp.route("/<int:campaign_id>/status", methods=["POST"])
@@ -199,18 +138,11 @@ def publish(campaign_id: int):
 def set_status(campaign_id: int):
     campaign = load_or_404(Campaign, campaign_id, "campaign.manage")
     form = StatusForm()
-    if not form.validate_on_submit():
-        flash(_first_error(form), "danger")
-    else:
-        try:
-            ops.set_status(campaign, status=form.status.data, actor=current_user,
-                           version_id=int(form.version_id.data))
-        except ops.CampaignError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-        else:
-            flash(f"专项行动{CAMPAIGN_STATUSES[campaign.status]}。", "success")
-    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+    return act(form, lambda: ops.set_status(campaign, status=form.status.data, actor=current_user,
+                                            version_id=int(form.version_id.data)),
+               done=lambda _: f"专项行动{CAMPAIGN_STATUSES[campaign.status]}。",
+               back=url_for("campaigns.show", campaign_id=campaign_id), prefix="", invalid=first_error,
+               bad_token_is_400=False)
 
 
 @bp.route("/phases/<int:phase_id>/edit", methods=["GET", "POST"])
@@ -231,18 +163,14 @@ def edit_phase(phase_id: int):
                 due[spec.id] = date.fromisoformat(raw)
             except ValueError:
                 bad = f"请填写“{spec.name}”的报送截止日期（格式：年-月-日）。"
-    if form.validate_on_submit() and not bad:
-        try:
-            ops.set_phase_dates(phase, starts_on=form.starts_on.data, ends_on=form.ends_on.data, due=due,
-                                actor=current_user, version_id=int(form.version_id.data))
-        except ops.CampaignError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-        else:
-            flash(f"已调整“{phase.name}”的日期。", "success")
-            return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-    elif request.method == "POST":
-        flash(bad or _first_error(form), "danger")
+    valid = form.validate_on_submit() and not bad
+    response = submit_form(
+        form, lambda: ops.set_phase_dates(phase, starts_on=form.starts_on.data, ends_on=form.ends_on.data, due=due,
+                                          actor=current_user, version_id=int(form.version_id.data)),
+        validated=valid, invalid=None if valid else bad or first_error(form),
+        done=lambda _: f"已调整“{phase.name}”的日期。", to=url_for("campaigns.show", campaign_id=campaign.id))
+    if response is not None:
+        return response
     return render_template("campaigns/phase.html", form=form, phase=phase, campaign=campaign, specs=specs,
                            due={s.id: request.form.get(f"due-{s.id}", s.due_on.isoformat()) for s in specs})
 
@@ -259,18 +187,10 @@ def deliverable(deliverable_id: int):
     if request.method == "POST":
         if not can(current_user, "deliverable.edit", item):
             abort(403)
-        if not form.validate_on_submit():
-            flash(_first_error(form), "danger")
-        else:
-            try:
-                ops.save_text(item, text=form.text.data or "", actor=current_user,
-                              version_id=int(form.version_id.data))
-            except ops.CampaignError as exc:
-                db.session.rollback()
-                flash(str(exc), "danger")
-            else:
-                flash("已保存（尚未提交）。", "success")
-        return redirect(url_for("campaigns.deliverable", deliverable_id=deliverable_id))
+        return act(form, lambda: ops.save_text(item, text=form.text.data or "", actor=current_user,
+                                               version_id=int(form.version_id.data)),
+                   done="已保存（尚未提交）。", back=_deliverable_url(deliverable_id), prefix="", invalid=first_error,
+                   bad_token_is_400=False)
     form.text.data = item.text
     form.version_id.data = str(item.version_id)
     campaign = db.session.execute(sa.select(Campaign).where(Campaign.id == item.campaign_id)).scalar_one()
@@ -295,22 +215,10 @@ def deliverable(deliverable_id: int):
 def upload(deliverable_id: int):
     item = load_or_404(Deliverable, deliverable_id, "deliverable.edit")
     form = UploadForm()
-    if not form.validate_on_submit():
-        if form.csrf_token.errors:
-            abort(400)
-        flash(_first_error(form), "danger")
-    elif not form.file.data or not getattr(form.file.data, "filename", ""):
-        flash("请选择要上传的文件。", "danger")
-    else:
-        try:
-            record = ops.add_file(item, actor=current_user, stream=form.file.data.stream,
-                                  original_name=form.file.data.filename)
-        except (ops.CampaignError, FileRefused) as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-        else:
-            flash(f"已上传：{record.original_name}。", "success")
-    return redirect(url_for("campaigns.deliverable", deliverable_id=deliverable_id))
+    return act(form, lambda: ops.add_file(item, actor=current_user, stream=form.file.data.stream,
+                                          original_name=form.file.data.filename),
+               done=lambda record: f"已上传：{record.original_name}。", back=_deliverable_url(deliverable_id),
+               prefix="", invalid=first_error)
 
 
 @bp.route("/deliverables/<int:deliverable_id>/submit", methods=["POST"])
@@ -319,18 +227,10 @@ def upload(deliverable_id: int):
 def submit(deliverable_id: int):
     item = load_or_404(Deliverable, deliverable_id, "deliverable.edit")
     form = SubmitForm()
-    if not form.validate_on_submit():
-        flash("表单已失效，请刷新。", "danger")
-    else:
-        try:
-            ops.submit(item, actor=current_user, version_id=int(form.version_id.data))
-        except ops.CampaignError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-        else:
-            flash(f"已提交{item.spec.name}，等待教体局安全股审核。"
-                  + ("（已超过报送截止日期）" if item.is_late(today()) else ""), "success")
-    return redirect(url_for("campaigns.deliverable", deliverable_id=deliverable_id))
+    return act(form, lambda: ops.submit(item, actor=current_user, version_id=int(form.version_id.data)),
+               done=lambda _: f"已提交{item.spec.name}，等待教体局安全股审核。"
+               + ("（已超过报送截止日期）" if item.is_late(today()) else ""),
+               back=_deliverable_url(deliverable_id), prefix="", invalid=lambda _form: STALE, bad_token_is_400=False)
 
 
 @bp.route("/deliverables/<int:deliverable_id>/review", methods=["POST"])
@@ -339,18 +239,10 @@ def submit(deliverable_id: int):
 def review(deliverable_id: int):
     item = load_or_404(Deliverable, deliverable_id, "deliverable.review")
     form = ReviewForm()
-    if not form.validate_on_submit():
-        flash(_first_error(form), "danger")
-    else:
-        try:
-            ops.review(item, actor=current_user, decision=form.decision.data, comment=form.comment.data or "",
-                       version_id=int(form.version_id.data))
-        except ops.CampaignError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-        else:
-            flash("已通过。" if item.status == "accepted" else "已退回，报送单位修改后可重新提交。", "success")
-    return redirect(url_for("campaigns.deliverable", deliverable_id=deliverable_id))
+    return act(form, lambda: ops.review(item, actor=current_user, decision=form.decision.data,
+                                        comment=form.comment.data or "", version_id=int(form.version_id.data)),
+               done=lambda _: "已通过。" if item.status == "accepted" else "已退回，报送单位修改后可重新提交。",
+               back=_deliverable_url(deliverable_id), prefix="", invalid=first_error, bad_token_is_400=False)
 
 
 @bp.route("/deliverables/<int:deliverable_id>/history")

@@ -18,6 +18,7 @@ from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.operations import root_unit
 from hazardhub.pagination import paginate
 from hazardhub.policy import authorize, load_or_404, requires
+from hazardhub.requestflow import act, perform, submit
 
 bp = Blueprint("channels", __name__, url_prefix="/channels")
 
@@ -54,16 +55,9 @@ def settings():
 def digest_hour():
     root = _bureau()
     form = DigestHourForm()
-    if not form.validate_on_submit():
-        flash(errors_text(form), "danger")
-    else:
-        try:
-            ops.set_digest_hour(root.tenant_id, form.hour.data)
-        except ops.ChannelError as exc:
-            flash(str(exc), "danger")
-        else:
-            flash(f"每日待办将于工作日 {form.hour.data:02d}:00（北京时间）推送。", "success")
-    return redirect(url_for("channels.settings"))
+    return act(form, lambda: ops.set_digest_hour(root.tenant_id, form.hour.data),
+               done=lambda _: f"每日待办将于工作日 {form.hour.data:02d}:00（北京时间）推送。",
+               back=url_for("channels.settings"), prefix="", invalid=errors_text)
 
 
 @bp.route("/add-robot")
@@ -90,18 +84,15 @@ def edit(unit_id: int):
     form = form_class(data={**(config.settings if config else {}), "enabled": config.enabled if config else True})
     if request.method == "POST":
         form = form_class()
-        if form.validate_on_submit():
-            values = {f.name: form[f.name].data or "" for f in ADAPTERS[kind].FIELDS}
-            try:
-                ops.save_config(unit.tenant_id, unit_id=unit.id, kind=kind, values=values, enabled=form.enabled.data)
-            except ops.ChannelError as exc:
-                db.session.rollback()
-                flash(str(exc), "danger")
-            else:
-                flash(f"已保存{unit.name}的{ADAPTERS[kind].LABEL}。密钥已加密保存，不再显示。", "success")
-                return redirect(url_for("channels.settings"))
-        else:
-            flash(errors_text(form), "danger")
+        valid = form.validate_on_submit()
+        response = submit(
+            form, lambda: ops.save_config(unit.tenant_id, unit_id=unit.id, kind=kind, enabled=form.enabled.data,
+                                          values={f.name: form[f.name].data or "" for f in ADAPTERS[kind].FIELDS}),
+            validated=valid, invalid=None if valid else errors_text(form),
+            done=lambda _: f"已保存{unit.name}的{ADAPTERS[kind].LABEL}。密钥已加密保存，不再显示。",
+            to=url_for("channels.settings"))
+        if response is not None:
+            return response
     return render_template("channels/edit.html", unit=unit, kind=kind, adapter=ADAPTERS[kind], form=form,
                            config=config, has_secret=has_secret)
 
@@ -118,11 +109,8 @@ def send_test(unit_id: int):
                                                                ChannelConfig.kind == form.kind.data)).scalar_one_or_none()
     if config is None:
         abort(404)
-    try:
-        row = ops.plan_test(unit.tenant_id, config.id, user_id=current_user.id)
-    except ops.ChannelError as exc:
-        db.session.rollback()
-        flash(str(exc), "danger")
+    planned, row = perform(lambda: ops.plan_test(unit.tenant_id, config.id, user_id=current_user.id))
+    if not planned:
         return redirect(url_for("channels.settings"))
     try:
         ops.enqueue([(row.id, row.tenant_id)])
@@ -160,17 +148,14 @@ def preferences():
         if pref is not None else {"email": "", "email_on": False, "sms_on": True, "digest_on": True}
     form = PreferenceForm(data=data) if request.method == "GET" else PreferenceForm()
     if request.method == "POST":
-        if form.validate_on_submit():
-            try:
-                ops.save_preference(current_user.tenant_id, current_user.id, email=form.email.data or "",
-                                    email_on=form.email_on.data, sms_on=form.sms_on.data, digest_on=form.digest_on.data)
-            except ops.ChannelError as exc:
-                db.session.rollback()
-                flash(str(exc), "danger")
-            else:
-                flash("消息接收设置已保存。", "success")
-                return redirect(url_for("channels.preferences"))
-        else:
-            flash(errors_text(form), "danger")
+        valid = form.validate_on_submit()
+        response = submit(
+            form, lambda: ops.save_preference(current_user.tenant_id, current_user.id, email=form.email.data or "",
+                                              email_on=form.email_on.data, sms_on=form.sms_on.data,
+                                              digest_on=form.digest_on.data),
+            validated=valid, invalid=None if valid else errors_text(form),
+            done="消息接收设置已保存。", to=url_for("channels.preferences"))
+        if response is not None:
+            return response
     channels = {c.kind for c in db.session.execute(sa.select(ChannelConfig).where(ChannelConfig.enabled.is_(True))).scalars()}
     return render_template("channels/preferences.html", form=form, channels=channels, adapters=ADAPTERS)

@@ -11,11 +11,9 @@ import io
 from datetime import date
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup
-from wtforms import HiddenField, IntegerField
-from wtforms.validators import DataRequired, InputRequired
 
 from hazardhub import datacache
 from hazardhub.audit import chain_head
@@ -24,28 +22,19 @@ from hazardhub.campaigns.models import BADGES, Campaign, Deliverable, Phase
 from hazardhub.citywide import operations as ops
 from hazardhub.citywide import witness
 from hazardhub.citywide.export import comparison_workbook
+from hazardhub.citywide.forms import ReportForm, VerifyForm
 from hazardhub.clock import today
 from hazardhub.extensions import db
 from hazardhub.formtokens import one_shot
-from hazardhub.forms import HazardForm
-from hazardhub.runs.models import ReportRun
 from hazardhub.orgs.models import Tenant
+from hazardhub.orgs.operations import root_unit
 from hazardhub.policy import authorize, load_or_404, requires
+from hazardhub.requestflow import act
+from hazardhub.runs import operations as run_ops
+from hazardhub.runs.models import ReportRun
 from hazardhub.tenancy import current_scope
 
 bp = Blueprint("citywide", __name__, url_prefix="/citywide")
-
-
-class VerifyForm(HazardForm):
-    tenant_id = IntegerField(validators=[InputRequired("请选择县区。")])
-
-
-class ReportForm(HazardForm):
-    period = HiddenField(validators=[DataRequired()])
-    month = HiddenField()
-    phase = HiddenField()
-    date_from = HiddenField()
-    date_to = HiddenField()
 
 
 def _city() -> Tenant:
@@ -99,8 +88,6 @@ def figure_links(comparison: ops.Comparison) -> dict[tuple[int, str], str]:
 
 
 def _endpoints():
-    from flask import current_app
-
     return current_app.view_functions
 
 
@@ -185,9 +172,6 @@ def export():
 @one_shot(creates=(ReportRun, lambda run: url_for("runs.show", run_id=run.id)))
 def report():
     """Queue the comparison PDF (worker.citywide.render_comparison) for the period on the page."""
-    from hazardhub.runs import operations as run_ops
-    from hazardhub.orgs.operations import root_unit
-
     city = _city()
     form = ReportForm()
     if not form.validate_on_submit():
@@ -195,14 +179,11 @@ def report():
     args = {"period": form.period.data, "month": form.month.data, "phase": form.phase.data,
             "from": form.date_from.data, "to": form.date_to.data}
     period = period_from({k: v for k, v in args.items() if v}, city.id, today())
-    try:
-        run = run_ops.request_run("city_comparison_pdf", user=current_user, unit=root_unit(city.id),
-                                  params=period.params())
-    except run_ops.QueueUnavailable as exc:
-        flash(str(exc), "danger")
-        return redirect(url_for("citywide.index", **period.params()))
-    flash("已提交生成任务：县区对比报告（PDF）。", "success")
-    return redirect(url_for("runs.show", run_id=run.id))
+    return act(form, lambda: run_ops.request_run("city_comparison_pdf", user=current_user, unit=root_unit(city.id),
+                                                 params=period.params()),
+               done="已提交生成任务：县区对比报告（PDF）。", prefix="", refusals=(run_ops.QueueUnavailable,),
+               back=lambda run: url_for("runs.show", run_id=run.id) if run is not None
+               else url_for("citywide.index", **period.params()))
 
 
 @bp.route("/verify", methods=["POST"])
@@ -221,12 +202,9 @@ def verify():
         abort(404)
     authorize("citywide.verify", tenant)
     name = tenant.name
-    outcome, _result = witness.verify_and_record(tenant, triggered_by="web")
-    if outcome.ok:
-        flash(f"{name}：{outcome.message()}", "success")
-    else:
-        flash(f"{name}：{outcome.message()}", "danger")
-    return redirect(url_for("citywide.index", **{k: v for k, v in request.args.items()}) + "#witness")
+    return act(form, lambda: witness.verify_and_record(tenant, triggered_by="web")[0],
+               done=lambda outcome: [(f"{name}：{outcome.message()}", "success" if outcome.ok else "danger")],
+               back=url_for("citywide.index", **{k: v for k, v in request.args.items()}) + "#witness")
 
 
 @bp.route("/districts/<int:tenant_id>")

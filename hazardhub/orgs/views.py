@@ -9,18 +9,23 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
-from hazardhub.accounts.models import Membership, User
 from hazardhub import spreadsheets
+from hazardhub.accounts.models import Membership, User
 from hazardhub.auditlog.timeline import timeline
+from hazardhub.clock import today
+from hazardhub.compliance.operations import recent_months, school_months
 from hazardhub.extensions import db
-from hazardhub.orgs import operations as ops
 from hazardhub.forms import choices
-from hazardhub.orgs.forms import ActiveForm, ImportForm, UnitCreateForm, UnitForm
 from hazardhub.orgs import onboarding
+from hazardhub.orgs import operations as ops
+from hazardhub.orgs.forms import ActiveForm, ImportForm, UnitCreateForm, UnitForm
 from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.orgs.unit_rows import HEADER_LABELS, UnreadableFile, parse_unit_rows, read_unit_table
 from hazardhub.pagination import paginate
 from hazardhub.policy import authorize, can, load_or_404, requires
+from hazardhub.requestflow import act, perform, submit
+from hazardhub.runs.operations import storage_root
+from hazardhub.tenancy import current_scope
 
 bp = Blueprint("orgs", __name__, url_prefix="/units")
 
@@ -84,9 +89,6 @@ def show(unit_id: int):
     )
     months = []
     if unit.is_school and can(current_user, "compliance.view"):
-        from hazardhub.compliance.operations import recent_months, school_months
-        from hazardhub.clock import today
-
         months = school_months(unit, recent_months(today(), 6), today())
     return render_template("orgs/show.html", unit=unit, children=children, ancestors=ancestors, months=months,
                            members=members, counts=counts, q=q,
@@ -114,18 +116,20 @@ def edit(unit_id: int):
         # the version comes from the page the user saw, never from the row (obj=unit would fill a
         # missing field with the current version and silently defeat the optimistic lock)
         form.version_id.data = request.form.get("version_id", "")
-    if form.validate_on_submit():
-        try:
-            changed = ops.update_unit(unit, form.values(), version_id=int(form.version_id.data),
-                                      reason=form.reason.data)
-        except ops.UnitError as exc:
-            flash(str(exc), "danger")
-        else:
-            flash("已保存。" if changed else "没有需要保存的修改。", "success" if changed else "info")
-            return redirect(url_for("orgs.show", unit_id=unit.id))
-    elif request.method == "POST":
-        flash(form.version_id.errors[0] if form.version_id.errors else "请更正表单中的错误。", "danger")
+    valid = form.validate_on_submit()
+    response = submit(
+        form, lambda: ops.update_unit(unit, form.values(), version_id=int(form.version_id.data), reason=form.reason.data),
+        validated=valid, invalid=None if valid else _stale_or_invalid(form),
+        done=lambda changed: [("已保存。", "success")] if changed else [("没有需要保存的修改。", "info")],
+        to=url_for("orgs.show", unit_id=unit.id))
+    if response is not None:
+        return response
     return render_template("orgs/edit.html", unit=unit, form=form)
+
+
+def _stale_or_invalid(form) -> str:
+    """An edit form's flash: the stale page first (the version field), else the fields' errors."""
+    return form.version_id.errors[0] if form.version_id.errors else "请更正表单中的错误。"
 
 
 @bp.route("/<int:unit_id>/new", methods=["GET", "POST"])
@@ -138,21 +142,16 @@ def create(unit_id: int):
     form = UnitCreateForm()
     if parent.kind == "township_center":
         form.kind.choices = choices([("school", "学校/幼儿园")])
-    if form.validate_on_submit():
-        code = form.code.data.strip()
-        exists = db.session.execute(sa.select(OrgUnit.id).where(OrgUnit.code == code)).first()
-        if exists:
-            form.code.errors.append("该单位代码已存在。")
-        else:
-            try:
-                unit = ops.create_unit(parent, code=code, kind=form.kind.data, **form.values())
-            except ops.UnitError as exc:
-                flash(str(exc), "danger")
-            else:
-                flash(f"已新建单位：{unit.name}", "success")
-                return redirect(url_for("orgs.show", unit_id=unit.id))
-    elif request.method == "POST":
-        flash("请更正表单中的错误。", "danger")
+    valid = form.validate_on_submit()
+    taken = valid and db.session.execute(sa.select(OrgUnit.id).where(OrgUnit.code == form.code.data.strip())).first()
+    if taken:
+        form.code.errors.append("该单位代码已存在。")  # shown at the field, not flashed
+    response = submit(
+        form, lambda: ops.create_unit(parent, code=form.code.data.strip(), kind=form.kind.data, **form.values()),
+        validated=valid and not taken, invalid=None if taken else "请更正表单中的错误。",
+        done=lambda unit: f"已新建单位：{unit.name}", to=lambda unit: url_for("orgs.show", unit_id=unit.id))
+    if response is not None:
+        return response
     return render_template("orgs/create.html", parent=parent, form=form)
 
 
@@ -161,21 +160,18 @@ def create(unit_id: int):
 def toggle_active(unit_id: int):
     unit = load_or_404(OrgUnit, unit_id, "unit.edit")
     form = ActiveForm()
-    if not form.validate_on_submit():
-        if form.version_id.errors:
-            flash(form.version_id.errors[0], "danger")
-        elif form.reason.data and form.reason.errors:
-            flash(form.reason.errors[0], "danger")
-        else:
-            flash("停用或启用须填写原因。", "danger")
-        return redirect(url_for("orgs.show", unit_id=unit.id))
-    try:
-        ops.set_active(unit, not unit.is_active, version_id=int(form.version_id.data), reason=form.reason.data)
-    except ops.UnitError as exc:
-        flash(str(exc), "danger")
-    else:
-        flash("已启用。" if unit.is_active else "已停用（历史记录保留）。", "success")
-    return redirect(url_for("orgs.show", unit_id=unit.id))
+    return act(form, lambda: ops.set_active(unit, not unit.is_active, version_id=int(form.version_id.data),
+                                            reason=form.reason.data),
+               done=lambda _: "已启用。" if unit.is_active else "已停用（历史记录保留）。",
+               back=url_for("orgs.show", unit_id=unit.id), prefix="", invalid=_active_invalid)
+
+
+def _active_invalid(form) -> str:
+    if form.version_id.errors:
+        return form.version_id.errors[0]
+    if form.reason.data and form.reason.errors:
+        return form.reason.errors[0]
+    return "停用或启用须填写原因。"
 
 
 @bp.route("/<int:unit_id>/history")
@@ -211,12 +207,13 @@ def import_units():
             parsed = parse_unit_rows(table, lines)
             errors = parsed.errors or onboarding.resolve_parent_names(parsed.rows, scope_root)
             if not errors:
-                try:
-                    result = ops.apply_unit_rows(parsed.rows, scope_root, reason="Excel/CSV 导入单位")
-                except ops.UnitError as exc:
-                    errors = [(0, str(exc))]
+                # a refusal is shown as the file's error (row 0) on the page, not flashed
+                applied, outcome = perform(lambda: ops.apply_unit_rows(parsed.rows, scope_root,
+                                                                       reason="Excel/CSV 导入单位"), show=False)
+                if applied:
+                    result, errors = outcome, outcome.errors
                 else:
-                    errors = result.errors
+                    errors = [(0, str(outcome))]
                 if not errors:
                     principals = onboarding.create_principals(parsed.rows, scope_root)
                     if principals.created:
@@ -235,8 +232,6 @@ def import_units():
 
 
 def _passwords_folder():
-    from hazardhub.runs.operations import storage_root
-
     return storage_root() / "imports" / str(current_user.tenant_id) / "passwords"
 
 
@@ -292,6 +287,4 @@ def districts():
 
 
 def _readable_tenant_ids():
-    from hazardhub.tenancy import current_scope
-
     return current_scope().read_tenant_ids

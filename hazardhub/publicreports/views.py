@@ -15,7 +15,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, g, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, g, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from hazardhub.audit import history
@@ -23,7 +23,6 @@ from hazardhub.evidence import storage
 from hazardhub.extensions import db
 from hazardhub.formtokens import one_shot
 from hazardhub.forms import errors_text
-from hazardhub.hazards.operations import HazardError
 from hazardhub.httprequest import MB, upload_limit
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.operations import reading_roots_or_403
@@ -34,6 +33,7 @@ from hazardhub.publicreports.forms import CodeForm, RegisterForm, RejectForm, Re
 from hazardhub.publicreports.models import KIND_CATEGORY, STATUSES, SUGGESTED_PLACES, PublicReport, ReportCode
 from hazardhub.publicreports.poster import public_url, render_poster
 from hazardhub.publicreports.throttle import init_public_throttle, public_throttle
+from hazardhub.requestflow import act, perform
 from hazardhub.standards import operations as catalogue
 from hazardhub.tenancy import TenantScope, bind_scope
 
@@ -102,15 +102,15 @@ def report(token: str):
             return render_template("publicreports/public_thanks.html", school=school)
         if form.validate_on_submit():
             files = [f for f in (form.photos.data or []) if f and (f.filename or "").strip()]
-            try:
-                created = ops.submit(code, ops.Submission(kind=form.kind.data, place=form.place.data,
-                                                          description=form.description.data,
-                                                          phone=form.phone.data, photos=[f.stream for f in files]))
-            except ops.DuplicateReport as exc:
-                return render_template("publicreports/public_thanks.html", school=school, message=str(exc))
-            except ValueError as exc:  # PublicReportError, FileRefused
+            # the public page shows a refusal in its own words and layout, never as a flash
+            sent, created = perform(lambda: ops.submit(code, ops.Submission(
+                kind=form.kind.data, place=form.place.data, description=form.description.data,
+                phone=form.phone.data, photos=[f.stream for f in files])), show=False)
+            if not sent and isinstance(created, ops.DuplicateReport):
+                return render_template("publicreports/public_thanks.html", school=school, message=str(created))
+            if not sent:  # PublicReportError, FileRefused
                 return render_template("publicreports/public_form.html", form=form, code=code, school=school,
-                                       error=str(exc), max_photos=ops.MAX_PHOTOS), 400
+                                       error=str(created), max_photos=ops.MAX_PHOTOS), 400
             return redirect(url_for("publicreports_public.status", receipt=created.receipt, new=1))
         return render_template("publicreports/public_form.html", form=form, code=code, school=school,
                                error=errors_text(form), max_photos=ops.MAX_PHOTOS), 400
@@ -221,18 +221,14 @@ def photo(report_id: int, n: int):
 def register(report_id: int):
     found = load_or_404(PublicReport, report_id, "publicreport.triage")
     form = _register_form(found, db.session.get(OrgUnit, found.school_id))
-    if not form.validate_on_submit():
-        flash(errors_text(form), "danger")
-        return redirect(url_for("publicreports.show", report_id=report_id))
-    try:
-        hazard = ops.register_hazard(found, current_user, category=form.category.data, level=form.level.data,
-                                     location=form.location.data, description=form.description.data, item_ids=form.items.data or [],
-                                     show_after_photos=form.show_after_photos.data)
-    except (ops.PublicReportError, HazardError, storage.FileRefused) as exc:
-        flash(str(exc), "danger")
-        return redirect(url_for("publicreports.show", report_id=report_id))
-    flash(f"已登记为隐患 {hazard.number}，照片已转为整改前照片。举报人凭回执码可看到隐患编号。", "success")
-    return redirect(url_for("hazards.show", hazard_id=hazard.id))
+    return act(form, lambda: ops.register_hazard(found, current_user, category=form.category.data, level=form.level.data,
+                                                 location=form.location.data, description=form.description.data,
+                                                 item_ids=form.items.data or [],
+                                                 show_after_photos=form.show_after_photos.data),
+               done=lambda hazard: f"已登记为隐患 {hazard.number}，照片已转为整改前照片。举报人凭回执码可看到隐患编号。",
+               back=lambda hazard: url_for("hazards.show", hazard_id=hazard.id) if hazard is not None
+               else url_for("publicreports.show", report_id=report_id),
+               prefix="", invalid=errors_text)
 
 
 @bp.route("/<int:report_id>/reject", methods=["POST"])
@@ -240,16 +236,9 @@ def register(report_id: int):
 def reject(report_id: int):
     found = load_or_404(PublicReport, report_id, "publicreport.triage")
     form = RejectForm()
-    if not form.validate_on_submit():
-        flash(errors_text(form), "danger")
-        return redirect(url_for("publicreports.show", report_id=report_id))
-    try:
-        ops.reject(found, current_user, form.reason.data)
-    except ops.PublicReportError as exc:
-        flash(str(exc), "danger")
-    else:
-        flash("已作不予受理处理，举报人凭回执码可看到原因。", "success")
-    return redirect(url_for("publicreports.show", report_id=report_id))
+    return act(form, lambda: ops.reject(found, current_user, form.reason.data),
+               done="已作不予受理处理，举报人凭回执码可看到原因。",
+               back=url_for("publicreports.show", report_id=report_id), prefix="", invalid=errors_text)
 
 
 @bp.route("/schools/<int:unit_id>/codes", methods=["GET", "POST"])
@@ -258,16 +247,9 @@ def codes(unit_id: int):
     school = _school_or_404(unit_id, "publicreport.codes")
     form = CodeForm()
     if request.method == "POST":
-        if form.validate_on_submit():
-            try:
-                ops.create_code(school, current_user.id, form.place.data)
-            except ops.PublicReportError as exc:
-                flash(str(exc), "danger")
-            else:
-                flash("二维码已生成，请下载海报打印张贴。", "success")
-        else:
-            flash(errors_text(form), "danger")
-        return redirect(url_for("publicreports.codes", unit_id=unit_id))
+        return act(form, lambda: ops.create_code(school, current_user.id, form.place.data),
+                   done="二维码已生成，请下载海报打印张贴。", back=url_for("publicreports.codes", unit_id=unit_id),
+                   prefix="", invalid=errors_text)
     return render_template("publicreports/codes.html", school=school, codes=ops.codes_of(school.id, include_retired=True),
                            form=form, retire_form=RetireForm(), suggested=SUGGESTED_PLACES, public_url=public_url)
 
@@ -293,13 +275,6 @@ def poster(code_id: int):
 def retire(code_id: int):
     code = load_or_404(ReportCode, code_id, "publicreport.codes")
     form = RetireForm()
-    if not form.validate_on_submit():
-        flash(errors_text(form), "danger")
-    else:
-        try:
-            successor = ops.retire_code(code, reprint=form.reprint.data)
-        except ops.PublicReportError as exc:
-            flash(str(exc), "danger")
-        else:
-            flash("旧二维码已停用，扫码将提示已停用。" + ("新码已生成，请下载新海报替换。" if successor else ""), "success")
-    return redirect(url_for("publicreports.codes", unit_id=code.school_id))
+    return act(form, lambda: ops.retire_code(code, reprint=form.reprint.data),
+               done=lambda successor: "旧二维码已停用，扫码将提示已停用。" + ("新码已生成，请下载新海报替换。" if successor else ""),
+               back=url_for("publicreports.codes", unit_id=code.school_id), prefix="", invalid=errors_text)

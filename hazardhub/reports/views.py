@@ -10,28 +10,21 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from wtforms import DateField, SelectField
-from wtforms.validators import InputRequired, Optional
 
 from hazardhub.campaigns.models import Phase
+from hazardhub.errors import DomainError
 from hazardhub.extensions import db
 from hazardhub.formtokens import one_shot
-from hazardhub.forms import HazardForm, choices
+from hazardhub.forms import choices
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.policy import load_or_404, requires
 from hazardhub.reports import operations as ops
+from hazardhub.reports.forms import ReportForm
+from hazardhub.requestflow import perform
 from hazardhub.runs import operations as run_ops
 from hazardhub.runs.models import RUN_STATUSES, ReportRun
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
-
-
-class ReportForm(HazardForm):
-    phase_id = SelectField("专项行动阶段", coerce=int, validate_choice=True,
-                           validators=[InputRequired("请选择专项行动阶段。")])
-    scope_unit_id = SelectField("报告范围", coerce=int, validate_choice=True,
-                                validators=[InputRequired("请选择报告范围。")])
-    as_of = DateField("数据截至日期（可不填，默认为当前）", validators=[Optional()])
 
 
 def _form() -> tuple[ReportForm, list, list]:
@@ -85,20 +78,21 @@ def request_report():
         return redirect(url_for("reports.index"))
     phase = _own_phase(form.phase_id.data)
     scope = load_or_404(OrgUnit, form.scope_unit_id.data, "report.request")
-    try:
-        run = ops.request_phase_report(user=current_user, phase=phase, scope_unit=scope, as_of=form.as_of.data)
-    except ops.ReportError as exc:
-        db.session.rollback()
-        flash(str(exc), "danger")
-        return redirect(url_for("reports.index", phase_id=phase.id))
-    except run_ops.QueueUnavailable as exc:
-        flash(f"报告任务未能提交：{exc}", "danger")
+    requested, run = perform(lambda: ops.request_phase_report(user=current_user, phase=phase, scope_unit=scope,
+                                                              as_of=form.as_of.data),
+                             refusals=(DomainError, run_ops.QueueUnavailable), message=_refusal_text)
+    if not requested:
         return redirect(url_for("reports.index", phase_id=phase.id))
     status = db.session.execute(sa.select(ReportRun.status).where(ReportRun.id == run.id)
                                 .execution_options(populate_existing=True)).scalar_one()
     flash("阶段报告已生成，可以下载。" if status == "finished" else
           "已提交阶段报告生成任务，本页显示进度，完成后可下载。", "success")
     return redirect(url_for("runs.show", run_id=run.id))
+
+
+def _refusal_text(exc: Exception) -> str:
+    """A refusal in words: the operation's own, or that the queue could not take the job."""
+    return f"报告任务未能提交：{exc}" if isinstance(exc, run_ops.QueueUnavailable) else str(exc)
 
 
 def _own_phase(phase_id: int) -> Phase:

@@ -6,13 +6,16 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, send_file, url_for
 from flask_login import current_user, login_required
-from hazardhub.formtokens import one_shot
-from hazardhub.forms import HazardForm as FlaskForm
 
+from hazardhub.extensions import db
+from hazardhub.formtokens import one_shot
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.pagination import paginate
 from hazardhub.policy import load_or_404
+from hazardhub.reports.operations import describe
+from hazardhub.requestflow import act
 from hazardhub.runs import operations as ops
+from hazardhub.runs.forms import RunForm
 from hazardhub.runs.models import ReportRun
 
 bp = Blueprint("runs", __name__, url_prefix="/runs")
@@ -33,12 +36,10 @@ def index():
     ids = {r.unit_id for r in page.items if r.unit_id}
     if ids:
         units = {u.id: u for u in sa_units(ids)}
-    return render_template("runs/index.html", page=page, units=units, kinds=ops.RUN_KINDS, form=FlaskForm())
+    return render_template("runs/index.html", page=page, units=units, kinds=ops.RUN_KINDS, form=RunForm())
 
 
 def sa_units(ids):
-    from hazardhub.extensions import db
-
     return db.session.execute(sa.select(OrgUnit).where(OrgUnit.id.in_(ids))).scalars()
 
 
@@ -49,16 +50,13 @@ def export_unit_tree(unit_id: int):
     unit = load_or_404(OrgUnit, unit_id, "unit.export")
     if unit.tenant_id != current_user.tenant_id:
         abort(403)
-    form = FlaskForm()
+    form = RunForm()
     if not form.validate_on_submit():
         abort(400)
-    try:
-        run = ops.request_run("unit_tree_xlsx", user=current_user, unit=unit)
-    except ops.QueueUnavailable as exc:
-        flash(str(exc), "danger")
-        return redirect(url_for("runs.index"))
-    flash("已提交导出任务。", "success")
-    return redirect(url_for("runs.show", run_id=run.id))
+    # the queue being down is the one refusal here: said in words, back to the list of runs
+    return act(form, lambda: ops.request_run("unit_tree_xlsx", user=current_user, unit=unit),
+               done="已提交导出任务。", prefix="", refusals=(ops.QueueUnavailable,),
+               back=lambda run: url_for("runs.show", run_id=run.id) if run is not None else url_for("runs.index"))
 
 
 @bp.route("/<int:run_id>")
@@ -66,15 +64,11 @@ def export_unit_tree(unit_id: int):
 def show(run_id: int):
     run = load_or_404(ReportRun, run_id, "run.view")
     ops.reconcile(run)
-    from hazardhub.extensions import db
-
     unit = db.session.execute(sa.select(OrgUnit).where(OrgUnit.id == run.unit_id)).scalar_one_or_none()
     report = None
     if run.kind == "phase_report":
-        from hazardhub.reports.operations import describe
-
         report = describe(run)
-    return render_template("runs/show.html", run=run, unit=unit, kinds=ops.RUN_KINDS, form=FlaskForm(),
+    return render_template("runs/show.html", run=run, unit=unit, kinds=ops.RUN_KINDS, form=RunForm(),
                            report=report)
 
 
@@ -104,16 +98,11 @@ def download(run_id: int):
 @one_shot(lambda run_id: url_for("runs.show", run_id=run_id))
 def retry(run_id: int):
     run = load_or_404(ReportRun, run_id, "run.retry")
-    form = FlaskForm()
+    form = RunForm()
     if not form.validate_on_submit():
         abort(400)
     if run.status != "failed":
         flash("只有失败的任务可以重试。", "warning")
         return redirect(url_for("runs.show", run_id=run.id))
-    try:
-        ops.retry(run)
-    except ops.QueueUnavailable as exc:
-        flash(str(exc), "danger")
-    else:
-        flash("已重新提交。", "success")
-    return redirect(url_for("runs.show", run_id=run.id))
+    return act(form, lambda: ops.retry(run), done="已重新提交。", prefix="", refusals=(ops.QueueUnavailable,),
+               back=url_for("runs.show", run_id=run.id))
