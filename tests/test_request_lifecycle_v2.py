@@ -69,6 +69,23 @@ def test_no_post_view_of_the_area_catches_a_refusal(area):
     assert not found, f"{area} views catch refusals themselves: {found}"
 
 
+#: POST views that apply no operation that can refuse: signing in and out (the login's own throttle
+#: and lockout answer in their own words and codes), a password reset that shows the new password,
+#: and the audit-chain page's read-only verification, rendered on the page
+NO_REFUSAL = {("accounts", "login"), ("accounts", "logout"), ("accounts", "reset_password"), ("auditlog", "chain")}
+
+
+@pytest.mark.parametrize("area", AREAS)
+def test_every_post_view_of_the_area_goes_through_requestflow(area):
+    _path, tree = _views(area)
+    lifecycle = {"act", "submit", "submit_form", "perform"}
+    missing = [func.name for func in tree.body
+               if isinstance(func, ast.FunctionDef) and _is_post_view(func) and (area, func.name) not in NO_REFUSAL
+               and not any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in lifecycle
+                           for n in ast.walk(func))]
+    assert not missing, f"{area} POST views outside hazardhub.requestflow: {missing}"
+
+
 @pytest.mark.parametrize("area", AREAS)
 def test_the_area_keeps_its_forms_in_forms_py(area):
     path, tree = _views(area)
