@@ -17,6 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from hazardhub import clock
 from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
+from hazardhub.policy import Protected, Ref
 
 SOURCES = {"template": "按方案模板创建", "custom": "自定义"}
 CAMPAIGN_STATUSES = {"draft": "筹备中", "active": "进行中", "closed": "已结束"}
@@ -67,6 +68,8 @@ def calendar_status(campaign: "Campaign", today: date, period: tuple[date, date]
 
 class Campaign(TenantScoped, TimestampMixin, Base):
     __tablename__ = "campaigns"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(view="campaign.view")
     __versioned__ = VERSIONED
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),
@@ -96,6 +99,8 @@ class Campaign(TenantScoped, TimestampMixin, Base):
 
 class Phase(TenantScoped, TimestampMixin, Base):
     __tablename__ = "campaign_phases"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(view="campaign.view")
     __versioned__ = VERSIONED
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),
@@ -139,6 +144,8 @@ class Deliverable(TenantScoped, TimestampMixin, Base):
     """One unit's report for one spec: written, submitted, then returned or accepted."""
 
     __tablename__ = "deliverables"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(view="deliverable.view", unit=Ref("OrgUnit", "unit_id"))
     __versioned__ = VERSIONED
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),
@@ -200,6 +207,8 @@ class DeliverableFile(TenantScoped, TimestampMixin, Base):
     """A photo, PDF or MP4 video attached to a deliverable (stored under ``storage_root()``)."""
 
     __tablename__ = "deliverable_files"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(view="deliverable.view", owner=Ref("Deliverable", "deliverable_id"))
     __versioned__ = VERSIONED
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),

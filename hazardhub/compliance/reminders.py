@@ -18,7 +18,7 @@ from hazardhub.directives.operations import open_directives_of
 from hazardhub.extensions import db
 from hazardhub.hazards.models import OPEN_STATUSES, Hazard
 from hazardhub.orgs.operations import reading_roots
-from hazardhub.policy import can
+from hazardhub.policy import can, memberships_allowed
 
 
 @dataclass
@@ -32,17 +32,17 @@ class Reminder:
 
 def reminders_for(user, now: date | None = None) -> list[Reminder]:
     """Everything due for ``user`` in the month of ``now`` (Beijing today by default)."""
-    roles = {m.role for m in user.active_memberships}
-    if not roles or roles <= {"staff"}:
+    if not can(user, "reminder.view"):
         return []
     now = now or clock.today()
     month = f"{now.year:04d}-{now.month:02d}"
     roots = reading_roots(user)
     result: list[Reminder] = []
-    if roles & {"principal", "safety_officer", "township_supervisor", "bureau_leader", "bureau_admin",
-                "bureau_viewer"}:
+    duties = {duty: can(user, f"reminder.{duty}")
+              for duty in ("self_check", "township_check", "visit", "self_check_overview")}
+    if any(duties.values()):
         matrix = compliance.build([r for r in roots if r.tenant_id == user.tenant_id], month, now)
-        if roles & {"principal", "safety_officer"}:
+        if duties["self_check"]:
             for row in matrix.schools:
                 cell = row.self_check
                 if cell.text == "本月待自查":
@@ -53,20 +53,20 @@ def reminders_for(user, now: date | None = None) -> list[Reminder]:
                     result.append(Reminder("warning", f"{row.unit.name}：本月自查已完成，待校长签字",
                                            url_for("inspections.show", **cell.url_args),
                                            f"signoff:{month}:{row.unit.id}"))
-        if "township_supervisor" in roles:
+        if duties["township_check"]:
             for township in matrix.townships:
                 missing = township.schools - township.checked
                 if missing:
                     result.append(Reminder("warning", f"{township.unit.name}：本月还有 {missing} 所学校未检查",
                                            url_for("compliance.index", month=month),
                                            f"township:{month}:{township.unit.id}"))
-        if "bureau_leader" in roles:
+        if duties["visit"]:
             for row in matrix.leaders:
                 if row.leader.id == user.id and row.cell.text == "本月待暗访":
                     result.append(Reminder("warning", "本月分包单位的暗访暗查尚未开展",
                                            url_for("inspections.start", kind="unannounced"),
                                            f"visit:{month}:{user.id}"))
-        if roles & {"bureau_admin", "bureau_viewer"}:
+        if duties["self_check_overview"]:
             pending = sum(1 for r in matrix.schools if r.self_check.text == "本月待自查")
             if pending:
                 result.append(Reminder("info", f"本月还有 {pending} 所学校未开展校长带队自查",
@@ -92,12 +92,12 @@ def reminders_for(user, now: date | None = None) -> list[Reminder]:
     if decide:
         result.append(Reminder("info", f"有 {len(decide)} 项重大隐患的降级申请待您审批",
                                url_for("hazards.show", hazard_id=decide[0].id), f"downgrade:{month}"))
-    result.extend(_deliverable_reminders(user, roles, now))
-    result.extend(_directive_reminders(user, roles, now))
+    result.extend(_deliverable_reminders(user, now))
+    result.extend(_directive_reminders(user, now))
     return result
 
 
-def _directive_reminders(user, roles: set[str], now: date) -> list[Reminder]:
+def _directive_reminders(user, now: date) -> list[Reminder]:
     """整改指令: the school signs receipt and reports (returned ones again, before the deadline);
     the issuing unit verifies responses and decides extension requests."""
     from hazardhub.directives.models import Directive
@@ -108,7 +108,7 @@ def _directive_reminders(user, roles: set[str], now: date) -> list[Reminder]:
                  for m in user.active_memberships if m.unit is not None]) if user.active_memberships else sa.false(),
         Directive.status.in_(("issued", "acknowledged", "returned", "responded")))
         .order_by(Directive.deadline).limit(500)).scalars().all()
-    if roles & {"principal", "safety_officer"}:
+    if can(user, "directive.respond"):
         for d in rows:
             if not can(user, "directive.respond", d):
                 continue
@@ -123,7 +123,7 @@ def _directive_reminders(user, roles: set[str], now: date) -> list[Reminder]:
                                        f"{d.school_name}：整改指令 {d.number}{what}（期限 {d.deadline:%Y-%m-%d}"
                                        f"{'，已逾期' if late else ''}）", url,
                                        f"directive-{d.status}:{d.id}:{d.return_count}"))
-    if roles & {"township_supervisor", "bureau_admin", "bureau_leader"}:
+    if can(user, "directive.verify"):
         verify = [d for d in rows if d.status == "responded" and can(user, "directive.verify", d)]
         if verify:
             result.append(Reminder("info", f"有 {len(verify)} 份整改指令的整改报告待您验收",
@@ -137,7 +137,7 @@ def _directive_reminders(user, roles: set[str], now: date) -> list[Reminder]:
     return result
 
 
-def _deliverable_reminders(user, roles: set[str], now: date) -> list[Reminder]:
+def _deliverable_reminders(user, now: date) -> list[Reminder]:
     """Campaign deliverables: due this month or already late and not submitted, returned for
     rework (the reporting unit's head), and submitted ones awaiting review (the safety section)."""
     from hazardhub.campaigns.models import Campaign, Deliverable, DeliverableSpec
@@ -147,8 +147,8 @@ def _deliverable_reminders(user, roles: set[str], now: date) -> list[Reminder]:
     active = (sa.select(Deliverable).join(Campaign, Campaign.id == Deliverable.campaign_id)
               .join(DeliverableSpec, DeliverableSpec.id == Deliverable.spec_id)
               .where(Campaign.status == "active", Campaign.tenant_id == user.tenant_id))
-    if roles & {"township_supervisor", "principal"}:
-        unit_ids = [m.unit_id for m in user.active_memberships if m.role in {"township_supervisor", "principal"}]
+    if can(user, "deliverable.edit"):
+        unit_ids = [m.unit_id for m in memberships_allowed(user, "deliverable.edit")]
         own = db.session.execute(active.where(
             Deliverable.unit_id.in_(unit_ids), Deliverable.status.in_(("draft", "returned")))
             .order_by(DeliverableSpec.due_on)).scalars().all()
@@ -165,7 +165,7 @@ def _deliverable_reminders(user, roles: set[str], now: date) -> list[Reminder]:
             elif d.spec.due_on <= month_last:
                 result.append(Reminder("warning", f"{d.unit.name}：《{d.spec.name}》须于 {d.spec.due_on:%m-%d} 前报送",
                                        url, f"deliverable-due:{d.id}"))
-    if roles & {"bureau_admin", "bureau_leader"}:
+    if can(user, "deliverable.review"):
         waiting = db.session.execute(active.where(Deliverable.status == "submitted")).scalars().all()
         waiting = [d for d in waiting if can(user, "deliverable.review", d)]
         if waiting:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.clock import utcnow
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
+from hazardhub.policy import Protected, Ref
 
 STATUSES = {
     "issued": "已下达待签收",
@@ -62,6 +63,8 @@ class Directive(TenantScoped, TimestampMixin, Base):
     """One directive to one school."""
 
     __tablename__ = "directives"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(view="directive.view", unit=Ref("OrgUnit", "school_id"))
     __versioned__ = VERSIONED
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),
@@ -196,6 +199,8 @@ class DirectivePhoto(TenantScoped, TimestampMixin, Base):
     """An after-photo of a rectification report (cleaned and stored by ``evidence.storage``)."""
 
     __tablename__ = "directive_photos"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(view="directive.view", owner=Ref("Directive", "directive_id"))
     __versioned__ = VERSIONED
     __table_args__ = (
         tenant_fk("directive_id", "directives"),
@@ -225,6 +230,8 @@ class Escalation(TenantScoped, TimestampMixin, Base):
     """
 
     __tablename__ = "escalations"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(unit=Ref("OrgUnit", "school_id"))
     __versioned__ = VERSIONED
     __table_args__ = (
         tenant_fk("hazard_id", "hazards"),

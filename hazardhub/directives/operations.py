@@ -27,9 +27,8 @@ from hazardhub.hazards.models import OPEN_STATUSES as HAZARD_OPEN, Hazard, Hazar
 from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.workdays import add_working_days
 from hazardhub.errors import DomainError
+from hazardhub.policy import memberships_allowed
 
-#: roles that issue directives, on their own unit
-ISSUER_ROLES = {"township_supervisor", "bureau_admin", "bureau_leader"}
 MAX_PHOTOS = 9
 MAX_WORKING_DAYS = 120
 
@@ -46,12 +45,8 @@ def issuer_units(user) -> list[OrgUnit]:
     """Units the user issues directives from: a township supervisor's township central school,
     the bureau for its admins and leaders (city roles issue nothing)."""
     units = {}
-    for m in getattr(user, "active_memberships", None) or []:
-        if m.role in ISSUER_ROLES and m.tenant_id == user.tenant_id and m.unit is not None and m.unit.is_active:
-            if m.role == "township_supervisor" and m.unit.kind != "township_center":
-                continue
-            if m.role != "township_supervisor" and m.unit.kind != "bureau":
-                continue
+    for m in memberships_allowed(user, "directive.issue_from"):
+        if m.tenant_id == user.tenant_id and m.unit.is_active:
             units[m.unit.id] = m.unit
     return sorted(units.values(), key=lambda u: u.path)
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.clock import utcnow
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
+from hazardhub.policy import Protected
 from hazardhub.standards.models import DOMAINS, SEED_AREAS
 
 SOURCES = {
@@ -60,6 +61,8 @@ class Hazard(TenantScoped, TimestampMixin, Base):
     """One hazard of the ledger, from 发现 to 销号."""
 
     __tablename__ = "hazards"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(view="hazard.view", unit=lambda hazard: hazard.school)
     __versioned__ = VERSIONED
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),

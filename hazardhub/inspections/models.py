@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
+from hazardhub.policy import Protected, Ref
 
 KINDS = {
     "self": "校长带队月度自查",
@@ -41,6 +42,8 @@ class LeaderAssignment(TenantScoped, TimestampMixin, Base):
     """分包: a bureau leader is assigned a township or school for unannounced visits."""
 
     __tablename__ = "leader_assignments"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(unit=Ref("OrgUnit", "unit_id"))
     __versioned__ = VERSIONED
     __table_args__ = (tenant_fk("leader_id", "users"), tenant_fk("unit_id", "org_units"),
                       sa.UniqueConstraint("leader_id", "unit_id"))
@@ -53,6 +56,8 @@ class LeaderAssignment(TenantScoped, TimestampMixin, Base):
 
 class Inspection(TenantScoped, TimestampMixin, Base):
     __tablename__ = "inspections"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(view="inspection.view", unit=Ref("OrgUnit", "unit_id"))
     __versioned__ = VERSIONED
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),

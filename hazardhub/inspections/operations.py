@@ -28,6 +28,7 @@ from hazardhub.inspections.models import (
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.standards import operations as catalogue
 from hazardhub.errors import DomainError
+from hazardhub.tenancy import is_assigned_leader
 
 
 class InspectionError(DomainError):
@@ -68,13 +69,9 @@ def checklist_for(unit: OrgUnit) -> list[dict[str, Any]]:
 
 
 def is_assigned(leader_id: int, unit: OrgUnit) -> bool:
-    """Is the leader assigned (分包) this school or a unit above it?"""
-    ancestor_ids = [int(p) for p in unit.path.strip("/").split("/") if p]
-    return db.session.execute(
-        sa.select(LeaderAssignment.id).where(LeaderAssignment.leader_id == leader_id,
-                                             LeaderAssignment.unit_id.in_(ancestor_ids),
-                                             LeaderAssignment.is_active.is_(True))
-    ).first() is not None
+    """Is the leader assigned (分包) this school or a unit above it? (The query is
+    :func:`hazardhub.tenancy.is_assigned_leader`, which policy asks too.)"""
+    return is_assigned_leader(leader_id, unit)
 
 
 def start(*, unit: OrgUnit, kind: str, actor, inspected_on: date, inspectors: str, agencies: str | None = None,
