@@ -122,6 +122,80 @@ def declared(obj) -> Protected | None:
 
 
 # ---------------------------------------------------------------------------------------------
+# lifecycles as data
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One move of a lifecycle: from any of ``sources`` to ``target``, named ``name``, done by
+    whoever policy lets do ``action``.
+
+    :param refusal: the message (Chinese, shown to the user) when the object is in another state;
+        a dict gives a message per state, with the key ``"*"`` for the rest
+    """
+
+    name: str
+    sources: tuple[str, ...]
+    target: str
+    action: str
+    refusal: str | dict[str, str]
+
+    def refusal_for(self, state: str) -> str:
+        if isinstance(self.refusal, str):
+            return self.refusal
+        return self.refusal.get(state, self.refusal["*"])
+
+
+class Lifecycle:
+    """A model's states and the transitions between them: one table that operations check a move
+    against (:meth:`check`, raising the area's error with the existing message), policy reads for
+    the state part of a rule (:meth:`allows`), and templates show a state's buttons from
+    (``can_move(obj, name)``: the state allows the move and the user may do its action).
+
+    The model names it as ``__lifecycle__``; the state is the ``attr`` attribute (``status``).
+    """
+
+    def __init__(self, states, transitions, *, attr: str = "status"):
+        self.states = tuple(states)
+        self.transitions = {t.name: t for t in transitions}
+        self.attr = attr
+        for t in self.transitions.values():
+            unknown = set(t.sources + (t.target,)) - set(self.states)
+            if unknown:
+                raise ValueError(f"{t.name}: unknown states {sorted(unknown)}")
+            check_action(t.action)
+
+    def __getitem__(self, name: str) -> Transition:
+        return self.transitions[name]
+
+    def state_of(self, obj) -> str:
+        return getattr(obj, self.attr)
+
+    def allows(self, obj, name: str) -> bool:
+        """Does the object's state allow the move ``name``?"""
+        return self.state_of(obj) in self.transitions[name].sources
+
+    def check(self, obj, name: str, error: type[Exception]) -> Transition:
+        """Raise ``error`` with the transition's message unless the object's state allows it."""
+        transition = self.transitions[name]
+        state = self.state_of(obj)
+        if state not in transition.sources:
+            raise error(transition.refusal_for(state))
+        return transition
+
+    def move(self, obj, name: str, error: type[Exception]) -> None:
+        """Check the move, then set the object's state to the transition's target."""
+        setattr(obj, self.attr, self.check(obj, name, error).target)
+
+    def moves_from(self, state: str) -> list[Transition]:
+        return [t for t in self.transitions.values() if state in t.sources]
+
+
+def lifecycle_of(obj) -> Lifecycle | None:
+    return getattr(type(obj), "__lifecycle__", None)
+
+
+# ---------------------------------------------------------------------------------------------
 # helpers on memberships and objects
 
 
@@ -657,3 +731,17 @@ def check_template_actions(template_root: Path) -> None:
 def template_can(action: str, obj: Any = None) -> bool:
     """The Jinja global: ``{% if can('unit.edit', unit) %}``."""
     return can(current_user, action, obj)
+
+
+def can_move(user, obj, name: str) -> bool:
+    """May ``user`` make the move ``name`` of ``obj``'s lifecycle now: its state allows the move
+    and policy allows the move's action?"""
+    lifecycle = lifecycle_of(obj)
+    if lifecycle is None:
+        raise UnknownAction(f"{type(obj).__name__} has no lifecycle ({name})")
+    return lifecycle.allows(obj, name) and can(user, lifecycle[name].action, obj)
+
+
+def template_can_move(obj, name: str) -> bool:
+    """The Jinja global: ``{% if can_move(hazard, 'accept') %}`` shows a state's button."""
+    return can_move(current_user, obj, name)

@@ -13,7 +13,7 @@ from hazardhub import clock
 from hazardhub.accounts.models import ROLES, role_label
 from hazardhub.formtokens import FormTokenMissing, form_token, same_origin_referrer
 from hazardhub.httprequest import HazardRequest, check_limits, limit_mb
-from hazardhub.policy import template_can
+from hazardhub.policy import template_can, template_can_move
 from hazardhub.tenancy import is_city_user
 
 bp = Blueprint("web", __name__)
@@ -127,7 +127,8 @@ def init_web(app: Flask) -> None:
     check_limits(app.config)
     app.request_class = HazardRequest
     app.register_blueprint(bp)
-    app.jinja_env.globals.update(can=template_can, role_label=role_label, ROLES=ROLES, is_city_user=is_city_user,
+    app.jinja_env.globals.update(can=template_can, can_move=template_can_move,
+                                 role_label=role_label, ROLES=ROLES, is_city_user=is_city_user,
                                  endpoints=app.view_functions, unread_notifications=unread_notifications,
                                  form_token=form_token)
     app.jinja_env.filters.update(local_time=local_time, yes_no=yes_no)
