@@ -7,13 +7,16 @@ from datetime import timedelta
 import pytest
 
 from hazardhub import clock
+from hazardhub.directives import operations as directive_ops
+from hazardhub.directives.models import LIFECYCLE as DIRECTIVE_LIFECYCLE, STATUSES as DIRECTIVE_STATUSES, Directive
 from hazardhub.hazards import operations as hazard_ops
 from hazardhub.hazards.models import LIFECYCLE as HAZARD_LIFECYCLE, STATUSES as HAZARD_STATUSES, Hazard
 from hazardhub.policy import RULES, Lifecycle
 from hazardhub.tenancy import tenant_bound
 from tests.fixtures.factories import make_hazard
 
-TABLES = {"hazard": (HAZARD_LIFECYCLE, HAZARD_STATUSES, Hazard)}
+TABLES = {"hazard": (HAZARD_LIFECYCLE, HAZARD_STATUSES, Hazard),
+          "directive": (DIRECTIVE_LIFECYCLE, DIRECTIVE_STATUSES, Directive)}
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
@@ -42,10 +45,11 @@ def _hazard_moves(hazard, user):
                                             version_id=hazard.version_id),
         "reject": lambda: hazard_ops.reject(hazard, actor=user, reason="不合格", version_id=hazard.version_id),
         "void": lambda: hazard_ops.void(hazard, actor=user, reason="登记错误", version_id=hazard.version_id),
+        "close_by_directive": None,  # not an operation of its own: directives.operations.accept closes
     }
 
 
-@pytest.mark.parametrize("move", sorted(HAZARD_LIFECYCLE.transitions))
+@pytest.mark.parametrize("move", sorted(set(HAZARD_LIFECYCLE.transitions) - {"close_by_directive"}))
 def test_hazard_operations_refuse_moves_not_in_the_table(db, world, move):
     transition = HAZARD_LIFECYCLE[move]
     principal, bureau = world.users["principal"], world.users["bureau_admin"]
@@ -68,3 +72,30 @@ def test_hazard_moves_in_the_table_reach_their_target(db, world):
                             ("accept", bureau)):
             _hazard_moves(hazard, actor)[move]()
             assert hazard.status == HAZARD_LIFECYCLE[move].target
+
+
+def _directive_moves(directive, user):
+    """Each directive transition, as the operation that makes it."""
+    return {
+        "acknowledge": lambda: directive_ops.acknowledge(directive, actor=user, signer_name="王校长"),
+        "respond": lambda: directive_ops.respond(directive, actor=user, note="已整改", photos=[]),
+        "accept": lambda: directive_ops.accept(directive, actor=user, note="合格"),
+        "return": lambda: directive_ops.return_(directive, actor=user, comments="不合格"),
+    }
+
+
+@pytest.mark.parametrize("move", sorted(DIRECTIVE_LIFECYCLE.transitions))
+def test_directive_operations_refuse_moves_not_in_the_table(db, world, move):
+    transition = DIRECTIVE_LIFECYCLE[move]
+    principal, supervisor = world.users["principal"], world.users["township_supervisor"]
+    with tenant_bound(world.a.id):
+        hazard = make_hazard(db, world.s1, principal)
+        directive = directive_ops.issue(issuer=world.t1, school=world.s1, actor=supervisor, hazard_ids=[hazard.id],
+                                        requirements="立即整改", signer_name="李督导", working_days=10)
+        for state in sorted(set(DIRECTIVE_STATUSES) - set(transition.sources)):
+            directive.status = state
+            with pytest.raises(directive_ops.DirectiveError) as refused:
+                _directive_moves(directive, supervisor)[move]()
+            assert str(refused.value) == transition.refusal_for(state)
+            assert directive.status == state
+        db.session.rollback()

@@ -47,6 +47,9 @@ LIFECYCLE = Lifecycle(STATUSES, [
     Transition("reject", ("awaiting_acceptance",), "rectifying", "hazard.accept", "只有“待验收”的隐患可以退回。"),
     Transition("void", OPEN_STATUSES, "voided", "hazard.void",
                {"voided": "该隐患已作废。", "*": "已验收销号的隐患不能作废。"}),
+    # a directive's acceptance closes every open hazard it lists (directives.operations)
+    Transition("close_by_directive", OPEN_STATUSES, "closed", "directive.verify",
+               "已销号或已作废的隐患不能随整改指令销号。"),
 ])
 #: the partial index's predicate (SQL text, so that autogenerate compares it as written)
 OPEN_WHERE = "status IN ('registered', 'rectifying', 'awaiting_acceptance')"
