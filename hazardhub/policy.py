@@ -296,6 +296,12 @@ def _grants(m, membership) -> bool:
     return unit.kind in ROLE_UNIT_KINDS[level]
 
 
+def _state_allows(obj, move: str) -> bool:
+    """The state part of a rule, read from the object's lifecycle table (``Lifecycle.allows``)."""
+    lifecycle = lifecycle_of(obj)
+    return lifecycle is not None and lifecycle.allows(obj, move)
+
+
 def _writes_here(m, obj) -> bool:
     tenant_id = getattr(obj, "tenant_id", None)
     return tenant_id is None or tenant_id == m.tenant_id
@@ -453,7 +459,7 @@ def _reports_deliverable(m, obj) -> bool:
     """The reporting unit's own head: its township supervisor, or an affiliated school's principal."""
     if obj is None:
         return m.role in {Role.TOWNSHIP_SUPERVISOR, Role.PRINCIPAL}
-    if not _writes_here(m, obj) or obj.status not in ("draft", "returned"):
+    if not _writes_here(m, obj) or not _state_allows(obj, "submit"):
         return False
     unit = _unit_of(obj)
     if unit is None or unit.id != m.unit_id:
@@ -585,7 +591,7 @@ RULES: dict[str, Rule] = {
     "deliverable.view": lambda m, o: _campaign_reader(m) and _reads(m, _owner_of(o), READER_ROLES),
     "deliverable.edit": lambda m, o: _reports_deliverable(m, o),
     "deliverable.review": lambda m, o: m.role in {Role.BUREAU_ADMIN, Role.BUREAU_LEADER} and _writes_here(m, o)
-    and (o is None or o.status == "submitted"),
+    and (o is None or _state_allows(o, "accept")),
     # rectification directives (整改指令) and escalation of overdue hazards
     "directive.view": lambda m, o: _reads(m, o, READER_ROLES | {Role.SAFETY_OFFICER}),
     "directive.issue": lambda m, o: _issues_directive(m, o),

@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from hazardhub import clock
+from hazardhub.campaigns import operations as campaign_ops
+from hazardhub.campaigns.models import DELIVERABLE_LIFECYCLE, DELIVERABLE_STATUSES, Deliverable
 from hazardhub.directives import operations as directive_ops
 from hazardhub.directives.models import LIFECYCLE as DIRECTIVE_LIFECYCLE, STATUSES as DIRECTIVE_STATUSES, Directive
 from hazardhub.hazards import operations as hazard_ops
@@ -16,7 +19,8 @@ from hazardhub.tenancy import tenant_bound
 from tests.fixtures.factories import make_hazard
 
 TABLES = {"hazard": (HAZARD_LIFECYCLE, HAZARD_STATUSES, Hazard),
-          "directive": (DIRECTIVE_LIFECYCLE, DIRECTIVE_STATUSES, Directive)}
+          "directive": (DIRECTIVE_LIFECYCLE, DIRECTIVE_STATUSES, Directive),
+          "deliverable": (DELIVERABLE_LIFECYCLE, DELIVERABLE_STATUSES, Deliverable)}
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
@@ -98,4 +102,32 @@ def test_directive_operations_refuse_moves_not_in_the_table(db, world, move):
                 _directive_moves(directive, supervisor)[move]()
             assert str(refused.value) == transition.refusal_for(state)
             assert directive.status == state
+        db.session.rollback()
+
+
+def _deliverable_moves(deliverable, user):
+    """Each deliverable transition, as the operation that makes it."""
+    return {
+        "submit": lambda: campaign_ops.submit(deliverable, actor=user, version_id=deliverable.version_id),
+        "return": lambda: campaign_ops.review(deliverable, actor=user, decision="return", comment="请补充",
+                                              version_id=deliverable.version_id),
+        "accept": lambda: campaign_ops.review(deliverable, actor=user, decision="accept", comment="",
+                                              version_id=deliverable.version_id),
+    }
+
+
+@pytest.mark.parametrize("move", sorted(DELIVERABLE_LIFECYCLE.transitions))
+def test_deliverable_operations_refuse_moves_not_in_the_table(db, world, move):
+    transition = DELIVERABLE_LIFECYCLE[move]
+    admin = world.users["bureau_admin"]
+    with tenant_bound(world.a.id):
+        campaign = campaign_ops.create_from_template(world.a, 2025, admin)
+        deliverable = db.session.execute(sa.select(Deliverable).where(
+            Deliverable.campaign_id == campaign.id, Deliverable.unit_id == world.t1.id)).scalars().first()
+        for state in sorted(set(DELIVERABLE_STATUSES) - set(transition.sources)):
+            deliverable.status = state
+            with pytest.raises(campaign_ops.CampaignError) as refused:
+                _deliverable_moves(deliverable, admin)[move]()
+            assert str(refused.value) == transition.refusal_for(state)
+            assert deliverable.status == state
         db.session.rollback()
