@@ -175,15 +175,21 @@ class Lifecycle:
         """Does the object's state allow the move ``name``?"""
         return self.state_of(obj) in self.transitions[name].sources
 
-    def check(self, obj, name: str, error: type[Exception]) -> Transition:
-        """Raise ``error`` with the transition's message unless the object's state allows it."""
+    def check(self, obj, name: str, error: type[Exception] | dict[str, type[Exception]]) -> Transition:
+        """Raise ``error`` with the transition's message unless the object's state allows it.
+
+        :param error: the area's error class, or a dict of classes by state (``"*"``: the rest),
+            where a state is refused with a subclass of its own (a signed inspection: frozen)
+        """
         transition = self.transitions[name]
         state = self.state_of(obj)
         if state not in transition.sources:
+            if isinstance(error, dict):
+                error = error.get(state, error["*"])
             raise error(transition.refusal_for(state))
         return transition
 
-    def move(self, obj, name: str, error: type[Exception]) -> None:
+    def move(self, obj, name: str, error: type[Exception] | dict[str, type[Exception]]) -> None:
         """Check the move, then set the object's state to the transition's target."""
         setattr(obj, self.attr, self.check(obj, name, error).target)
 
@@ -430,7 +436,7 @@ def _starts_inspection(m, request) -> bool:
 
 
 def _edits_inspection(m, obj) -> bool:
-    if obj is None or not _writes_here(m, obj) or obj.status == "signed":
+    if obj is None or not _writes_here(m, obj) or not _state_allows(obj, "finish"):  # signed: frozen
         return False
     unit = _unit_of(obj)
     if obj.kind == "self":

