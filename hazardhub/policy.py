@@ -7,7 +7,9 @@ same ``can`` (a Jinja global), so a button never shows for a rule the view would
 
 Rules are written per action as functions of one membership (role on a unit, reaching the unit's
 subtree) and the object; a user may act when any of their active memberships allows it. Roles are
-named through :class:`hazardhub.roles.Role` and its groups.
+named through :class:`hazardhub.roles.Role` and its groups. City roles read their districts and
+write only in the city tenant. Unknown action names raise at import time (``requires``) and at
+start-up (``check_template_actions`` scans templates for ``can('...')``).
 
 Policy reads what models declare and knows no model class: each protected model carries
 ``__policy__ = Protected(view=..., unit=..., owner=...)`` (the action that views it, the unit it
@@ -16,9 +18,12 @@ model, operation or view. Facts of the hierarchy it needs (is a leader assigned 
 :mod:`hazardhub.tenancy`. Checks elsewhere that depend on a role (the duties the home page reminds
 of, the source a new hazard is proposed with, the units a directive is issued from) are rules here
 too, asked through ``can`` or :func:`memberships_allowed`; tests/test_policy_matrix.py expects
-every action × every role. City roles
-read their districts and write only in the city tenant. Unknown action names raise at import time
-(``requires``) and at start-up (``check_template_actions`` scans templates for ``can('...')``).
+every action × every role.
+
+Lifecycles are data: a model with states declares ``__lifecycle__ = Lifecycle(states, [Transition(
+name, from-states, to-state, policy action, refusal message), …])``. Operations check and make a
+move through it, rules read their state part from it (``_state_allows``), and templates show a
+state's buttons with ``can_move(obj, name)`` (the state allows the move and ``can`` its action).
 """
 from __future__ import annotations
 
@@ -340,7 +345,7 @@ def _school_rectifies(m, obj) -> bool:
     unit = _unit_of(obj)
     if unit is None:
         return False
-    if m.role in {Role.PRINCIPAL, Role.SAFETY_OFFICER}:
+    if m.role in SCHOOL_ROLES:
         return _in_subtree(m, unit)
     return m.role in {Role.TOWNSHIP_SUPERVISOR, Role.BUREAU_ADMIN} and unit.id == m.unit_id
 
@@ -349,10 +354,10 @@ def _withdraws(m, attachment) -> bool:
     """撤回 a photo or document: the school of the hazard withdraws its evidence; anybody else who
     may add evidence withdraws only what they uploaded themselves."""
     if attachment is None:
-        return m.role in {Role.PRINCIPAL, Role.SAFETY_OFFICER, Role.TOWNSHIP_SUPERVISOR, Role.BUREAU_ADMIN, Role.BUREAU_LEADER}
-    if not _works_on_hazard(m, _owner_of(attachment), {Role.PRINCIPAL, Role.SAFETY_OFFICER}):
+        return m.role in SCHOOL_ROLES | {Role.TOWNSHIP_SUPERVISOR, Role.BUREAU_ADMIN, Role.BUREAU_LEADER}
+    if not _works_on_hazard(m, _owner_of(attachment), SCHOOL_ROLES):
         return False
-    return m.role in {Role.PRINCIPAL, Role.SAFETY_OFFICER} or attachment.uploaded_by_id == m.user_id
+    return m.role in SCHOOL_ROLES or attachment.uploaded_by_id == m.user_id
 
 
 def _supervises(m, obj) -> bool:
@@ -393,7 +398,7 @@ def _learning_levels(m, unit) -> set[str]:
         return {"bureau_staff", "principals"}
     if m.role == Role.TOWNSHIP_SUPERVISOR and unit.kind == "township_center":
         return {"principals"}
-    if m.role in {Role.PRINCIPAL, Role.SAFETY_OFFICER} and unit.kind in ("school", "affiliated_school"):
+    if m.role in SCHOOL_ROLES and unit.kind in ("school", "affiliated_school"):
         return {"all_staff"}
     return set()
 
@@ -421,12 +426,12 @@ def _inspection_visible(m, obj) -> bool:
 def _starts_inspection(m, request) -> bool:
     """``request`` is an InspectionStart(unit, kind); who may inspect which school how."""
     if request is None:
-        return m.role in {Role.PRINCIPAL, Role.SAFETY_OFFICER, Role.TOWNSHIP_SUPERVISOR, Role.BUREAU_ADMIN, Role.BUREAU_LEADER}
+        return m.role in SCHOOL_ROLES | {Role.TOWNSHIP_SUPERVISOR, Role.BUREAU_ADMIN, Role.BUREAU_LEADER}
     unit, kind = request.unit, request.kind
     if not _writes_here(m, unit) or not unit.is_school:
         return False
     if kind == "self":
-        return m.role in {Role.PRINCIPAL, Role.SAFETY_OFFICER} and _in_subtree(m, unit)
+        return m.role in SCHOOL_ROLES and _in_subtree(m, unit)
     if kind == "township":
         return m.role == Role.TOWNSHIP_SUPERVISOR and _strictly_below(m, unit)
     if kind == "unannounced":
@@ -440,7 +445,7 @@ def _edits_inspection(m, obj) -> bool:
         return False
     unit = _unit_of(obj)
     if obj.kind == "self":
-        return m.role in {Role.PRINCIPAL, Role.SAFETY_OFFICER} and _in_subtree(m, unit)
+        return m.role in SCHOOL_ROLES and _in_subtree(m, unit)
     return obj.recorded_by_id == m.user_id
 
 
@@ -488,8 +493,8 @@ def _issues_directive(m, school) -> bool:
 def _directive_school_side(m, directive) -> bool:
     """The addressed school's principal or safety officer (签收, 整改报告, 延期申请)."""
     if directive is None:
-        return m.role in {Role.PRINCIPAL, Role.SAFETY_OFFICER}
-    return m.role in {Role.PRINCIPAL, Role.SAFETY_OFFICER} and _writes_here(m, directive) \
+        return m.role in SCHOOL_ROLES
+    return m.role in SCHOOL_ROLES and _writes_here(m, directive) \
         and _in_subtree(m, _unit_of(directive))
 
 
@@ -554,12 +559,13 @@ RULES: dict[str, Rule] = {
     "accountability.refresh": lambda m, o: m.role == Role.BUREAU_ADMIN and _writes_here(m, o),
     # channels (企业微信/钉钉 robots, email, SMS): the bureau admin configures them for units of the
     # bureau (a township's group robot, the bureau's SMTP and SMS accounts) and reads the delivery log
-    "channel.manage": lambda m, o: m.role == Role.BUREAU_ADMIN and _writes_here(m, o) and (o is None or _in_subtree(m, o)),
+    "channel.manage": lambda m, o: m.role == Role.BUREAU_ADMIN and _writes_here(m, o)
+    and (o is None or _in_subtree(m, o)),
     # the hazard ledger
     "hazard.view": lambda m, o: _reads(m, o, ALL_ROLES),
     "hazard.history": lambda m, o: _reads(m, o, ALL_ROLES),
     "hazard.create": lambda m, o: _works_on_hazard(m, o, {Role.PRINCIPAL, Role.SAFETY_OFFICER, Role.STAFF}),
-    "hazard.edit": lambda m, o: _works_on_hazard(m, o, {Role.PRINCIPAL, Role.SAFETY_OFFICER}),
+    "hazard.edit": lambda m, o: _works_on_hazard(m, o, SCHOOL_ROLES),
     "hazard.rectify": lambda m, o: _school_rectifies(m, o),
     "hazard.accept": lambda m, o: _accepts(m, o),
     "hazard.void": lambda m, o: _works_on_hazard(m, o, {Role.PRINCIPAL}),
@@ -568,9 +574,9 @@ RULES: dict[str, Rule] = {
     "hazard.listed": lambda m, o: m.role in (CITY_ROLES | BUREAU_ROLES | {Role.TOWNSHIP_SUPERVISOR}),
     # a role that may import a school's ledger may export it too (the safety officer keeps it)
     "hazard.export": lambda m, o: _reads(m, o, READER_ROLES) or _works_on_hazard(m, o, {Role.SAFETY_OFFICER}),
-    "hazard.import": lambda m, o: _works_on_hazard(m, o, {Role.PRINCIPAL, Role.SAFETY_OFFICER}),
+    "hazard.import": lambda m, o: _works_on_hazard(m, o, SCHOOL_ROLES),
     "evidence.view": lambda m, o: _reads(m, _owner_of(o), ALL_ROLES),
-    "evidence.upload": lambda m, o: _works_on_hazard(m, _owner_of(o), {Role.PRINCIPAL, Role.SAFETY_OFFICER}),
+    "evidence.upload": lambda m, o: _works_on_hazard(m, _owner_of(o), SCHOOL_ROLES),
     "evidence.withdraw": lambda m, o: _withdraws(m, o),
     # 三学 learning records
     "learning.view": lambda m, o: _reads(m, o, READER_ROLES | {Role.SAFETY_OFFICER}),
@@ -583,7 +589,7 @@ RULES: dict[str, Rule] = {
     "inspection.sign": lambda m, o: o is not None and o.kind == "self" and m.role == Role.PRINCIPAL
     and _writes_here(m, o) and _in_subtree(m, _unit_of(o)),
     "inspection.amend": lambda m, o: o is not None and o.kind == "self" and o.status == "signed"
-    and m.role in {Role.PRINCIPAL, Role.SAFETY_OFFICER} and _writes_here(m, o) and _in_subtree(m, _unit_of(o)),
+    and m.role in SCHOOL_ROLES and _writes_here(m, o) and _in_subtree(m, _unit_of(o)),
     "inspection.assign": lambda m, o: m.role == Role.BUREAU_ADMIN and (o is None or _writes_here(m, o)),
     # the monthly compliance matrix
     "compliance.view": lambda m, o: m.role in READER_ROLES,
@@ -613,9 +619,9 @@ RULES: dict[str, Rule] = {
     # 随手拍 (hazardhub/publicreports): the school's principal and safety officer manage codes and
     # triage; readers above them follow the reports; the public side needs no rule (tokens only)
     "publicreport.view": lambda m, o: _reads(m, o, READER_ROLES | {Role.SAFETY_OFFICER}),
-    "publicreport.triage": lambda m, o: m.role in {Role.PRINCIPAL, Role.SAFETY_OFFICER}
+    "publicreport.triage": lambda m, o: m.role in SCHOOL_ROLES
     and (o is None or _writes_here(m, o) and _in_subtree(m, _unit_of(o))),
-    "publicreport.codes": lambda m, o: m.role in {Role.PRINCIPAL, Role.SAFETY_OFFICER}
+    "publicreport.codes": lambda m, o: m.role in SCHOOL_ROLES
     and (o is None or _writes_here(m, o) and _in_subtree(m, _unit_of(o))),
     "citywide.view": lambda m, o: m.role in CITY_ROLES and (o is None or _city_reaches(m, _tenant_id_of(o))),
     "citywide.export": lambda m, o: m.role in CITY_ROLES and (o is None or _writes_here(m, o)),
