@@ -2,9 +2,9 @@
 
 Roles are stored as plain strings in ``memberships.role``; :class:`Role` is a ``StrEnum``, so a
 member compares and hashes equal to the stored string (``"city_admin" in CITY_ROLES`` holds) and
-code can name a role without a typo going unnoticed. Labels and the unit level each role is held
-at stay with the model (``hazardhub.accounts.models.ROLES``); who may do what stays in
-``hazardhub.policy.RULES``.
+code can name a role without a typo going unnoticed. The level each role is held at and the unit
+kinds of each level are here (policy checks a grant against them; ``hazardhub.accounts.models``
+adds the Chinese labels); who may do what stays in ``hazardhub.policy.RULES``.
 """
 from __future__ import annotations
 
@@ -32,5 +32,24 @@ SCHOOL_ROLES = frozenset({Role.PRINCIPAL, Role.SAFETY_OFFICER})
 #: roles that read their subtree's registers and reports
 READER_ROLES = CITY_ROLES | BUREAU_ROLES | {Role.TOWNSHIP_SUPERVISOR, Role.PRINCIPAL}
 ALL_ROLES = READER_ROLES | {Role.SAFETY_OFFICER, Role.STAFF}
+#: roles with monthly duties of their own, whose reminders the daily pass stores in the inbox
+#: (staff have none; the city follows, it has no district duties)
+DUTY_ROLES = BUREAU_ROLES | {Role.TOWNSHIP_SUPERVISOR, Role.PRINCIPAL, Role.SAFETY_OFFICER}
 
 assert ALL_ROLES == frozenset(Role)
+
+#: the level of the tree each role is held at
+ROLE_LEVEL: dict[str, str] = {
+    Role.CITY_ADMIN: "city", Role.CITY_VIEWER: "city",
+    Role.BUREAU_ADMIN: "bureau", Role.BUREAU_LEADER: "bureau", Role.BUREAU_VIEWER: "bureau",
+    Role.TOWNSHIP_SUPERVISOR: "township",
+    Role.PRINCIPAL: "school", Role.SAFETY_OFFICER: "school", Role.STAFF: "school",
+}
+#: which unit kinds each role level may sit on
+ROLE_UNIT_KINDS: dict[str, set[str]] = {
+    "city": {"bureau"},
+    "bureau": {"bureau"},
+    "township": {"township_center"},
+    "school": {"school", "affiliated_school", "township_center"},
+}
+assert set(ROLE_LEVEL) == set(Role)

@@ -128,6 +128,32 @@ def invalidate_tenant_cache() -> None:
     _generation += 1
 
 
+#: 分包 assignments as Core columns, for the same reason (``hazardhub.inspections.models`` is above)
+_LEADER_ASSIGNMENTS = sa.table("leader_assignments", sa.column("id"), sa.column("tenant_id"),
+                               sa.column("leader_id"), sa.column("unit_id"), sa.column("is_active"))
+
+
+def is_assigned_leader(leader_id: int, unit) -> bool:
+    """Is the bureau leader assigned (分包) ``unit`` or a unit above it?
+
+    A fact of the hierarchy that policy needs (who may pay an unannounced visit) and operations
+    record; it lives here so policy asks downwards. A Core statement is not scoped by the ORM
+    hooks, so the tenant is filtered explicitly; pending rows are flushed first, as an ORM SELECT
+    would.
+
+    :param leader_id: the user id of the leader
+    :param unit: an ``OrgUnit`` (its ``tenant_id`` and materialised ``path`` are read)
+    """
+    if db.session.autoflush:
+        db.session.flush()
+    ancestor_ids = [int(p) for p in unit.path.strip("/").split("/") if p]
+    a = _LEADER_ASSIGNMENTS.c
+    return db.session.execute(
+        sa.select(a.id).where(a.tenant_id == unit.tenant_id, a.leader_id == leader_id,
+                              a.unit_id.in_(ancestor_ids), a.is_active.is_(True))
+    ).first() is not None
+
+
 def is_city_user(user) -> bool:
     """Does the user hold an active city role (and so read the city's districts)?"""
     return any(m.role in CITY_ROLES for m in getattr(user, "active_memberships", None) or [])

@@ -19,7 +19,7 @@ from hazardhub.formtokens import FormTokenMissing, form_token, same_origin_refer
 from hazardhub.httprequest import HazardRequest, check_limits, limit_mb
 from hazardhub.notifications import operations as notifications
 from hazardhub.orgs.operations import OutOfReach, home_cards
-from hazardhub.policy import template_can
+from hazardhub.policy import template_can, template_can_move
 from hazardhub.tenancy import is_city_user, peek_scope
 
 bp = Blueprint("web", __name__)
@@ -126,7 +126,8 @@ def init_web(app: Flask) -> None:
     check_limits(app.config)
     app.request_class = HazardRequest
     app.register_blueprint(bp)
-    app.jinja_env.globals.update(can=template_can, role_label=role_label, ROLES=ROLES, is_city_user=is_city_user,
+    app.jinja_env.globals.update(can=template_can, can_move=template_can_move,
+                                 role_label=role_label, ROLES=ROLES, is_city_user=is_city_user,
                                  endpoints=app.view_functions, unread_notifications=unread_notifications,
                                  form_token=form_token, link_to=link_to)
     app.jinja_env.filters.update(local_time=local_time, yes_no=yes_no)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
+from hazardhub.policy import Protected, Ref
 
 #: kind -> Chinese label; the order is the list's order of gravity
 FINDING_KINDS = {
@@ -37,6 +38,8 @@ class AccountabilityFinding(TenantScoped, TimestampMixin, Base):
     """
 
     __tablename__ = "accountability_findings"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(view="accountability.view", unit=Ref("OrgUnit", "unit_id"))
     __versioned__ = VERSIONED
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),

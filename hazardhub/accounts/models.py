@@ -21,26 +21,23 @@ from hazardhub.accounts import passwords
 from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.clock import utcnow
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
+from hazardhub.extensions import db
+from hazardhub.policy import Protected
+from hazardhub.roles import ROLE_LEVEL, ROLE_UNIT_KINDS  # noqa: F401 - ROLE_UNIT_KINDS: re-exported
 
 #: role -> (Chinese label, level); the level orders roles top down for display
 ROLES: dict[str, tuple[str, str]] = {
-    "city_admin": ("市教育局管理员", "city"),
-    "city_viewer": ("市教育局查阅人员", "city"),
-    "bureau_admin": ("安全股管理员", "bureau"),
-    "bureau_leader": ("分包领导", "bureau"),
-    "bureau_viewer": ("教育局查阅人员", "bureau"),
-    "township_supervisor": ("乡镇中心学校督导", "township"),
-    "principal": ("校长（园长）", "school"),
-    "safety_officer": ("安全专干", "school"),
-    "staff": ("教职工", "school"),
-}
-
-#: which unit kinds each role level may sit on
-ROLE_UNIT_KINDS = {
-    "city": {"bureau"},
-    "bureau": {"bureau"},
-    "township": {"township_center"},
-    "school": {"school", "affiliated_school", "township_center"},
+    role: (label, ROLE_LEVEL[role]) for role, label in (
+        ("city_admin", "市教育局管理员"),
+        ("city_viewer", "市教育局查阅人员"),
+        ("bureau_admin", "安全股管理员"),
+        ("bureau_leader", "分包领导"),
+        ("bureau_viewer", "教育局查阅人员"),
+        ("township_supervisor", "乡镇中心学校督导"),
+        ("principal", "校长（园长）"),
+        ("safety_officer", "安全专干"),
+        ("staff", "教职工"),
+    )
 }
 
 
@@ -56,6 +53,8 @@ class User(UserMixin, TenantScoped, TimestampMixin, Base):
     """A person who logs in. Usernames are unique across the instance (login has no tenant)."""
 
     __tablename__ = "users"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(view="user.view", held=lambda user: user.held_units())
     __versioned__ = {**VERSIONED, "exclude": ["password_hash", "session_salt"]}
     __table_args__ = (sa.UniqueConstraint("tenant_id", "id"),)
 
@@ -96,6 +95,14 @@ class User(UserMixin, TenantScoped, TimestampMixin, Base):
     def check_password(self, password: str) -> bool:
         return passwords.verify(self.password_hash, password)
 
+    def held_units(self) -> list:
+        """``[(unit, role), …]`` of the user's active memberships, read fresh (policy's reach over
+        a person: a grant earlier in the request counts)."""
+        rows = db.session.execute(
+            sa.select(Membership).where(Membership.user_id == self.id, Membership.is_active.is_(True))
+        ).scalars()
+        return [(membership.unit, membership.role) for membership in rows]
+
     def get_id(self) -> str:
         """Flask-Login's identity: the user id only. Whether the request may act as this user is
         decided by its server-side session row (:func:`hazardhub.accounts.auth.load_user`)."""
@@ -109,6 +116,8 @@ class Membership(TenantScoped, TimestampMixin, Base):
     """A role held by a user on one unit; it reaches that unit's subtree."""
 
     __tablename__ = "memberships"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(view="unit.view", unit=lambda membership: membership.unit)
     __versioned__ = VERSIONED
     __table_args__ = (
         tenant_fk("user_id", "users"),

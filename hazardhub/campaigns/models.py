@@ -17,10 +17,19 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from hazardhub import clock
 from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
+from hazardhub.policy import Lifecycle, Protected, Ref, Transition
 
 SOURCES = {"template": "按方案模板创建", "custom": "自定义"}
 CAMPAIGN_STATUSES = {"draft": "筹备中", "active": "进行中", "closed": "已结束"}
 DELIVERABLE_STATUSES = {"draft": "未提交", "submitted": "已提交待审核", "returned": "已退回", "accepted": "已通过"}
+#: a deliverable's lifecycle: the unit edits and submits it (again after a return), the safety
+#: section returns or accepts it; operations move through it, policy and the page read it
+DELIVERABLE_LIFECYCLE = Lifecycle(DELIVERABLE_STATUSES, [
+    Transition("submit", ("draft", "returned"), "submitted", "deliverable.edit",
+               "材料已提交，审核前不能修改；如需修改请等待退回。"),
+    Transition("return", ("submitted",), "returned", "deliverable.review", "只能审核已提交的材料。"),
+    Transition("accept", ("submitted",), "accepted", "deliverable.review", "只能审核已提交的材料。"),
+])
 SPEC_KINDS = {"text": "文字", "file": "文件（图片/PDF/视频）", "any": "文字或文件"}
 #: who reports a deliverable; the seed's rule: every township central school and affiliated school
 WHO = {"township_center+affiliated_school": "各乡镇中心学校、局属各学校"}
@@ -67,6 +76,8 @@ def calendar_status(campaign: "Campaign", today: date, period: tuple[date, date]
 
 class Campaign(TenantScoped, TimestampMixin, Base):
     __tablename__ = "campaigns"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(view="campaign.view")
     __versioned__ = VERSIONED
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),
@@ -96,6 +107,8 @@ class Campaign(TenantScoped, TimestampMixin, Base):
 
 class Phase(TenantScoped, TimestampMixin, Base):
     __tablename__ = "campaign_phases"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(view="campaign.view")
     __versioned__ = VERSIONED
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),
@@ -139,6 +152,9 @@ class Deliverable(TenantScoped, TimestampMixin, Base):
     """One unit's report for one spec: written, submitted, then returned or accepted."""
 
     __tablename__ = "deliverables"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(view="deliverable.view", unit=Ref("OrgUnit", "unit_id"))
+    __lifecycle__ = DELIVERABLE_LIFECYCLE
     __versioned__ = VERSIONED
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),
@@ -200,6 +216,8 @@ class DeliverableFile(TenantScoped, TimestampMixin, Base):
     """A photo, PDF or MP4 video attached to a deliverable (stored under ``storage_root()``)."""
 
     __tablename__ = "deliverable_files"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(view="deliverable.view", owner=Ref("Deliverable", "deliverable_id"))
     __versioned__ = VERSIONED
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from hazardhub.audit import tx_meta
 from hazardhub.campaigns import files
 from hazardhub.campaigns.models import (
-    BADGES, REPORTING_KINDS, Campaign, Deliverable, DeliverableFile, DeliverableSpec, Phase,
+    BADGES, DELIVERABLE_LIFECYCLE, REPORTING_KINDS, Campaign, Deliverable, DeliverableFile, DeliverableSpec, Phase,
 )
 from hazardhub.clock import utcnow
 from hazardhub.db import commit_or_raise
@@ -164,8 +164,7 @@ def _open(deliverable: Deliverable) -> Campaign:
     campaign = db.session.execute(sa.select(Campaign).where(Campaign.id == deliverable.campaign_id)).scalar_one()
     if campaign.status == "closed":
         raise CampaignError("专项行动已结束，不能再修改报送材料。")
-    if deliverable.status not in ("draft", "returned"):
-        raise CampaignError("材料已提交，审核前不能修改；如需修改请等待退回。")
+    DELIVERABLE_LIFECYCLE.check(deliverable, "submit", CampaignError)  # the unit changes it only until it submits
     return campaign
 
 
@@ -212,7 +211,7 @@ def submit(deliverable: Deliverable, *, actor, version_id: int, submitted_at: da
         raise CampaignError("请先上传材料文件再提交。")
     if not deliverable.text and not has_files:
         raise CampaignError("请先填写报送内容或上传材料（图片、PDF 或视频）再提交。")
-    deliverable.status = "submitted"
+    DELIVERABLE_LIFECYCLE.move(deliverable, "submit", CampaignError)
     deliverable.submitted_at = submitted_at or utcnow()
     deliverable.submitted_by_id = actor.id
     tx_meta(reason=f"提交{spec.name}")
@@ -222,8 +221,7 @@ def submit(deliverable: Deliverable, *, actor, version_id: int, submitted_at: da
 def review(deliverable: Deliverable, *, actor, decision: str, comment: str, version_id: int,
            reviewed_at: datetime | None = None) -> None:
     """The safety section returns (with a reason) or accepts a submitted report."""
-    if deliverable.status != "submitted":
-        raise CampaignError("只能审核已提交的材料。")
+    DELIVERABLE_LIFECYCLE.check(deliverable, "accept", CampaignError)  # accept and return share the state
     if deliverable.version_id != version_id:
         raise CampaignError(STALE)
     comment = (comment or "").strip()[:1000]
@@ -231,7 +229,7 @@ def review(deliverable: Deliverable, *, actor, decision: str, comment: str, vers
         raise CampaignError("退回时请填写退回意见。")
     if decision not in ("return", "accept"):
         raise CampaignError("审核结果无效。")
-    deliverable.status = "returned" if decision == "return" else "accepted"
+    DELIVERABLE_LIFECYCLE.move(deliverable, decision, CampaignError)
     deliverable.reviewed_by_id = actor.id
     deliverable.reviewed_at = reviewed_at or utcnow()
     deliverable.review_comment = comment or None

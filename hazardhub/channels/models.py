@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
+from hazardhub.policy import Protected, Ref
 
 #: delivery states: planned, being sent, sent, waiting for a retry, given up, written to the outbox
 STATUSES = {"pending": "待发送", "sending": "发送中", "sent": "已发送", "retry": "等待重试",
@@ -23,6 +24,8 @@ class ChannelConfig(TenantScoped, TimestampMixin, Base):
     """
 
     __tablename__ = "channel_configs"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(unit=Ref("OrgUnit", "unit_id"))
     __table_args__ = (
         tenant_fk("unit_id", "org_units"),
         sa.UniqueConstraint("unit_id", "kind"),

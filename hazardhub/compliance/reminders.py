@@ -27,7 +27,7 @@ from hazardhub.directives.operations import open_directives_of
 from hazardhub.extensions import db
 from hazardhub.hazards.models import OPEN_STATUSES, Hazard
 from hazardhub.orgs.operations import reading_roots
-from hazardhub.policy import can
+from hazardhub.policy import can, memberships_allowed
 
 
 #: the sentence of every reminder kind, the one place their Chinese lives; the fields are the
@@ -75,17 +75,17 @@ class Reminder:
 
 def reminders_for(user, now: date | None = None) -> list[Reminder]:
     """Everything due for ``user`` in the month of ``now`` (Beijing today by default)."""
-    roles = {m.role for m in user.active_memberships}
-    if not roles or roles <= {"staff"}:
+    if not can(user, "reminder.view"):
         return []
     now = now or clock.today()
     month = f"{now.year:04d}-{now.month:02d}"
     roots = reading_roots(user)
     result: list[Reminder] = []
-    if roles & {"principal", "safety_officer", "township_supervisor", "bureau_leader", "bureau_admin",
-                "bureau_viewer"}:
+    duties = {duty: can(user, f"reminder.{duty}")
+              for duty in ("self_check", "township_check", "visit", "self_check_overview")}
+    if any(duties.values()):
         matrix = compliance.build([r for r in roots if r.tenant_id == user.tenant_id], month, now)
-        if roles & {"principal", "safety_officer"}:
+        if duties["self_check"]:
             for row in matrix.schools:
                 cell = row.self_check
                 if cell.code == "self_due":
@@ -95,19 +95,19 @@ def reminders_for(user, now: date | None = None) -> list[Reminder]:
                 elif cell.code == "self_awaiting_signature" and cell.url_args:
                     result.append(Reminder("warning", "signoff", to("inspections.show", **cell.url_args),
                                            f"signoff:{month}:{row.unit.id}", {"unit": row.unit.name}))
-        if "township_supervisor" in roles:
+        if duties["township_check"]:
             for township in matrix.townships:
                 missing = township.schools - township.checked
                 if missing:
                     result.append(Reminder("warning", "township", to("compliance.index", month=month),
                                            f"township:{month}:{township.unit.id}",
                                            {"unit": township.unit.name, "missing": missing}))
-        if "bureau_leader" in roles:
+        if duties["visit"]:
             for row in matrix.leaders:
                 if row.leader.id == user.id and row.cell.code == "visit_due":
                     result.append(Reminder("warning", "visit", to("inspections.start", kind="unannounced"),
                                            f"visit:{month}:{user.id}"))
-        if roles & {"bureau_admin", "bureau_viewer"}:
+        if duties["self_check_overview"]:
             pending = sum(1 for r in matrix.schools if r.self_check.code == "self_due")
             if pending:
                 result.append(Reminder("info", "selfcheck_all", to("compliance.index", month=month),
@@ -133,12 +133,12 @@ def reminders_for(user, now: date | None = None) -> list[Reminder]:
     if decide:
         result.append(Reminder("info", "downgrade", to("hazards.show", hazard_id=decide[0].id),
                                f"downgrade:{month}", {"count": len(decide)}))
-    result.extend(_deliverable_reminders(user, roles, now))
-    result.extend(_directive_reminders(user, roles, now))
+    result.extend(_deliverable_reminders(user, now))
+    result.extend(_directive_reminders(user, now))
     return result
 
 
-def _directive_reminders(user, roles: set[str], now: date) -> list[Reminder]:
+def _directive_reminders(user, now: date) -> list[Reminder]:
     """整改指令: the school signs receipt and reports (returned ones again, before the deadline);
     the issuing unit verifies responses and decides extension requests."""
     result: list[Reminder] = []
@@ -147,7 +147,7 @@ def _directive_reminders(user, roles: set[str], now: date) -> list[Reminder]:
                  for m in user.active_memberships if m.unit is not None]) if user.active_memberships else sa.false(),
         Directive.status.in_(("issued", "acknowledged", "returned", "responded")))
         .order_by(Directive.deadline).limit(500)).scalars().all()
-    if roles & {"principal", "safety_officer"}:
+    if can(user, "directive.respond"):
         for d in rows:
             if not can(user, "directive.respond", d):
                 continue
@@ -162,7 +162,7 @@ def _directive_reminders(user, roles: set[str], now: date) -> list[Reminder]:
                                        f"{kind}_late" if late else kind, target,
                                        f"directive-{d.status}:{d.id}:{d.return_count}",
                                        {"school": d.school_name, "number": d.number, "deadline": d.deadline}))
-    if roles & {"township_supervisor", "bureau_admin", "bureau_leader"}:
+    if can(user, "directive.verify"):
         verify = [d for d in rows if d.status == "responded" and can(user, "directive.verify", d)]
         if verify:
             result.append(Reminder("info", "directive_verify", to("directives.show", directive_id=verify[0].id),
@@ -175,7 +175,7 @@ def _directive_reminders(user, roles: set[str], now: date) -> list[Reminder]:
     return result
 
 
-def _deliverable_reminders(user, roles: set[str], now: date) -> list[Reminder]:
+def _deliverable_reminders(user, now: date) -> list[Reminder]:
     """Campaign deliverables: due this month or already late and not submitted, returned for
     rework (the reporting unit's head), and submitted ones awaiting review (the safety section)."""
     result: list[Reminder] = []
@@ -183,8 +183,8 @@ def _deliverable_reminders(user, roles: set[str], now: date) -> list[Reminder]:
     active = (sa.select(Deliverable).join(Campaign, Campaign.id == Deliverable.campaign_id)
               .join(DeliverableSpec, DeliverableSpec.id == Deliverable.spec_id)
               .where(Campaign.status == "active", Campaign.tenant_id == user.tenant_id))
-    if roles & {"township_supervisor", "principal"}:
-        unit_ids = [m.unit_id for m in user.active_memberships if m.role in {"township_supervisor", "principal"}]
+    if can(user, "deliverable.edit"):
+        unit_ids = [m.unit_id for m in memberships_allowed(user, "deliverable.edit")]
         own = db.session.execute(active.where(
             Deliverable.unit_id.in_(unit_ids), Deliverable.status.in_(("draft", "returned")))
             .order_by(DeliverableSpec.due_on)).scalars().all()
@@ -200,7 +200,7 @@ def _deliverable_reminders(user, roles: set[str], now: date) -> list[Reminder]:
                 result.append(Reminder("danger", "deliverable_late", target, f"deliverable-late:{d.id}", params))
             elif d.spec.due_on <= month_last:
                 result.append(Reminder("warning", "deliverable_due", target, f"deliverable-due:{d.id}", params))
-    if roles & {"bureau_admin", "bureau_leader"}:
+    if can(user, "deliverable.review"):
         waiting = db.session.execute(active.where(Deliverable.status == "submitted")).scalars().all()
         waiting = [d for d in waiting if can(user, "deliverable.review", d)]
         if waiting:

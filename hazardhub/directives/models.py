@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.clock import utcnow
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
+from hazardhub.policy import Lifecycle, Protected, Ref, Transition
 
 STATUSES = {
     "issued": "已下达待签收",
@@ -35,6 +36,15 @@ STATUSES = {
 RUNNING_STATUSES = ("issued", "acknowledged", "returned")
 #: states in which the directive is not finished
 OPEN_STATUSES = ("issued", "acknowledged", "responded", "returned")
+#: the directive's lifecycle: 下达 → 签收 → 报告 → 验收 (or 退回 and report again); operations move
+#: through it, policy and the page's buttons read it (hazardhub.policy.Lifecycle)
+LIFECYCLE = Lifecycle(STATUSES, [
+    Transition("acknowledge", ("issued",), "acknowledged", "directive.acknowledge", "该整改指令已签收。"),
+    Transition("respond", ("acknowledged", "returned"), "responded", "directive.respond",
+               {"issued": "请先签收整改指令，再报告整改情况。", "*": "当前状态不能报告整改情况（已报告待验收或已验收）。"}),
+    Transition("accept", ("responded",), "accepted", "directive.verify", "只有“已报告待验收”的整改指令可以验收。"),
+    Transition("return", ("responded",), "returned", "directive.verify", "只有“已报告待验收”的整改指令可以退回。"),
+])
 DOC_TITLES = ("隐患整改通知书", "限期整改指令书")
 EXTENSION_STATUSES = {"pending": "待审批", "approved": "已批准", "refused": "未批准"}
 LEVELS = {"school": "学校", "township": "乡镇中心学校", "bureau": "县（市、区）教育局", "city": "市教育局"}
@@ -62,6 +72,9 @@ class Directive(TenantScoped, TimestampMixin, Base):
     """One directive to one school."""
 
     __tablename__ = "directives"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(view="directive.view", unit=Ref("OrgUnit", "school_id"))
+    __lifecycle__ = LIFECYCLE
     __versioned__ = VERSIONED
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),
@@ -196,6 +209,8 @@ class DirectivePhoto(TenantScoped, TimestampMixin, Base):
     """An after-photo of a rectification report (cleaned and stored by ``evidence.storage``)."""
 
     __tablename__ = "directive_photos"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(view="directive.view", owner=Ref("Directive", "directive_id"))
     __versioned__ = VERSIONED
     __table_args__ = (
         tenant_fk("directive_id", "directives"),
@@ -225,6 +240,8 @@ class Escalation(TenantScoped, TimestampMixin, Base):
     """
 
     __tablename__ = "escalations"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(unit=Ref("OrgUnit", "school_id"))
     __versioned__ = VERSIONED
     __table_args__ = (
         tenant_fk("hazard_id", "hazards"),

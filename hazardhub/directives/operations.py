@@ -20,16 +20,18 @@ from hazardhub.channels import events as channel_events
 from hazardhub.clock import today, utcnow
 from hazardhub.db import commit_or_raise
 from hazardhub.directives.models import (
-    DOC_TITLES, OPEN_STATUSES, RUNNING_STATUSES, Directive, DirectiveCounter, DirectiveHazard, DirectivePhoto,
+    DOC_TITLES, LIFECYCLE, OPEN_STATUSES, RUNNING_STATUSES, Directive, DirectiveCounter, DirectiveHazard,
+    DirectivePhoto,
 )
 from hazardhub.extensions import db
-from hazardhub.hazards.models import OPEN_STATUSES as HAZARD_OPEN, Hazard, HazardCitation
+from hazardhub.hazards.models import (
+    LIFECYCLE as HAZARD_LIFECYCLE, OPEN_STATUSES as HAZARD_OPEN, Hazard, HazardCitation,
+)
 from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.workdays import add_working_days
 from hazardhub.errors import DomainError
+from hazardhub.policy import memberships_allowed
 
-#: roles that issue directives, on their own unit
-ISSUER_ROLES = {"township_supervisor", "bureau_admin", "bureau_leader"}
 MAX_PHOTOS = 9
 MAX_WORKING_DAYS = 120
 
@@ -46,12 +48,8 @@ def issuer_units(user) -> list[OrgUnit]:
     """Units the user issues directives from: a township supervisor's township central school,
     the bureau for its admins and leaders (city roles issue nothing)."""
     units = {}
-    for m in getattr(user, "active_memberships", None) or []:
-        if m.role in ISSUER_ROLES and m.tenant_id == user.tenant_id and m.unit is not None and m.unit.is_active:
-            if m.role == "township_supervisor" and m.unit.kind != "township_center":
-                continue
-            if m.role != "township_supervisor" and m.unit.kind != "bureau":
-                continue
+    for m in memberships_allowed(user, "directive.issue_from"):
+        if m.tenant_id == user.tenant_id and m.unit.is_active:
             units[m.unit.id] = m.unit
     return sorted(units.values(), key=lambda u: u.path)
 
@@ -228,12 +226,11 @@ def _check_version(directive: Directive, version_id: int | None) -> None:
 def acknowledge(directive: Directive, *, actor, signer_name: str, version_id: int | None = None) -> None:
     """签收: the school signs the receipt (回执) with the signer's name."""
     _check_version(directive, version_id)
-    if directive.status != "issued":
-        raise DirectiveError("该整改指令已签收。")
+    LIFECYCLE.check(directive, "acknowledge", DirectiveError)
     directive.acknowledged_by_name = _clean(signer_name, "签收人姓名", 40)
     directive.acknowledged_by_id = actor.id
     directive.acknowledged_at = utcnow()
-    directive.status = "acknowledged"
+    LIFECYCLE.move(directive, "acknowledge", DirectiveError)
     tx_meta(reason=f"签收整改指令 {directive.number}（签收人：{directive.acknowledged_by_name}）")
     commit()
 
@@ -251,10 +248,7 @@ def respond(directive: Directive, *, actor, note: str, photos: list, version_id:
     from hazardhub.evidence import storage
 
     _check_version(directive, version_id)
-    if directive.status == "issued":
-        raise DirectiveError("请先签收整改指令，再报告整改情况。")
-    if directive.status not in ("acknowledged", "returned"):
-        raise DirectiveError("当前状态不能报告整改情况（已报告待验收或已验收）。")
+    LIFECYCLE.check(directive, "respond", DirectiveError)
     note = _clean(note, "整改情况", 4000)
     photos = [p for p in photos if p is not None and (getattr(p, "filename", "") or "").strip()]
     if not photos:
@@ -279,7 +273,7 @@ def respond(directive: Directive, *, actor, note: str, photos: list, version_id:
         directive.response_note = note
         directive.responded_at = utcnow()
         directive.responded_by_id = actor.id
-        directive.status = "responded"
+        LIFECYCLE.move(directive, "respond", DirectiveError)
         _report_hazards(directive, actor=actor, note=note, plans=plans or {})
         tx_meta(reason=f"报告整改情况（第 {directive.response_round} 次，照片 {len(rows)} 张）")
         commit()
@@ -343,8 +337,7 @@ def accept(directive: Directive, *, actor, note: str, accepted_on: date | None =
            version_id: int | None = None) -> None:
     """验收合格. The person who reported the rectification never accepts it."""
     _check_version(directive, version_id)
-    if directive.status != "responded":
-        raise DirectiveError("只有“已报告待验收”的整改指令可以验收。")
+    LIFECYCLE.check(directive, "accept", DirectiveError)
     if directive.responded_by_id == actor.id:
         raise DirectiveError("报告整改的人不能验收自己的整改。")
     accepted_on = accepted_on or today()
@@ -354,7 +347,7 @@ def accept(directive: Directive, *, actor, note: str, accepted_on: date | None =
     directive.verified_by_id = actor.id
     directive.verified_at = utcnow()
     directive.accepted_on = accepted_on
-    directive.status = "accepted"
+    LIFECYCLE.move(directive, "accept", DirectiveError)
     directive.is_overdue = False
     close_listed_hazards(directive, acceptor_id=actor.id)
     if directive.extension_status == "pending":
@@ -368,18 +361,17 @@ def accept(directive: Directive, *, actor, note: str, accepted_on: date | None =
 def return_(directive: Directive, *, actor, comments: str, version_id: int | None = None) -> None:
     """验收不通过: back to the school with comments; it rectifies and reports again."""
     _check_version(directive, version_id)
-    if directive.status != "responded":
-        raise DirectiveError("只有“已报告待验收”的整改指令可以退回。")
+    LIFECYCLE.check(directive, "return", DirectiveError)
     if directive.responded_by_id == actor.id:
         raise DirectiveError("报告整改的人不能验收自己的整改。")
     directive.verification_note = _clean(comments, "退回意见", 2000)
     directive.verified_by_id = actor.id
     directive.verified_at = utcnow()
     directive.return_count += 1
-    directive.status = "returned"
+    LIFECYCLE.move(directive, "return", DirectiveError)
     for hazard in listed_hazards(directive):
-        if hazard.status == "awaiting_acceptance":
-            hazard.status = "rectifying"
+        if HAZARD_LIFECYCLE.allows(hazard, "reject"):
+            HAZARD_LIFECYCLE.move(hazard, "reject", DirectiveError)
             hazard.reject_reason = f"整改指令 {directive.number} 验收不通过：{directive.verification_note}"
     if directive.is_overdue and not directive.overdue_on(today()):
         directive.is_overdue = False  # returned within the deadline: the sweep marks it again if missed
@@ -419,7 +411,7 @@ def _report_hazards(directive: Directive, *, actor, note: str, plans: dict[int, 
     from decimal import Decimal
 
     for hazard in listed_hazards(directive):
-        if hazard.status not in ("registered", "rectifying"):
+        if not HAZARD_LIFECYCLE.allows(hazard, "report"):
             continue  # already awaiting acceptance, closed or voided
         for key, value in (plans.get(hazard.id) or {}).items():
             if key in PLAN_FIELDS:
@@ -438,7 +430,7 @@ def _report_hazards(directive: Directive, *, actor, note: str, plans: dict[int, 
         if hazard.deadline_working_days and hazard.deadline != add_working_days(hazard.found_on,
                                                                               hazard.deadline_working_days):
             hazard.deadline_working_days = None  # the date given now is the deadline
-        hazard.status = "awaiting_acceptance"
+        HAZARD_LIFECYCLE.move(hazard, "report", DirectiveError)
         hazard.rectified_on = today()
         hazard.rectification_note = f"按整改指令 {directive.number} 整改（第 {directive.response_round} 次报告）：{note}"
         hazard.rectified_by_id = actor.id
@@ -453,7 +445,7 @@ def close_listed_hazards(directive: Directive, *, acceptor_id: int | None) -> in
     accepted_on = directive.accepted_on or today()
     closed = 0
     for hazard in listed_hazards(directive):
-        if hazard.status not in HAZARD_OPEN:
+        if not HAZARD_LIFECYCLE.allows(hazard, "close_by_directive"):
             continue
         if hazard.status != "awaiting_acceptance" or hazard.rectified_on is None:
             hazard.rectified_on = min(accepted_on, directive.responded_at.date() if directive.responded_at else accepted_on)
@@ -461,7 +453,7 @@ def close_listed_hazards(directive: Directive, *, acceptor_id: int | None) -> in
             hazard.rectified_by_id = hazard.rectified_by_id or directive.responded_by_id
             hazard.rectification_note = hazard.rectification_note or \
                 f"按整改指令 {directive.number} 整改：{directive.response_note or ''}"
-        hazard.status = "closed"
+        HAZARD_LIFECYCLE.move(hazard, "close_by_directive", DirectiveError)
         hazard.accepted_by_id = acceptor_id
         hazard.accepted_on = max(accepted_on, hazard.rectified_on)
         hazard.acceptance_note = f"整改指令 {directive.number} 验收合格：{directive.verification_note or ''}"

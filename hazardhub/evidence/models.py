@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
+from hazardhub.policy import Protected, Ref
 
 STAGES = {"before": "整改前照片", "after": "整改后照片", "document": "文件资料"}
 KINDS = {"image": "照片", "pdf": "PDF 文件"}
@@ -19,6 +20,8 @@ KINDS = {"image": "照片", "pdf": "PDF 文件"}
 
 class Attachment(TenantScoped, TimestampMixin, Base):
     __tablename__ = "attachments"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(view="evidence.view", owner=Ref("Hazard", "hazard_id"))
     __versioned__ = VERSIONED
     __table_args__ = (
         tenant_fk("hazard_id", "hazards"),

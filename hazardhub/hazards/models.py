@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.clock import utcnow
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
+from hazardhub.policy import Lifecycle, Protected, Transition
 from hazardhub.standards.models import DOMAINS, SEED_AREAS
 
 SOURCES = {
@@ -36,6 +37,20 @@ STATUSES = {
     "voided": "已作废",
 }
 OPEN_STATUSES = ("registered", "rectifying", "awaiting_acceptance")
+#: the hazard's lifecycle: 登记 → 整改 → 待验收 → 销号, 退回 back to 整改, 作废 from any open state;
+#: operations move through it, policy and the page's buttons read it (hazardhub.policy.Lifecycle)
+LIFECYCLE = Lifecycle(STATUSES, [
+    Transition("start", ("registered",), "rectifying", "hazard.rectify", "只有“已登记”的隐患可以开始整改。"),
+    Transition("report", ("registered", "rectifying"), "awaiting_acceptance", "hazard.rectify",
+               "只有“已登记”或“整改中”的隐患可以报告整改完成。"),
+    Transition("accept", ("awaiting_acceptance",), "closed", "hazard.accept", "只有“待验收”的隐患可以验收。"),
+    Transition("reject", ("awaiting_acceptance",), "rectifying", "hazard.accept", "只有“待验收”的隐患可以退回。"),
+    Transition("void", OPEN_STATUSES, "voided", "hazard.void",
+               {"voided": "该隐患已作废。", "*": "已验收销号的隐患不能作废。"}),
+    # a directive's acceptance closes every open hazard it lists (directives.operations)
+    Transition("close_by_directive", OPEN_STATUSES, "closed", "directive.verify",
+               "已销号或已作废的隐患不能随整改指令销号。"),
+])
 #: the partial index's predicate (SQL text, so that autogenerate compares it as written)
 OPEN_WHERE = "status IN ('registered', 'rectifying', 'awaiting_acceptance')"
 DETERMINATIONS = {
@@ -60,6 +75,9 @@ class Hazard(TenantScoped, TimestampMixin, Base):
     """One hazard of the ledger, from 发现 to 销号."""
 
     __tablename__ = "hazards"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(view="hazard.view", unit=lambda hazard: hazard.school)
+    __lifecycle__ = LIFECYCLE
     __versioned__ = VERSIONED
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),

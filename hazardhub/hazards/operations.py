@@ -21,7 +21,7 @@ from hazardhub.db import commit_or_raise, flush_or_raise
 from hazardhub.directives.models import OPEN_STATUSES as DIRECTIVE_OPEN, Directive, DirectiveHazard
 from hazardhub.extensions import db
 from hazardhub.hazards.determination import determine
-from hazardhub.hazards.models import HAZARD_LABELS, OPEN_STATUSES, Hazard, HazardCitation, HazardCounter
+from hazardhub.hazards.models import HAZARD_LABELS, LIFECYCLE, OPEN_STATUSES, Hazard, HazardCitation, HazardCounter
 from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.standards import operations as catalogue
 from hazardhub.standards.models import Standard
@@ -350,10 +350,9 @@ def _not_under_directive(hazard: Hazard) -> None:
 
 def start_rectification(hazard: Hazard, *, actor, version_id: int) -> None:
     _check_version(hazard, version_id)
-    if hazard.status != "registered":
-        raise HazardError("只有“已登记”的隐患可以开始整改。")
+    LIFECYCLE.check(hazard, "start", HazardError)
     _require_plan(hazard)
-    hazard.status = "rectifying"
+    LIFECYCLE.move(hazard, "start", HazardError)
     tx_meta(reason="开始整改")
     commit()
 
@@ -361,15 +360,14 @@ def start_rectification(hazard: Hazard, *, actor, version_id: int) -> None:
 def report_rectification(hazard: Hazard, *, actor, rectified_on: date, note: str, version_id: int) -> None:
     """The school reports the rectification done; acceptance by someone else follows."""
     _check_version(hazard, version_id)
-    if hazard.status not in ("registered", "rectifying"):
-        raise HazardError("只有“已登记”或“整改中”的隐患可以报告整改完成。")
+    LIFECYCLE.check(hazard, "report", HazardError)
     _not_under_directive(hazard)
     _require_plan(hazard)
     if rectified_on > clock.today():
         raise HazardError("整改完成日期不能晚于今天。")
     if rectified_on < hazard.found_on:
         raise HazardError("整改完成日期不能早于排查日期。")
-    hazard.status = "awaiting_acceptance"
+    LIFECYCLE.move(hazard, "report", HazardError)
     hazard.rectified_on = rectified_on
     hazard.rectification_note = note.strip()
     hazard.rectified_by_id = actor.id
@@ -380,14 +378,13 @@ def report_rectification(hazard: Hazard, *, actor, rectified_on: date, note: str
 def accept(hazard: Hazard, *, actor, accepted_on: date, note: str, version_id: int) -> None:
     """验收合格 → 销号. The acceptor must not be the person who reported the rectification."""
     _check_version(hazard, version_id)
-    if hazard.status != "awaiting_acceptance":
-        raise HazardError("只有“待验收”的隐患可以验收。")
+    LIFECYCLE.check(hazard, "accept", HazardError)
     _not_under_directive(hazard)
     if hazard.rectified_by_id == actor.id:
         raise HazardError("报告整改的人不能验收自己的整改，请由其他人员验收。")
     if accepted_on > clock.today() or (hazard.rectified_on and accepted_on < hazard.rectified_on):
         raise HazardError("验收日期应在整改完成日期与今天之间。")
-    hazard.status = "closed"
+    LIFECYCLE.move(hazard, "accept", HazardError)
     hazard.accepted_by_id = actor.id
     hazard.accepted_on = accepted_on
     hazard.acceptance_note = note.strip()
@@ -400,12 +397,11 @@ def accept(hazard: Hazard, *, actor, accepted_on: date, note: str, version_id: i
 def reject(hazard: Hazard, *, actor, reason: str, version_id: int) -> None:
     """验收不合格: back to rectifying, with the reason; stays on the ledger (继续挂账)."""
     _check_version(hazard, version_id)
-    if hazard.status != "awaiting_acceptance":
-        raise HazardError("只有“待验收”的隐患可以退回。")
+    LIFECYCLE.check(hazard, "reject", HazardError)
     _not_under_directive(hazard)
     if hazard.rectified_by_id == actor.id:
         raise HazardError("报告整改的人不能验收自己的整改。")
-    hazard.status = "rectifying"
+    LIFECYCLE.move(hazard, "reject", HazardError)
     hazard.reject_reason = reason.strip()
     tx_meta(reason=f"验收不通过：{reason.strip()}")
     commit()
@@ -414,11 +410,7 @@ def reject(hazard: Hazard, *, actor, reason: str, version_id: int) -> None:
 def void(hazard: Hazard, *, actor, reason: str, version_id: int) -> None:
     """A wrong entry is voided with a reason; it stays in the ledger, marked 已作废."""
     _check_version(hazard, version_id)
-    if hazard.status == "voided":
-        raise HazardError("该隐患已作废。")
-    if hazard.status == "closed":
-        raise HazardError("已验收销号的隐患不能作废。")
-    hazard.status = "voided"
+    LIFECYCLE.move(hazard, "void", HazardError)
     hazard.void_reason = reason.strip()
     hazard.is_listed = False
     tx_meta(reason=f"作废：{reason.strip()}")

@@ -214,9 +214,8 @@ def create():
             form.school_id.data = int(preset)
         if len(units) == 1:
             form.school_id.data = units[0].id
-        roles = {m.role for m in current_user.active_memberships}
-        form.source.data = ("self" if roles & {"principal", "safety_officer", "staff"} else
-                            "township" if "township_supervisor" in roles else "bureau")
+        form.source.data = ("self" if can(current_user, "hazard.found_by_school") else
+                            "township" if can(current_user, "hazard.found_by_township") else "bureau")
 
     def apply() -> Hazard:
         school = next(u for u in units if u.id == form.school_id.data)

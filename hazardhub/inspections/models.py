@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
+from hazardhub.policy import Lifecycle, Protected, Ref, Transition
 
 KINDS = {
     "self": "校长带队月度自查",
@@ -41,6 +42,8 @@ class LeaderAssignment(TenantScoped, TimestampMixin, Base):
     """分包: a bureau leader is assigned a township or school for unannounced visits."""
 
     __tablename__ = "leader_assignments"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(unit=Ref("OrgUnit", "unit_id"))
     __versioned__ = VERSIONED
     __table_args__ = (tenant_fk("leader_id", "users"), tenant_fk("unit_id", "org_units"),
                       sa.UniqueConstraint("leader_id", "unit_id"))
@@ -53,6 +56,8 @@ class LeaderAssignment(TenantScoped, TimestampMixin, Base):
 
 class Inspection(TenantScoped, TimestampMixin, Base):
     __tablename__ = "inspections"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(view="inspection.view", unit=Ref("OrgUnit", "unit_id"))
     __versioned__ = VERSIONED
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),
@@ -144,6 +149,16 @@ INSPECTION_LABELS = {"kind": "检查类型", "unit_id": "学校", "month": "月�
                      "inspectors": "检查人员", "agencies": "参加部门", "summary": "检查小结", "status": "状态",
                      "amends_id": "更正的检查", "recorded_by_id": "记录人"}
 STATUSES = {"draft": "草稿", "recorded": "已记录", "signed": "已签字"}
+#: an inspection's lifecycle: the checklist is filled and finished (again, until signed); a
+#: self-inspection is signed by the principal and frozen; operations move through it, policy and
+#: the page read it. (A correction of a signed one is a new inspection: ``amends_id``.)
+LIFECYCLE = Lifecycle(STATUSES, [
+    Transition("finish", ("draft", "recorded"), "recorded", "inspection.edit",
+               "该检查已签字封存，不能再修改；如需更正，请发起更正记录并重新签字。"),
+    Transition("sign", ("recorded",), "signed", "inspection.sign",
+               {"signed": "该检查已签字。", "*": "请先完成检查表，再签字。"}),
+])
+Inspection.__lifecycle__ = LIFECYCLE
 
 
 #: what an inspection's history shows, its checklist lines and sign-off included (hazardhub/auditlog/timeline.py)

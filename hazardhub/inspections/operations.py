@@ -23,11 +23,12 @@ from hazardhub.extensions import db
 from hazardhub.hazards import operations as hazard_ops
 from hazardhub.hazards.models import OPEN_STATUSES, Hazard
 from hazardhub.inspections.models import (
-    HAZARD_SOURCE, KINDS, RESULTS, SEED_AREA_CHECKS, Inspection, InspectionItem, LeaderAssignment, SignOff,
+    HAZARD_SOURCE, KINDS, LIFECYCLE, RESULTS, SEED_AREA_CHECKS, Inspection, InspectionItem, LeaderAssignment, SignOff,
 )
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.standards import operations as catalogue
 from hazardhub.errors import DomainError
+from hazardhub.tenancy import is_assigned_leader
 
 
 class InspectionError(DomainError):
@@ -68,13 +69,9 @@ def checklist_for(unit: OrgUnit) -> list[dict[str, Any]]:
 
 
 def is_assigned(leader_id: int, unit: OrgUnit) -> bool:
-    """Is the leader assigned (分包) this school or a unit above it?"""
-    ancestor_ids = [int(p) for p in unit.path.strip("/").split("/") if p]
-    return db.session.execute(
-        sa.select(LeaderAssignment.id).where(LeaderAssignment.leader_id == leader_id,
-                                             LeaderAssignment.unit_id.in_(ancestor_ids),
-                                             LeaderAssignment.is_active.is_(True))
-    ).first() is not None
+    """Is the leader assigned (分包) this school or a unit above it? (The query is
+    :func:`hazardhub.tenancy.is_assigned_leader`, which policy asks too.)"""
+    return is_assigned_leader(leader_id, unit)
 
 
 def start(*, unit: OrgUnit, kind: str, actor, inspected_on: date, inspectors: str, agencies: str | None = None,
@@ -115,8 +112,8 @@ def lines_of(inspection: Inspection) -> list[InspectionItem]:
 
 
 def _not_frozen(inspection: Inspection) -> None:
-    if inspection.status == "signed":
-        raise FrozenInspection("该检查已签字封存，不能再修改；如需更正，请发起更正记录并重新签字。")
+    """The checklist changes (and is finished) only in the states ``finish`` leaves: not signed."""
+    LIFECYCLE.check(inspection, "finish", FrozenInspection)
 
 
 def record_results(inspection: Inspection, *, actor, results: dict[int, tuple[str, str | None]],
@@ -172,7 +169,7 @@ def finish(inspection: Inspection, *, actor, summary: str, version_id: int) -> N
     if unchecked:
         raise InspectionError(f"还有 {len(unchecked)} 项未检查（如 {unchecked[0]}），请逐项填写后再完成。")
     inspection.summary = summary.strip() or None
-    inspection.status = "recorded"
+    LIFECYCLE.move(inspection, "finish", FrozenInspection)
     tx_meta(reason="完成检查")
     commit_or_raise(InspectionError("该检查已被他人修改，请刷新。"), InspectionError("数据冲突，操作未生效。"))
 
@@ -207,10 +204,7 @@ def sign(inspection: Inspection, *, actor, password: str, version_id: int, signe
     """
     if inspection.kind != "self":
         raise InspectionError("只有校长带队的月度自查需要签字。")
-    if inspection.status == "signed":
-        raise FrozenInspection("该检查已签字。")
-    if inspection.status != "recorded":
-        raise InspectionError("请先完成检查表，再签字。")
+    LIFECYCLE.check(inspection, "sign", {"signed": FrozenInspection, "*": InspectionError})
     if inspection.version_id != version_id:
         raise InspectionError("该检查已被他人修改，请刷新页面后重新确认。")
     if not actor.check_password(password or ""):
@@ -228,7 +222,7 @@ def sign(inspection: Inspection, *, actor, password: str, version_id: int, signe
                       items_failed=sum(1 for line in lines if line["result"] == "fail"),
                       open_hazards=len(data["open_ledger"]), is_late=signed_local > clock.month_end(inspection.month))
     db.session.add(signoff)
-    inspection.status = "signed"
+    LIFECYCLE.move(inspection, "sign", InspectionError)
     tx_meta(reason=f"校长签字：{inspection.month} 月度自查")
     commit_or_raise(InspectionError("该检查已被他人修改，请刷新。"), InspectionError("该检查已签字。"))
     from hazardhub.citywide.witness import record_head  # the city witnesses the head this signature carries

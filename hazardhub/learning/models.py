@@ -17,6 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.clock import utcnow
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
+from hazardhub.policy import Protected, Ref
 
 LEVELS = {
     "bureau_staff": "本系统、本单位安全监管人员学习",
@@ -45,6 +46,8 @@ class LearningSession(TenantScoped, TimestampMixin, Base):
     """One 三学 session held by one unit."""
 
     __tablename__ = "learning_sessions"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(unit=Ref("OrgUnit", "unit_id"))
     __versioned__ = VERSIONED
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),
@@ -118,6 +121,8 @@ class LearningAttendee(TenantScoped, TimestampMixin, Base):
     """One person present, as the role they held on a unit (the school whose principal came)."""
 
     __tablename__ = "learning_attendees"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(unit=Ref("OrgUnit", "unit_id"))
     __versioned__ = VERSIONED
     __table_args__ = (
         tenant_fk("session_id", "learning_sessions"),

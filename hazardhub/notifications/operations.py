@@ -22,11 +22,10 @@ from hazardhub.compliance.reminders import reminders_for
 from hazardhub.directives.escalation import overdue_notice_now
 from hazardhub.extensions import db
 from hazardhub.notifications.models import Notification
+from hazardhub.policy import can
+from hazardhub.roles import DUTY_ROLES  # the roles the daily pass stores duties for (policy: reminder.duties)
 from hazardhub.tenancy import scope_for, tenant_bound
 
-#: roles that get computed reminders (staff have no monthly duties of their own)
-DUTY_ROLES = {"bureau_admin", "bureau_leader", "bureau_viewer", "township_supervisor", "principal",
-              "safety_officer"}
 
 
 def _users_of_unit(unit_id: int, roles: Iterable[str] | None) -> list[int]:
@@ -131,7 +130,7 @@ def reconcile(user, today: date) -> None:
     (the home page's list), and each open overdue notice is re-read from its hazard or directive
     (``hazardhub.directives.escalation.overdue_notice_now``). Commits.
     """
-    if {m.role for m in user.active_memberships} & DUTY_ROLES:
+    if can(user, "reminder.duties"):
         due = {f"due:{r.key}": r for r in reminders_for(user, today) if r.key}
         _store_due(user.tenant_id, user.id, due)
     events = db.session.execute(sa.select(Notification).where(

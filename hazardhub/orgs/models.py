@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.clock import utcnow
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
+from hazardhub.policy import Protected
 
 TENANT_KINDS = {"city": "市级教育局", "district": "县（市、区）教育局"}
 
@@ -35,6 +36,8 @@ class Tenant(Base):
     """One education bureau. Not tenant-scoped itself: it *is* the scope."""
 
     __tablename__ = "tenants"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(view="tenant.view", tenant=lambda tenant: tenant.id)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: folder name under tenants/ and the ``--tenant`` argument of commands
@@ -63,6 +66,8 @@ class OrgUnit(TenantScoped, TimestampMixin, Base):
     """A unit of a district's tree (or the city bureau's own single unit)."""
 
     __tablename__ = "org_units"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(view="unit.view", unit=lambda unit: unit)
     __versioned__ = VERSIONED
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from hazardhub.audit import VERSIONED
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
+from hazardhub.policy import Protected, Ref
 
 #: the lifecycle of a report: (from, to, action, who) — who acts is decided by hazardhub.policy
 STATUSES = {
@@ -44,6 +45,8 @@ class ReportCode(TenantScoped, TimestampMixin, Base):
     """One QR code on one poster: the school, optionally a place in it, and a random token."""
 
     __tablename__ = "public_report_codes"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(unit=Ref("OrgUnit", "school_id"))
     __versioned__ = VERSIONED
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),
@@ -71,6 +74,8 @@ class PublicReport(TenantScoped, TimestampMixin, Base):
     """A report sent through a code, from 已受理 to 已登记为隐患 or 不予受理."""
 
     __tablename__ = "public_reports"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(unit=Ref("OrgUnit", "school_id"))
     __versioned__ = VERSIONED
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
+from hazardhub.policy import Protected, Ref
 
 RUN_STATUSES = {
     "queued": "排队中",
@@ -24,6 +25,8 @@ class ReportRun(TenantScoped, TimestampMixin, Base):
     """
 
     __tablename__ = "report_runs"
+    #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
+    __policy__ = Protected(view="run.view", unit=Ref("OrgUnit", "unit_id"))
     __table_args__ = (tenant_fk("requested_by_id", "users"), tenant_fk("unit_id", "org_units"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
