@@ -1,12 +1,12 @@
 """HazardHub: the application factory. No import-time side effects beyond model definitions."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping
 
 from flask import Flask
 
-ROOT = Path(__file__).resolve().parent.parent
+from hazardhub.config import ROOT, load_config
+
 TEMPLATES = ROOT / "templates"
 
 
@@ -39,7 +39,6 @@ def install_listeners() -> None:
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: settings from the environment, overridden by ``config`` (tests)."""
     from hazardhub import models  # noqa: F401 - mappers configured, version classes built
-    from hazardhub.config import load_config
     from hazardhub.extensions import bootstrap, csrf, db, login_manager, migrate
 
     app = Flask(

@@ -35,7 +35,7 @@ from sqlalchemy_continuum import version_class
 from hazardhub.accountability.models import AccountabilityFinding
 from hazardhub.audit import tx_meta
 from hazardhub.clock import month_of, utcnow
-from hazardhub.db import commit_or_raise
+from hazardhub.extensions import commit_or_raise
 from hazardhub.extensions import db
 from hazardhub.hazards.models import OPEN_STATUSES, Hazard, HazardCitation
 from hazardhub.inspections.models import Inspection, InspectionItem, SignOff

@@ -103,7 +103,7 @@ def build(scale: str, *, rebuild: bool = False, log: Callable[[str], None] = pri
     """
     from flask_migrate import upgrade
 
-    from hazardhub import ROOT
+    from hazardhub.config import ROOT
     from hazardhub.devtools.demo import seed_demo
 
     if scale not in SCALES:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from hazardhub.audit import tx_meta
 from hazardhub.channels import events as channel_events
 from hazardhub.clock import today, utcnow
-from hazardhub.db import commit_or_raise
+from hazardhub.extensions import commit_or_raise
 from hazardhub.directives.models import (
     DOC_TITLES, OPEN_STATUSES, RUNNING_STATUSES, Directive, DirectiveCounter, DirectiveHazard, DirectivePhoto,
 )

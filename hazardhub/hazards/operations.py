@@ -17,7 +17,7 @@ from sqlalchemy_continuum import version_class
 from hazardhub import clock
 from hazardhub.audit import tx_meta
 from hazardhub.channels import events as channel_events
-from hazardhub.db import commit_or_raise, flush_or_raise
+from hazardhub.extensions import commit_or_raise, flush_or_raise
 from hazardhub.directives.models import OPEN_STATUSES as DIRECTIVE_OPEN, Directive, DirectiveHazard
 from hazardhub.extensions import db
 from hazardhub.hazards.determination import determine

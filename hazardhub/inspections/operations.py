@@ -18,7 +18,8 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from hazardhub import clock
 from hazardhub.audit import chain_head, tx_meta
-from hazardhub.db import commit_or_raise, flush_or_raise, listen_once
+from hazardhub.db import listen_once
+from hazardhub.extensions import commit_or_raise, flush_or_raise
 from hazardhub.extensions import db
 from hazardhub.hazards import operations as hazard_ops
 from hazardhub.hazards.models import OPEN_STATUSES, Hazard

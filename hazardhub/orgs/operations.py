@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from hazardhub.audit import tx_meta
-from hazardhub.db import commit_or_raise
+from hazardhub.extensions import commit_or_raise
 from hazardhub.extensions import db
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.unit_rows import UnitRow, order_by_parents

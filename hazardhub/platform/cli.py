@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask import Flask, g
 from flask.cli import AppGroup
 
-from hazardhub import ROOT
+from hazardhub.config import ROOT
 
 tenants_cli = AppGroup("tenants", help="租户（教育局）开通与更新。")
 audit_cli = AppGroup("audit", help="审计链校验。")
