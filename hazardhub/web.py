@@ -11,10 +11,15 @@ from flask_wtf.csrf import CSRFError
 
 from hazardhub import clock
 from hazardhub.accounts.models import ROLES, role_label
+from hazardhub.compliance.reminders import reminders_for
+from hazardhub.extensions import db
 from hazardhub.formtokens import FormTokenMissing, form_token, same_origin_referrer
 from hazardhub.httprequest import HazardRequest, check_limits, limit_mb
+from hazardhub.notifications.operations import unread_count
+from hazardhub.orgs.operations import home_cards
 from hazardhub.policy import template_can
 from hazardhub.tenancy import is_city_user
+from hazardhub.tenancy import peek_scope
 
 bp = Blueprint("web", __name__)
 
@@ -23,8 +28,6 @@ bp = Blueprint("web", __name__)
 @login_required
 def home():
     """Each role's home: what this person can reach, as links."""
-    from hazardhub.compliance.reminders import reminders_for
-    from hazardhub.orgs.operations import home_cards
 
     return render_template("home.html", cards=home_cards(current_user), reminders=reminders_for(current_user))
 
@@ -68,8 +71,6 @@ SECURITY_HEADERS = {
 def unread_notifications() -> int:
     """The navbar badge: the signed-in user's unread, unresolved notifications (0 while no tenant
     is bound: the notifications are tenant rows)."""
-    from hazardhub.notifications.operations import unread_count
-    from hazardhub.tenancy import peek_scope
 
     if peek_scope() is None:
         return 0
@@ -94,8 +95,6 @@ def render_error(code: int, title: str, message: str):
     """
     from markupsafe import escape
 
-    from hazardhub.extensions import db
-    from hazardhub.tenancy import peek_scope
 
     context = {"code": code, "title": title, "message": message, "back_url": same_origin_referrer()}
     if peek_scope() is not None:
@@ -184,15 +183,12 @@ def init_web(app: Flask) -> None:
     def _stale(e):
         """A save that lost the race to another save of the same version (any area): nothing of
         this request was written; say so instead of a 500."""
-        from hazardhub.extensions import db
 
         db.session.rollback()
         return _error(409, "记录已被他人修改", "您提交时该记录已被他人修改，本次操作未生效。请刷新页面查看最新内容后重试。")
 
     @app.errorhandler(500)
     def _server_error(e):
-        from hazardhub.extensions import db
-
         try:
             db.session.rollback()
         except Exception:  # noqa: BLE001 - the database may be what failed

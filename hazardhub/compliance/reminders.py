@@ -13,7 +13,9 @@ import sqlalchemy as sa
 from flask import url_for
 
 from hazardhub import clock
+from hazardhub.campaigns.models import Campaign, Deliverable, DeliverableSpec
 from hazardhub.compliance import operations as compliance
+from hazardhub.directives.models import Directive
 from hazardhub.directives.operations import open_directives_of
 from hazardhub.extensions import db
 from hazardhub.hazards.models import OPEN_STATUSES, Hazard
@@ -100,7 +102,6 @@ def reminders_for(user, now: date | None = None) -> list[Reminder]:
 def _directive_reminders(user, roles: set[str], now: date) -> list[Reminder]:
     """整改指令: the school signs receipt and reports (returned ones again, before the deadline);
     the issuing unit verifies responses and decides extension requests."""
-    from hazardhub.directives.models import Directive
 
     result: list[Reminder] = []
     rows = db.session.execute(sa.select(Directive).where(
@@ -140,7 +141,6 @@ def _directive_reminders(user, roles: set[str], now: date) -> list[Reminder]:
 def _deliverable_reminders(user, roles: set[str], now: date) -> list[Reminder]:
     """Campaign deliverables: due this month or already late and not submitted, returned for
     rework (the reporting unit's head), and submitted ones awaiting review (the safety section)."""
-    from hazardhub.campaigns.models import Campaign, Deliverable, DeliverableSpec
 
     result: list[Reminder] = []
     month_last = clock.month_end(clock.month_of(now))

@@ -195,7 +195,6 @@ def _seed_history(log) -> None:
 
 
 def _seed_export(log) -> None:
-
     jianan = _tenant("jianan")
     with tenant_bound(jianan.id):
         admin = db.session.execute(sa.select(User).where(User.username == "demo_ja_admin")).scalar_one()

@@ -19,7 +19,6 @@ from hazardhub.orgs.models import OrgUnit, Tenant
 
 
 def seed_channels(log=print, *, slug: str = "jianan") -> None:
-
     tenant = db.session.execute(sa.select(Tenant).where(Tenant.slug == slug)
                                 .execution_options(all_tenants=True)).scalar_one_or_none()
     if tenant is None:

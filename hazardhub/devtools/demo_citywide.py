@@ -166,7 +166,6 @@ def _grow(tenant: Tenant, prefix: str, townships: list[str], extra: int) -> bool
 
 
 def _seed_district(slug: str, log) -> None:
-
     prefix, townships, p = DISTRICTS[slug]
     tenant = _tenant(slug)
     with tenant_bound(tenant.id):

@@ -66,7 +66,6 @@ SCENARIOS = [
 
 
 def seed_directives(log) -> None:
-
     tenant = db.session.execute(
         sa.select(Tenant).where(Tenant.slug == "jianan").execution_options(all_tenants=True)).scalar_one()
     with tenant_bound(tenant.id):

@@ -79,7 +79,6 @@ class PastInspections:
     """
 
     def __init__(self, tenant_id: int):
-
         self.tenant_id = tenant_id
         self.t = {"inspection": VersionedTable(Inspection), "item": VersionedTable(InspectionItem),
                   "signoff": VersionedTable(SignOff)}

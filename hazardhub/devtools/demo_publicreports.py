@@ -42,7 +42,6 @@ def _tenant() -> Tenant:
 
 
 def seed_public_reports(log) -> None:
-
     tenant = _tenant()
     with tenant_bound(tenant.id):
         if db.session.execute(sa.select(PublicReport.id).limit(1)).first():

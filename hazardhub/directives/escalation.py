@@ -204,7 +204,6 @@ def sweep_tenant(tenant_id: int, today: date) -> dict[str, int]:
 
 
 def _label(level: str) -> str:
-
     return LEVELS.get(level, level)
 
 

@@ -18,15 +18,16 @@ from sqlalchemy.exc import IntegrityError
 from hazardhub.audit import tx_meta
 from hazardhub.channels import events as channel_events
 from hazardhub.clock import today, utcnow
-from hazardhub.extensions import commit_or_raise
 from hazardhub.directives.models import (
     DOC_TITLES, OPEN_STATUSES, RUNNING_STATUSES, Directive, DirectiveCounter, DirectiveHazard, DirectivePhoto,
 )
+from hazardhub.errors import DomainError
+from hazardhub.evidence import storage
+from hazardhub.extensions import commit_or_raise
 from hazardhub.extensions import db
 from hazardhub.hazards.models import OPEN_STATUSES as HAZARD_OPEN, Hazard, HazardCitation
 from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.workdays import add_working_days
-from hazardhub.errors import DomainError
 
 #: roles that issue directives, on their own unit
 ISSUER_ROLES = {"township_supervisor", "bureau_admin", "bureau_leader"}
@@ -248,7 +249,6 @@ def respond(directive: Directive, *, actor, note: str, photos: list, version_id:
     checked and stripped of EXIF by ``evidence.storage``; they are written before the commit and
     removed again if anything fails, so nothing is left half-done.
     """
-    from hazardhub.evidence import storage
 
     _check_version(directive, version_id)
     if directive.status == "issued":

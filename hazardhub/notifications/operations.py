@@ -14,8 +14,11 @@ from typing import Iterable
 import sqlalchemy as sa
 from flask import current_app
 
+from hazardhub.accounts.auth import load_user_for_job
+from hazardhub.accounts.models import Membership
 from hazardhub.channels.operations import plan_notice
 from hazardhub.clock import utcnow
+from hazardhub.directives.notices import overdue_notice_now
 from hazardhub.extensions import db
 from hazardhub.notifications.models import Notification
 from hazardhub.tenancy import scope_for, tenant_bound
@@ -26,8 +29,6 @@ DUTY_ROLES = {"bureau_admin", "bureau_leader", "bureau_viewer", "township_superv
 
 
 def _users_of_unit(unit_id: int, roles: Iterable[str] | None) -> list[int]:
-    from hazardhub.accounts.models import Membership
-
     query = sa.select(Membership.user_id).where(Membership.unit_id == unit_id, Membership.is_active.is_(True))
     if roles:
         query = query.where(Membership.role.in_(list(roles)))
@@ -82,8 +83,7 @@ def refresh_due(tenant_id: int, today: date) -> dict[str, int]:
     Needs an app context; builds links in a request context of its own so it runs from a job.
     Commits once per tenant.
     """
-    from hazardhub.accounts.auth import load_user_for_job
-    from hazardhub.accounts.models import Membership
+    # lazy until #13's reminders stop importing operations that notify (a cycle through this module)
     from hazardhub.compliance.reminders import reminders_for
 
     with tenant_bound(tenant_id):
@@ -130,8 +130,8 @@ def reconcile(user, today: date) -> None:
     (the home page's list), and each open overdue notice is re-read from its hazard or directive
     (``hazardhub.directives.notices.overdue_notice_now``). Commits.
     """
+    # lazy until #13's reminders stop importing operations that notify (a cycle through this module)
     from hazardhub.compliance.reminders import reminders_for
-    from hazardhub.directives.notices import overdue_notice_now
 
     if {m.role for m in user.active_memberships} & DUTY_ROLES:
         due = {f"due:{r.key}": r for r in reminders_for(user, today) if r.key}
