@@ -118,7 +118,6 @@ def limit_mb(request: Request) -> float | None:
 
 def check_limits(config) -> None:
     """Refuse limits that contradict each other at start-up (one photo must fit in one request)."""
-
     total = config.get("MAX_CONTENT_LENGTH")
     evidence = float(config.get("HAZARDHUB_MAX_EVIDENCE_MB", 10)) * MB
     if total is not None and total < evidence:

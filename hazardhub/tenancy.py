@@ -164,7 +164,6 @@ def _touches_scoped_table(statement) -> bool:
     """
     global _scoped_tables
     if _scoped_tables is None:
-
         _scoped_tables = frozenset(
             m.local_table for m in Base.registry.mappers if _is_scoped_class(m.class_)
         )

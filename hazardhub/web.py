@@ -15,11 +15,10 @@ from hazardhub.compliance.reminders import reminders_for
 from hazardhub.extensions import db
 from hazardhub.formtokens import FormTokenMissing, form_token, same_origin_referrer
 from hazardhub.httprequest import HazardRequest, check_limits, limit_mb
-from hazardhub.notifications.operations import unread_count
+from hazardhub.notifications import operations as notifications
 from hazardhub.orgs.operations import home_cards
 from hazardhub.policy import template_can
-from hazardhub.tenancy import is_city_user
-from hazardhub.tenancy import peek_scope
+from hazardhub.tenancy import is_city_user, peek_scope
 
 bp = Blueprint("web", __name__)
 
@@ -28,7 +27,6 @@ bp = Blueprint("web", __name__)
 @login_required
 def home():
     """Each role's home: what this person can reach, as links."""
-
     return render_template("home.html", cards=home_cards(current_user), reminders=reminders_for(current_user))
 
 
@@ -71,10 +69,9 @@ SECURITY_HEADERS = {
 def unread_notifications() -> int:
     """The navbar badge: the signed-in user's unread, unresolved notifications (0 while no tenant
     is bound: the notifications are tenant rows)."""
-
     if peek_scope() is None:
         return 0
-    return unread_count(current_user) if current_user.is_authenticated else 0
+    return notifications.unread_count(current_user) if current_user.is_authenticated else 0
 
 
 #: the last resort when even the minimal error page cannot be rendered
@@ -94,7 +91,6 @@ def render_error(code: int, title: str, message: str):
     reads nothing from the database; and if even that fails, a plain page.
     """
     from markupsafe import escape
-
 
     context = {"code": code, "title": title, "message": message, "back_url": same_origin_referrer()}
     if peek_scope() is not None:
@@ -183,7 +179,6 @@ def init_web(app: Flask) -> None:
     def _stale(e):
         """A save that lost the race to another save of the same version (any area): nothing of
         this request was written; say so instead of a 500."""
-
         db.session.rollback()
         return _error(409, "记录已被他人修改", "您提交时该记录已被他人修改，本次操作未生效。请刷新页面查看最新内容后重试。")
 

@@ -20,7 +20,6 @@ def worker_app():
     """The app of a worker process, created once per process (never at import time)."""
     global _app
     if _app is None:
-
         _app = create_app()
     return _app
 
@@ -31,7 +30,6 @@ class FlaskJob(Job):
     def perform(self):
         app = current_app._get_current_object() if has_app_context() else worker_app()
         with app.app_context():
-
             meta = self.meta or {}
             g.actor_id = meta.get("actor_id")
             g.audit_source = "job"

@@ -19,7 +19,6 @@ from hazardhub.runs.models import ReportRun
 
 def render_directive(run_id: int) -> str:
     """Render the run's directive to PDF and store it on the run; returns the file's SHA-256."""
-
     run = db.session.execute(sa.select(ReportRun).where(ReportRun.id == run_id)).scalar_one()
     try:
         runs.mark_running(run)

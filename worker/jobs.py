@@ -77,7 +77,6 @@ def export_unit_tree(run_id: int) -> str:
 
 def export_ledger(run_id: int) -> str:
     """Every non-voided hazard under the run's unit as the ledger .xlsx (columns of the web export)."""
-
     run = _load_run(run_id)
     try:
         runs.mark_running(run)

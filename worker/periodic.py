@@ -11,6 +11,5 @@ from hazardhub.platform.daily import run_daily
 
 def daily(today_iso: str | None = None) -> dict[str, int]:
     """The daily pass for ``today_iso`` (default: today in Beijing)."""
-
     day = date.fromisoformat(today_iso) if today_iso else today()
     return run_daily(day, log=lambda message: None)

@@ -30,7 +30,6 @@ MAX_THUMBNAILS = 60
 
 def _thumbnails(files: list[dict]) -> dict[int, str]:
     """file id → ``data:`` URI of its stored JPEG thumbnail (images only, when on disk)."""
-
     out = {}
     for f in files:
         if f["kind"] != "image" or not f.get("thumb_name") or len(out) >= MAX_THUMBNAILS:

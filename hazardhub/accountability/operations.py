@@ -250,7 +250,6 @@ def _rectification(units: dict[int, OrgUnit], today: date) -> list[Candidate]:
 def _directives(units: dict[int, OrgUnit], today: date) -> list[Candidate]:
     """整改指令 not carried out by their deadline, or whose reported rectification the issuer
     returned more than once (拒不整改或整改不到位)."""
-
     result = []
     rows = db.session.execute(sa.select(Directive).where(sa.or_(
         sa.and_(Directive.status.in_(RUNNING_STATUSES), Directive.deadline < today),

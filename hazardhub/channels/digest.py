@@ -31,7 +31,6 @@ MAX_LINES = 10
 
 def run_digests(now: datetime | None = None) -> dict[str, int]:
     """Every tenant whose hour has come today; returns how many deliveries were planned."""
-
     local = clock.local(now) if now is not None else clock.now()
     totals = {"tenants": 0, "planned": 0}
     for tenant_id in tenant_ids():
@@ -91,7 +90,6 @@ def compose_user_digest(day: date, lines: list[str]) -> str:
 def _group_digests(tenant_id: int, day: date, configs) -> int:
     """Each township central school's work group: the overdue hazards of its schools. Without any
     provider the message goes to the outbox (the demo shows what the group would read)."""
-
     townships = db.session.execute(sa.select(OrgUnit).where(OrgUnit.kind == "township_center")
                                    .order_by(OrgUnit.path)).scalars().all()
     planned = 0
@@ -123,7 +121,6 @@ def _group_digests(tenant_id: int, day: date, configs) -> int:
 def _signoff_tomorrow(tenant_id: int, day: date) -> int:
     """The working day before the month's end: whoever still owes the principal's sign-off (an
     open ``signoff`` reminder in the inbox) is told at once that it is due tomorrow."""
-
     month = clock.month_of(day)
     end = clock.month_end(month)
     if not (day < end <= add_working_days(day, 1)):

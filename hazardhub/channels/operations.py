@@ -217,7 +217,6 @@ def plan_notice(tenant_id: int, *, kind: str, key: str, text: str, url: str, use
                 unit_id: int | None = None) -> int:
     """Plan the deliveries of one new notice (called by ``notify`` inside the caller's transaction):
     each user by their channels, and the unit's work group by its robot. Returns rows planned."""
-
     with tenant_bound(tenant_id):
         configs = _configs(tenant_id)
         mandatory = kind in MANDATORY
@@ -245,7 +244,6 @@ def plan_notice(tenant_id: int, *, kind: str, key: str, text: str, url: str, use
 
 def plan_test(tenant_id: int, config_id: int, *, user_id: int) -> Delivery:
     """A test message over one channel to the admin who asked (or the unit's group)."""
-
     config = db.session.execute(sa.select(ChannelConfig).where(ChannelConfig.id == config_id)).scalar_one()
     user = db.session.execute(sa.select(User).where(User.id == user_id)).scalar_one()
     stamp = clock.now()
@@ -342,7 +340,6 @@ def preview(row: Delivery) -> str:
     if row.channel in GROUP_KINDS:
         return message.markdown
     if row.channel in SMS_KINDS:
-
         return f"短信模板参数：{short(row.subject)}"
     return message.text + (f"\n\n查看详情：{row.url}" if row.url else "")
 

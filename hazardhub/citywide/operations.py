@@ -492,13 +492,11 @@ def directive_figures(ids: list[int], start: date, end: date, today: date) -> di
 
 def public_report_figures(ids: list[int], start: date, end: date) -> dict[int, tuple[int, list[float]]]:
     """随手拍 reports received and their triage days per district (imported late, like directives)."""
-
     return district_figures(ids, start, end) if ids and start <= end else {}
 
 
 def directive_model():
     """The Directive model (imported late: the directives area imports this package's neighbours)."""
-
     return Directive
 
 

@@ -102,7 +102,6 @@ def reminders_for(user, now: date | None = None) -> list[Reminder]:
 def _directive_reminders(user, roles: set[str], now: date) -> list[Reminder]:
     """整改指令: the school signs receipt and reports (returned ones again, before the deadline);
     the issuing unit verifies responses and decides extension requests."""
-
     result: list[Reminder] = []
     rows = db.session.execute(sa.select(Directive).where(
         sa.or_(*[(Directive.tenant_id == m.tenant_id) & Directive.school_path.startswith(m.unit.path, autoescape=True)
@@ -141,7 +140,6 @@ def _directive_reminders(user, roles: set[str], now: date) -> list[Reminder]:
 def _deliverable_reminders(user, roles: set[str], now: date) -> list[Reminder]:
     """Campaign deliverables: due this month or already late and not submitted, returned for
     rework (the reporting unit's head), and submitted ones awaiting review (the safety section)."""
-
     result: list[Reminder] = []
     month_last = clock.month_end(clock.month_of(now))
     active = (sa.select(Deliverable).join(Campaign, Campaign.id == Deliverable.campaign_id)

@@ -20,6 +20,7 @@ from hazardhub.orgs import operations as org_ops
 from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.orgs.unit_rows import UnitRow
 from hazardhub.devtools.demo_past import EPOCH, day_after, past
+from hazardhub.devtools.demo_photos import demo_photo
 from hazardhub.platform.provisioning import apply_all
 from hazardhub.tenancy import tenant_bound
 from hazardhub.audit import history
@@ -173,7 +174,6 @@ def _ensure_account(username, role, unit_code, slug, display_name) -> dict:
 
 def _seed_history(log) -> None:
     """A few real edits so history pages show who changed what (only once)."""
-
     jianan = _tenant("jianan")
     with tenant_bound(jianan.id):
         admin = db.session.execute(sa.select(User).where(User.username == "demo_ja_admin")).scalar_one()
@@ -274,7 +274,6 @@ PHOTOGRAPHED = {"JA-D01", "JA-D02", "JA-D03", "JA-D06", "JA-D11"}
 
 def _seed_hazards(log) -> None:
     """Hazards at every stage of the lifecycle, found and handled by the demo people."""
-
     jianan = _tenant("jianan")
     with tenant_bound(jianan.id):
         if db.session.execute(sa.select(Hazard.id).limit(1)).first():
@@ -392,7 +391,6 @@ LEARNING_SCHOOLS = [("JA-D01", "demo_ja_safety"), ("JA-D02", "demo_ja_principal2
 
 def _seed_learning(log) -> None:
     """三学 sessions for 建安区 from 2025-03 to 2026-11, with gaps so the coverage page shows them."""
-
     jianan = _tenant("jianan")
     with tenant_bound(jianan.id):
         if db.session.execute(sa.select(LearningSession.id).limit(1)).first():

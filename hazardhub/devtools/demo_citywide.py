@@ -279,7 +279,6 @@ def _seed_district(slug: str, log) -> None:
 
 def _close(hazard, rectifier: User, accepter: User, found_on: date, done: date) -> None:
     """Started the day after it was found, reported on ``done`` and accepted the same afternoon."""
-
     g.actor_id = rectifier.id
     with past(min(day_after(found_on, 1), done), hour=9):
         hazard_ops.start_rectification(hazard, actor=rectifier, version_id=hazard.version_id)
@@ -296,7 +295,6 @@ def _seed_jianan_spring(log) -> None:
     """建安区's self-inspections and township checks of April and May 2025 and 2026 (the 学习排查
     phases of both campaigns), with the same habits as its later months in ``demo_checks``; the
     lines that failed (``JIANAN_FINDINGS``) became hazards, planned the next day and mostly closed."""
-
     tenant = _tenant("jianan")
     with tenant_bound(tenant.id):
         if db.session.execute(sa.select(Inspection.id).where(Inspection.month.in_(JIANAN_SPRING))).first():
@@ -346,7 +344,6 @@ def _seed_jianan_spring(log) -> None:
 
 def _plan(hazard, principal: User) -> None:
     """The school fills in the rectification plan the day after the finding (五落实)."""
-
     g.actor_id = principal.id
     with past(day_after(hazard.found_on, 1), hour=8):
         hazard_ops.update(hazard, actor=principal, item_ids=[c.item_id for c in hazard.citations if c.is_active],
@@ -361,7 +358,6 @@ def _plan(hazard, principal: User) -> None:
 
 def _adopt_city_campaign(log) -> None:
     """魏都区 and 禹州市 adopt the city's 2026 campaign too; 魏都 reports on time, 禹州 late or not."""
-
     city = _tenant("xuchang")
     with tenant_bound(city.id):
         city_campaign = db.session.execute(sa.select(Campaign).where(
@@ -400,7 +396,6 @@ def _adopt_city_campaign(log) -> None:
 
 def _verify_all(log) -> None:
     """The city verifies each district's chain once (the page shows when and whether it held)."""
-
     city = _tenant("xuchang")
     with tenant_bound(city.id):
         if db.session.execute(sa.select(ChainVerification.id).limit(1)).first():
@@ -416,7 +411,6 @@ def _verify_all(log) -> None:
 
 def _seed_report(log) -> None:
     """One comparison PDF requested by the city's admin (the runs page and its download)."""
-
     city = _tenant("xuchang")
     with tenant_bound(city.id):
         if db.session.execute(sa.select(ReportRun.id).where(ReportRun.kind == "city_comparison_pdf")).first():

@@ -87,7 +87,6 @@ class PastInspections:
 
     def add(self, unit, kind: str, actor, day: date, inspectors: str | None = None) -> dict:
         """An inspection of ``unit`` by ``actor`` on ``day``, every line passed; returns its record."""
-
         if unit.id not in self._checklists:
             self._checklists[unit.id] = checklist_for(unit)
         record = {"unit": unit, "kind": kind, "actor_id": actor.id, "day": day,
@@ -119,7 +118,6 @@ class PastInspections:
         import hashlib
 
         import sqlalchemy as sa
-
 
         if not self.pending:
             return 0
@@ -165,7 +163,6 @@ class PastInspections:
     def _open_ledgers(self) -> dict[int, list[dict]]:
         """Each school's open hazards as ``inspections.operations.snapshot`` lists them (now)."""
         import sqlalchemy as sa
-
 
         out: dict[int, list[dict]] = {}
         for school_id, number, status, level, deadline in db.session.execute(

@@ -123,7 +123,6 @@ def _add_files(tenant: Tenant, admin: User, log) -> None:
 
 def seed_reports(log=print) -> None:
     """Photos in a few summary reports, then one finished district phase report (idempotent)."""
-
     jianan = db.session.execute(sa.select(Tenant).where(Tenant.slug == "jianan")
                                 .execution_options(all_tenants=True)).scalar_one()
     with tenant_bound(jianan.id):

@@ -53,7 +53,6 @@ NEXT_LEVEL = {"township": "bureau", "bureau": "city"}
 def notify_overdue(tenant_id: int, *, unit_id: int, level: str, key: str, text: str, url: str) -> int:
     """Tell the holders of ``level``'s roles on ``unit_id`` about an overdue item; returns how many
     messages were created (keyed, so a second sweep on the same day creates none)."""
-
     return notify(tenant_id, kind="overdue", key=key, text=text, url=url, level="danger",
                   unit_id=unit_id, roles=LEVEL_ROLES[level])
 

@@ -249,7 +249,6 @@ def respond(directive: Directive, *, actor, note: str, photos: list, version_id:
     checked and stripped of EXIF by ``evidence.storage``; they are written before the commit and
     removed again if anything fails, so nothing is left half-done.
     """
-
     _check_version(directive, version_id)
     if directive.status == "issued":
         raise DirectiveError("请先签收整改指令，再报告整改情况。")

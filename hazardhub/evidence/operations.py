@@ -116,7 +116,6 @@ def panel_context(hazard: Hazard) -> dict[str, Any]:
 
     ``render_template("hazards/show.html", hazard=hazard, **evidence_ops.panel_context(hazard))``
     """
-
     attachments = attachments_for(hazard)
     ids = {a.uploaded_by_id for a in attachments}
     names = dict(db.session.execute(sa.select(User.id, User.display_name).where(User.id.in_(ids))).all()) if ids else {}

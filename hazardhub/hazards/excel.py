@@ -166,7 +166,6 @@ def write_ledger(hazards: list[Hazard], title: str, *, tenant_id: int, scope: st
     """
     from openpyxl.utils import get_column_letter
 
-
     rows = ledger_rows(hazards)
     if heads is None:
         heads = chain_heads({tenant_id} | {h.tenant_id for h in hazards})
@@ -471,7 +470,6 @@ def suggest_value(field_key: str, text: str, remembered: dict[str, str] | None =
 
 def remembered_values(tenant_id: int) -> dict[str, dict[str, str]]:
     """The tenant's remembered choices: field -> {value: choice}."""
-
     out: dict[str, dict[str, str]] = {f: {} for f in VALUE_FIELDS}
     for row in db.session.execute(sa.select(ImportValueChoice).where(ImportValueChoice.tenant_id == tenant_id)).scalars():
         out.setdefault(row.field, {})[row.value] = row.choice
@@ -480,7 +478,6 @@ def remembered_values(tenant_id: int) -> dict[str, dict[str, str]]:
 
 def remember_values(tenant_id: int, chosen: dict[str, dict[str, str]]) -> None:
     """Keep the clerk's choices for the tenant (added to the session; committed with the import)."""
-
     existing = {(r.field, r.value): r for r in db.session.execute(
         sa.select(ImportValueChoice).where(ImportValueChoice.tenant_id == tenant_id)).scalars()}
     for field_key, values in chosen.items():
@@ -769,7 +766,6 @@ def parse_ledger(sheet: Sheet, column_map: dict[int, str], *, tenant_id: int, de
         result.errors.append((sheet.header_line, "（表头）", "文件只有表头，没有数据行。"))
         return result
 
-
     items_by_number: dict[str, Any] = {}
     for item in catalogue.items_for(tenant_id):
         items_by_number.setdefault(item.number, item)
@@ -996,7 +992,6 @@ class ImportResult:
 def _remind_plans(school: OrgUnit, pending: list[tuple[Hazard, list[str]]]) -> None:
     """One reminder per imported major hazard whose plan items are 待补充, to the school's
     principal and safety officer (the same transaction as the import)."""
-
     for hazard, missing in pending:
         items = "、".join(FIELD_LABELS[k] for k in missing)
         notes.notify(school.tenant_id, kind="import_plan", key=f"import-plan-{hazard.id}", level="warning",

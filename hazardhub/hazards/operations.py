@@ -182,7 +182,6 @@ def register(*, school: OrgUnit, actor, data: dict[str, Any], item_ids: list[int
     ``photos`` (uploads) are stored as 整改前照片 through the evidence path in the same transaction:
     a refused photo refuses the registration (nothing is created, no file is left behind).
     """
-
     photos = [p for p in (photos or []) if p is not None and (getattr(p, "filename", "") or "").strip()]
     if len(photos) > MAX_PHOTOS:
         raise HazardError(f"登记时最多上传 {MAX_PHOTOS} 张照片。")

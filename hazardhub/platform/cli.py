@@ -39,7 +39,6 @@ def _cli_actor():
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path), default=ROOT / "tenants")
 def tenants_apply(path: Path) -> None:
     """Create or update tenants and units from PATH (idempotent, never deletes)."""
-
     _cli_actor()
     try:
         created = apply_all(path, log=click.echo)
@@ -69,7 +68,6 @@ def audit_verify(slug: str | None) -> None:
     A district is also checked against every chain head its city witnessed (sign-offs, reports,
     earlier verifications); the result is recorded in the city, which shows it per district.
     """
-
     stmt = sa.select(Tenant).order_by(Tenant.id).execution_options(all_tenants=True)
     if slug:
         stmt = stmt.where(Tenant.slug == slug)
@@ -156,7 +154,6 @@ def jobs_daily(day: str | None) -> None:
     """Run the daily pass now, in this process (the same code the cron job runs)."""
     from datetime import date
 
-
     _cli_actor()
     g.audit_source = "schedule"
     try:
@@ -205,7 +202,6 @@ def _print_reports(reports: list[dict], as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="每个文件输出一行 JSON。")
 def import_ledger(paths, school_code, school_name, slug, dry_run, as_json) -> None:
     """Import school ledgers (files or folders of .xlsx/.xls/.csv); each clean file in one transaction."""
-
     _cli_actor()
     if school_code and school_name:
         raise click.UsageError("--school 和 --school-name 只能用一个。")
@@ -227,7 +223,6 @@ def import_ledger(paths, school_code, school_name, slug, dry_run, as_json) -> No
 @click.option("--json", "as_json", is_flag=True, help="输出一行 JSON。")
 def import_units(path, slug, dry_run, as_json) -> None:
     """Import a county's school list (units, townships by name, principals' accounts)."""
-
     _cli_actor()
     try:
         tenant = find_tenant(slug)

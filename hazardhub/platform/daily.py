@@ -30,7 +30,6 @@ def run_daily(today: date, log=print) -> dict[str, int]:
     """Per tenant: fail runs whose worker died, mark overdue directives and hazards and escalate
     overdue major hazards, derive the accountability findings, then refresh the due-this-month
     notifications."""
-
     totals = {"tenants": 0, "created": 0, "resolved": 0, "findings": 0, "escalated": 0, "overdue": 0}
     for tenant_id in tenant_ids():
         with tenant_bound(tenant_id):

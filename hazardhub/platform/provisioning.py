@@ -117,7 +117,6 @@ def apply_tenant(spec: TenantSpec, log) -> list[tuple[str, str, str]]:
                     setattr(root, key, value)
                     log(f"  更新本级单位 {key}")
         if spec.kind == "city":
-
             load_shipped(tenant.id, log=log)
         units_csv = spec.folder / "units.csv"
         if units_csv.exists():
@@ -160,7 +159,6 @@ def apply_tenant(spec: TenantSpec, log) -> list[tuple[str, str, str]]:
 
 def apply_all(root: Path, log=print) -> list[tuple[str, str, str, str]]:
     """Apply every tenant folder under ``root``; returns new accounts with tenant slugs."""
-
     created = []
     for spec in read_specs(root):
         for username, password, role in apply_tenant(spec, log):

@@ -38,7 +38,6 @@ def _font(path: str | None, size: int):
 def font_file() -> str | None:
     """The CJK font of the PDFs (``hazardhub.pdf.font_path``), or None when not installed."""
     try:
-
         path = font_path()
     except Exception:  # noqa: BLE001 - a chart without CJK labels is better than no report
         log.warning("no CJK font for charts", exc_info=True)

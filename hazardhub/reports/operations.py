@@ -70,7 +70,6 @@ def phases_for(user) -> list[tuple[Phase, Campaign]]:
 def scope_choices(user) -> list[tuple[OrgUnit, str]]:
     """Units the user may report on, each with its label: their reading roots first (a city user's
     own root means the whole city), then townships and schools below them."""
-
     roots = reading_roots(user)
     choices: list[tuple[OrgUnit, str]] = []
     for root in roots:
