@@ -1,12 +1,14 @@
 """HazardHub: the application factory. No import-time side effects beyond model definitions."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping
 
 from flask import Flask
 
-ROOT = Path(__file__).resolve().parent.parent
+from hazardhub.config import ROOT, load_config
+from hazardhub.db import configure_engine
+from hazardhub.extensions import bootstrap, csrf, db, login_manager, migrate
+
 TEMPLATES = ROOT / "templates"
 
 
@@ -24,6 +26,8 @@ def install_listeners() -> None:
     5. formtokens  — record the page a one-shot form created (after_flush, after 4)
     6. channels    — queue planned deliveries after commit; forget them on rollback (last)
     """
+    # the areas are imported when an app is built, not with the package: every ``import hazardhub.x``
+    # (the ground floor included) runs this file first, and must not load the whole application
     from hazardhub import audit, datacache, formtokens, tenancy
     from hazardhub.channels import operations as channel_ops
     from hazardhub.inspections import operations as inspection_ops
@@ -38,9 +42,32 @@ def install_listeners() -> None:
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: settings from the environment, overridden by ``config`` (tests)."""
-    from hazardhub import models  # noqa: F401 - mappers configured, version classes built
-    from hazardhub.config import load_config
-    from hazardhub.extensions import bootstrap, csrf, db, login_manager, migrate
+    # the areas are imported here, not with the package (see install_listeners); models first:
+    # mappers configured, version classes built
+    from hazardhub import models  # noqa: F401
+    from hazardhub import web
+    from hazardhub.accountability.views import bp as accountability_bp
+    from hazardhub.accounts.auth import init_auth
+    from hazardhub.accounts.views import bp as accounts_bp
+    from hazardhub.auditlog.views import bp as audit_bp
+    from hazardhub.campaigns.views import bp as campaigns_bp
+    from hazardhub.channels.views import bp as channels_bp
+    from hazardhub.citywide.views import bp as citywide_bp
+    from hazardhub.compliance.views import bp as compliance_bp
+    from hazardhub.directives.views import bp as directives_bp
+    from hazardhub.evidence.views import bp as evidence_bp
+    from hazardhub.hazards.excel_views import bp as ledger_excel_bp
+    from hazardhub.hazards.views import bp as hazards_bp
+    from hazardhub.inspections.views import bp as inspections_bp
+    from hazardhub.learning.views import bp as learning_bp
+    from hazardhub.notifications.views import bp as notifications_bp
+    from hazardhub.orgs.views import bp as orgs_bp
+    from hazardhub.platform.cli import register_cli
+    from hazardhub.policy import check_template_actions
+    from hazardhub.publicreports.views import init_publicreports
+    from hazardhub.reports.views import bp as reports_bp
+    from hazardhub.runs.views import bp as runs_bp
+    from hazardhub.standards.views import bp as standards_bp
 
     app = Flask(
         __name__,
@@ -62,37 +89,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     install_listeners()
     db.init_app(app)
     with app.app_context():
-        from hazardhub.db import configure_engine
-
         configure_engine(db.engine)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
     csrf.init_app(app)
     bootstrap.init_app(app)
     login_manager.init_app(app)
-
-    from hazardhub import web
-    from hazardhub.accounts.auth import init_auth
-    from hazardhub.accounts.views import bp as accounts_bp
-    from hazardhub.auditlog.views import bp as audit_bp
-    from hazardhub.hazards.excel_views import bp as ledger_excel_bp
-    from hazardhub.evidence.views import bp as evidence_bp
-    from hazardhub.hazards.views import bp as hazards_bp
-    from hazardhub.compliance.views import bp as compliance_bp
-    from hazardhub.inspections.views import bp as inspections_bp
-    from hazardhub.campaigns.views import bp as campaigns_bp
-    from hazardhub.citywide.views import bp as citywide_bp
-    from hazardhub.learning.views import bp as learning_bp
-    from hazardhub.standards.views import bp as standards_bp
-    from hazardhub.orgs.views import bp as orgs_bp
-    from hazardhub.platform.cli import register_cli
-    from hazardhub.policy import check_template_actions
-    from hazardhub.runs.views import bp as runs_bp
-    from hazardhub.reports.views import bp as reports_bp
-    from hazardhub.notifications.views import bp as notifications_bp
-    from hazardhub.channels.views import bp as channels_bp
-    from hazardhub.directives.views import bp as directives_bp
-    from hazardhub.accountability.views import bp as accountability_bp
-    from hazardhub.publicreports.views import init_publicreports
 
     init_auth(app)
     web.init_web(app)

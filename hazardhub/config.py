@@ -11,6 +11,10 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
+#: the checkout: ``migrations/``, ``templates/``, ``tenants/`` and the default ``instance/`` sit here
+#: (on the ground floor, so the CLI and devtools need not import the ``hazardhub`` package itself)
+ROOT = Path(__file__).resolve().parent.parent
+
 
 class ConfigError(RuntimeError):
     """A setting is missing or invalid; raised at start-up, never mid-request."""

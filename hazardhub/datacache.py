@@ -39,7 +39,9 @@ from flask import current_app, g, has_app_context, has_request_context
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.state import InstanceState
 
+from hazardhub.audit import AuditChainHead, GENESIS
 from hazardhub.db import listen_once
+from hazardhub.extensions import db
 
 T = TypeVar("T")
 
@@ -59,9 +61,6 @@ def data_version(tenant_ids: Iterable[int]) -> tuple[tuple[int, int, str], ...]:
 
 
 def _read_heads(ids: tuple[int, ...]) -> tuple[tuple[int, int, str], ...]:
-    from hazardhub.audit import GENESIS, AuditChainHead
-    from hazardhub.extensions import db
-
     heads = {row.tenant_id: (row.seq, row.head_hash) for row in db.session.execute(
         sa.select(AuditChainHead.tenant_id, AuditChainHead.seq, AuditChainHead.head_hash)
         .where(AuditChainHead.tenant_id.in_(ids)))}
@@ -75,8 +74,6 @@ def _capacity() -> int:
 
 
 def _session_has_writes() -> bool:
-    from hazardhub.extensions import db
-
     session = db.session()
     return bool(session.new or session.dirty or session.deleted or session.info.get("hh_flushed"))
 

@@ -5,9 +5,7 @@ and the composite tenant foreign keys are named so a failed insert says which li
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import datetime
-from typing import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
@@ -89,42 +87,3 @@ def configure_engine(engine: sa.Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-@contextmanager
-def _domain_errors(stale: Exception, conflict: Exception) -> Iterator[None]:
-    """Map a lost optimistic lock (someone saved first) and a constraint violation to the
-    caller's Chinese domain errors, rolling the session back first."""
-    from sqlalchemy.exc import IntegrityError
-    from sqlalchemy.orm.exc import StaleDataError
-
-    from hazardhub.extensions import db
-
-    try:
-        yield
-    except StaleDataError as exc:
-        db.session.rollback()
-        raise stale from exc
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise conflict from exc
-
-
-def flush_or_raise(stale: Exception, conflict: Exception) -> None:
-    """Flush mid-operation with the same mapping as :func:`commit_or_raise`: an UPDATE guarded by
-    ``version_id`` that matches no row means someone saved first (PostgreSQL lets two requests
-    read the same version; the second UPDATE finds nothing)."""
-    from hazardhub.extensions import db
-
-    with _domain_errors(stale, conflict):
-        db.session.flush()
-
-
-def commit_or_raise(stale: Exception, conflict: Exception) -> None:
-    """Commit the request's session; on a lost optimistic lock (someone saved first) or a
-    constraint violation, roll back and raise the caller's Chinese domain error instead.
-
-    One place for what every ``operations`` module needs after a state change.
-    """
-    from hazardhub.extensions import db
-
-    with _domain_errors(stale, conflict):
-        db.session.commit()

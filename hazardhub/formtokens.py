@@ -69,6 +69,7 @@ from werkzeug.exceptions import BadRequest
 
 from hazardhub import clock
 from hazardhub.db import Base, TenantScoped, listen_once, tenant_fk
+from hazardhub.extensions import db
 
 #: the hidden field's name
 FIELD = "form_token"
@@ -111,8 +112,6 @@ def _key(user_id: int, path: str, token: str) -> str:
 
 
 def _find(key: str) -> FormSubmission | None:
-    from hazardhub.extensions import db
-
     return db.session.execute(
         sa.select(FormSubmission).where(FormSubmission.key == key)
         .execution_options(populate_existing=True)
@@ -155,7 +154,6 @@ def one_shot(outcome: Callable[..., str] | None = None, *, creates: tuple[type, 
         def wrapped(*args, **kwargs):
             if request.method != "POST":
                 return view(*args, **kwargs)
-            from hazardhub.extensions import db
 
             token = request.form.get(FIELD, "")
             if not _TOKEN.match(token):

@@ -25,6 +25,7 @@ from typing import Callable
 
 from flask import Request, current_app
 from werkzeug.datastructures import FileStorage, ImmutableMultiDict, MultiDict
+from hazardhub.config import ConfigError
 
 MB = 1024 * 1024
 _LIMIT_ATTR = "_hazardhub_upload_limit"
@@ -117,8 +118,6 @@ def limit_mb(request: Request) -> float | None:
 
 def check_limits(config) -> None:
     """Refuse limits that contradict each other at start-up (one photo must fit in one request)."""
-    from hazardhub.config import ConfigError
-
     total = config.get("MAX_CONTENT_LENGTH")
     evidence = float(config.get("HAZARDHUB_MAX_EVIDENCE_MB", 10)) * MB
     if total is not None and total < evidence:

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql import visitors
 from sqlalchemy.orm import Session, with_loader_criteria
 
+from hazardhub.db import Base
 from hazardhub.db import TenantScoped, listen_once
 from hazardhub.extensions import db
 from hazardhub.roles import CITY_ROLES
@@ -189,8 +190,6 @@ def _touches_scoped_table(statement) -> bool:
     """
     global _scoped_tables
     if _scoped_tables is None:
-        from hazardhub.db import Base
-
         _scoped_tables = frozenset(
             m.local_table for m in Base.registry.mappers if _is_scoped_class(m.class_)
         )

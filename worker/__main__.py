@@ -7,6 +7,8 @@ duplicate every enqueue).
 from __future__ import annotations
 
 import sys
+from hazardhub.extensions import db
+from hazardhub.pdf import PdfFontMissing, warm_up
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,9 +26,6 @@ def main(argv: list[str] | None = None) -> int:
         return _cron(app, url)
     queues = (argv if argv else None) or ["default"]
     with app.app_context():
-        from hazardhub.extensions import db
-        from hazardhub.pdf import PdfFontMissing, warm_up
-
         # Every job is a fork of this process: load the PDF stack and the CJK font once here.
         try:
             print(f"PDF 引擎预热完成：{warm_up():.2f} 秒", file=sys.stderr)

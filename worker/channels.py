@@ -5,21 +5,17 @@ scheduled on the row (``next_attempt_at``) and picked up by ``dispatch``, so the
 restart of Redis or of the workers.
 """
 from __future__ import annotations
+from hazardhub.channels.digest import run_digests
+from hazardhub.channels.operations import deliver as send, dispatch as run
 
 
 def deliver(delivery_id: int) -> str:
-    from hazardhub.channels.operations import deliver as send
-
     return send(delivery_id)
 
 
 def dispatch() -> int:
-    from hazardhub.channels.operations import dispatch as run
-
     return run()
 
 
 def digests() -> dict[str, int]:
-    from hazardhub.channels.digest import run_digests
-
     return run_digests()

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from flask import current_app, g, has_app_context
 from rq.job import Job
+from hazardhub import create_app
+from hazardhub.accounts.auth import load_user_for_job
+from hazardhub.extensions import db
+from hazardhub.tenancy import TenantScope, scope_for, tenant_bound
 
 _app = None
 
@@ -16,8 +20,6 @@ def worker_app():
     """The app of a worker process, created once per process (never at import time)."""
     global _app
     if _app is None:
-        from hazardhub import create_app
-
         _app = create_app()
     return _app
 
@@ -28,10 +30,6 @@ class FlaskJob(Job):
     def perform(self):
         app = current_app._get_current_object() if has_app_context() else worker_app()
         with app.app_context():
-            from hazardhub.accounts.auth import load_user_for_job
-            from hazardhub.extensions import db
-            from hazardhub.tenancy import TenantScope, scope_for, tenant_bound
-
             meta = self.meta or {}
             g.actor_id = meta.get("actor_id")
             g.audit_source = "job"

@@ -9,17 +9,16 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from hazardhub.audit import chain_head
+from hazardhub.directives import operations as directive_ops
+from hazardhub.directives.models import Directive
 from hazardhub.extensions import db
+from hazardhub.pdf import canonical_sha256, format_chain_head, render_pdf
 from hazardhub.runs import operations as runs
 from hazardhub.runs.models import ReportRun
 
 
 def render_directive(run_id: int) -> str:
     """Render the run's directive to PDF and store it on the run; returns the file's SHA-256."""
-    from hazardhub.directives import operations as directive_ops
-    from hazardhub.directives.models import Directive
-    from hazardhub.pdf import canonical_sha256, format_chain_head, render_pdf
-
     run = db.session.execute(sa.select(ReportRun).where(ReportRun.id == run_id)).scalar_one()
     try:
         runs.mark_running(run)

@@ -8,6 +8,9 @@ from hazardhub import spreadsheets
 from hazardhub.audit import chain_head
 from hazardhub.clock import utcnow
 from hazardhub.extensions import db
+from hazardhub.hazards import excel
+from hazardhub.hazards.models import Hazard
+from hazardhub.hazards.operations import LedgerFilters, ledger_query
 from hazardhub.orgs.models import OWNERSHIPS, OrgUnit
 from hazardhub.orgs.operations import subtree_query
 from hazardhub.orgs.unit_rows import HEADER_LABELS
@@ -74,10 +77,6 @@ def export_unit_tree(run_id: int) -> str:
 
 def export_ledger(run_id: int) -> str:
     """Every non-voided hazard under the run's unit as the ledger .xlsx (columns of the web export)."""
-    from hazardhub.hazards import excel
-    from hazardhub.hazards.models import Hazard
-    from hazardhub.hazards.operations import LedgerFilters, ledger_query
-
     run = _load_run(run_id)
     try:
         runs.mark_running(run)

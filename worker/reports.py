@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from hazardhub.audit import chain_head
 from hazardhub.campaigns.models import Phase
 from hazardhub.clock import utcnow
+from hazardhub.evidence import storage
 from hazardhub.extensions import db
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.pdf import canonical_sha256, format_chain_head, render_pdf
@@ -29,8 +30,6 @@ MAX_THUMBNAILS = 60
 
 def _thumbnails(files: list[dict]) -> dict[int, str]:
     """file id → ``data:`` URI of its stored JPEG thumbnail (images only, when on disk)."""
-    from hazardhub.evidence import storage
-
     out = {}
     for f in files:
         if f["kind"] != "image" or not f.get("thumb_name") or len(out) >= MAX_THUMBNAILS:

@@ -34,14 +34,16 @@ from sqlalchemy_continuum import version_class
 
 from hazardhub.accountability.models import AccountabilityFinding
 from hazardhub.audit import tx_meta
+from hazardhub.campaigns.models import Campaign, Deliverable, DeliverableSpec
 from hazardhub.clock import month_of, utcnow
-from hazardhub.db import commit_or_raise
+from hazardhub.directives.models import Directive, RUNNING_STATUSES
+from hazardhub.errors import DomainError
+from hazardhub.extensions import commit_or_raise
 from hazardhub.extensions import db
 from hazardhub.hazards.models import OPEN_STATUSES, Hazard, HazardCitation
 from hazardhub.inspections.models import Inspection, InspectionItem, SignOff
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.tenancy import tenant_bound
-from hazardhub.errors import DomainError
 
 SUPERVISION_SOURCES = ("township", "bureau", "unannounced")
 
@@ -184,8 +186,6 @@ def _monthly_checks(tenant_id: int, units: dict[int, OrgUnit], today: date) -> l
 
 
 def _deliverables(tenant_id: int, units: dict[int, OrgUnit], today: date) -> list[Candidate]:
-    from hazardhub.campaigns.models import Campaign, Deliverable, DeliverableSpec
-
     rows = db.session.execute(
         sa.select(Deliverable, Campaign.title).join(Campaign, Campaign.id == Deliverable.campaign_id)
         .join(DeliverableSpec, DeliverableSpec.id == Deliverable.spec_id)
@@ -250,8 +250,6 @@ def _rectification(units: dict[int, OrgUnit], today: date) -> list[Candidate]:
 def _directives(units: dict[int, OrgUnit], today: date) -> list[Candidate]:
     """整改指令 not carried out by their deadline, or whose reported rectification the issuer
     returned more than once (拒不整改或整改不到位)."""
-    from hazardhub.directives.models import RUNNING_STATUSES, Directive
-
     result = []
     rows = db.session.execute(sa.select(Directive).where(sa.or_(
         sa.and_(Directive.status.in_(RUNNING_STATUSES), Directive.deadline < today),

@@ -13,7 +13,7 @@ from hazardhub.accounts import sessions
 from hazardhub.accounts.models import ROLE_UNIT_KINDS, ROLES, Membership, User
 from hazardhub.accounts.passwords import one_time_password, password_problem
 from hazardhub.audit import tx_meta
-from hazardhub.db import commit_or_raise
+from hazardhub.extensions import commit_or_raise
 from hazardhub.extensions import db
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.errors import DomainError

@@ -15,7 +15,7 @@ from hazardhub.campaigns.models import (
     BADGES, DELIVERABLE_LIFECYCLE, REPORTING_KINDS, Campaign, Deliverable, DeliverableFile, DeliverableSpec, Phase,
 )
 from hazardhub.clock import utcnow
-from hazardhub.db import commit_or_raise
+from hazardhub.extensions import commit_or_raise
 from hazardhub.evidence.storage import clean_original_name
 from hazardhub.extensions import db
 from hazardhub.orgs.models import OrgUnit, Tenant

@@ -12,10 +12,16 @@ from datetime import date, datetime
 import sqlalchemy as sa
 
 from hazardhub import clock
+from hazardhub.accounts.models import Membership, User
 from hazardhub.channels import links
 from hazardhub.channels.adapters import GROUP_KINDS
 from hazardhub.channels.operations import _add, _configs, _user_targets, digest_hour, subject_for
 from hazardhub.extensions import db
+from hazardhub.hazards.models import Hazard, OPEN_STATUSES
+from hazardhub.notifications.models import Notification
+from hazardhub.notifications.operations import DUTY_ROLES, notify
+from hazardhub.orgs.models import OrgUnit
+from hazardhub.platform.daily import tenant_ids
 from hazardhub.tenancy import tenant_bound
 from hazardhub.workdays import add_working_days, is_workday
 
@@ -25,8 +31,6 @@ MAX_LINES = 10
 
 def run_digests(now: datetime | None = None) -> dict[str, int]:
     """Every tenant whose hour has come today; returns how many deliveries were planned."""
-    from hazardhub.platform.daily import tenant_ids
-
     local = clock.local(now) if now is not None else clock.now()
     totals = {"tenants": 0, "planned": 0}
     for tenant_id in tenant_ids():
@@ -56,10 +60,6 @@ def compose_tenant(tenant_id: int, local: datetime) -> int | None:
 
 
 def _user_digests(tenant_id: int, day: date, configs) -> int:
-    from hazardhub.accounts.models import Membership, User
-    from hazardhub.notifications.models import Notification
-    from hazardhub.notifications.operations import DUTY_ROLES
-
     user_ids = sorted(set(db.session.execute(sa.select(Membership.user_id).where(
         Membership.is_active.is_(True), Membership.role.in_(sorted(DUTY_ROLES)))).scalars()))
     planned = 0
@@ -90,9 +90,6 @@ def compose_user_digest(day: date, lines: list[str]) -> str:
 def _group_digests(tenant_id: int, day: date, configs) -> int:
     """Each township central school's work group: the overdue hazards of its schools. Without any
     provider the message goes to the outbox (the demo shows what the group would read)."""
-    from hazardhub.hazards.models import OPEN_STATUSES, Hazard
-    from hazardhub.orgs.models import OrgUnit
-
     townships = db.session.execute(sa.select(OrgUnit).where(OrgUnit.kind == "township_center")
                                    .order_by(OrgUnit.path)).scalars().all()
     planned = 0
@@ -124,9 +121,6 @@ def _group_digests(tenant_id: int, day: date, configs) -> int:
 def _signoff_tomorrow(tenant_id: int, day: date) -> int:
     """The working day before the month's end: whoever still owes the principal's sign-off (an
     open ``signoff`` reminder in the inbox) is told at once that it is due tomorrow."""
-    from hazardhub.notifications.models import Notification
-    from hazardhub.notifications.operations import notify
-
     month = clock.month_of(day)
     end = clock.month_end(month)
     if not (day < end <= add_working_days(day, 1)):

@@ -7,12 +7,12 @@ import sqlalchemy as sa
 
 from hazardhub.channels import links
 from hazardhub.extensions import db
+from hazardhub.notifications.operations import notify
+from hazardhub.orgs.models import OrgUnit
 
 
 def directive_issued(directive) -> int:
     """The school's principal and safety officer are told at once."""
-    from hazardhub.notifications.operations import notify
-
     text = (f"{directive.issuer_name}向{directive.school_name}下达{directive.doc_title} {directive.number}，"
             f"整改期限 {directive.deadline.isoformat()}，请及时签收并组织整改。")
     return notify(directive.tenant_id, kind="directive", key=f"directive-issued:{directive.id}", text=text,
@@ -22,9 +22,6 @@ def directive_issued(directive) -> int:
 
 def major_registered(hazard) -> int:
     """A major hazard: the school's township central school and the bureau's safety section."""
-    from hazardhub.notifications.operations import notify
-    from hazardhub.orgs.models import OrgUnit
-
     if hazard.level != "major":
         return 0
     ids = [int(part) for part in hazard.school_path.strip("/").split("/")]

@@ -22,14 +22,18 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from hazardhub import clock
+from hazardhub.accounts.models import User
 from hazardhub.channels import links
 from hazardhub.channels.adapters import ADAPTERS, GROUP_KINDS, PERSON_KINDS, SMS_KINDS, DeliveryError, Message
+from hazardhub.channels.adapters.sms_aliyun import short
 from hazardhub.channels.models import BureauChannelSettings, ChannelConfig, ChannelPreference, Delivery
 from hazardhub.channels.secrets import SecretUnreadable, open_sealed, seal
 from hazardhub.db import listen_once
-from hazardhub.extensions import db
-from hazardhub.tenancy import tenant_bound
 from hazardhub.errors import DomainError
+from hazardhub.extensions import db
+from hazardhub.orgs.models import OrgUnit
+from hazardhub.runs.operations import job_queue
+from hazardhub.tenancy import tenant_bound
 
 #: notice kinds a user cannot opt out of (directives, overdue and escalated items, major hazards)
 MANDATORY = {"directive", "overdue", "escalation", "major", "signoff"}
@@ -55,8 +59,6 @@ class ChannelError(DomainError):
 
 
 def bureau_root_id(tenant_id: int) -> int | None:
-    from hazardhub.orgs.models import OrgUnit
-
     return db.session.execute(sa.select(OrgUnit.id).where(OrgUnit.tenant_id == tenant_id,
                                                           OrgUnit.parent_id.is_(None))).scalar_one_or_none()
 
@@ -215,9 +217,6 @@ def plan_notice(tenant_id: int, *, kind: str, key: str, text: str, url: str, use
                 unit_id: int | None = None) -> int:
     """Plan the deliveries of one new notice (called by ``notify`` inside the caller's transaction):
     each user by their channels, and the unit's work group by its robot. Returns rows planned."""
-    from hazardhub.accounts.models import User
-    from hazardhub.orgs.models import OrgUnit
-
     with tenant_bound(tenant_id):
         configs = _configs(tenant_id)
         mandatory = kind in MANDATORY
@@ -245,9 +244,6 @@ def plan_notice(tenant_id: int, *, kind: str, key: str, text: str, url: str, use
 
 def plan_test(tenant_id: int, config_id: int, *, user_id: int) -> Delivery:
     """A test message over one channel to the admin who asked (or the unit's group)."""
-    from hazardhub.accounts.models import User
-    from hazardhub.orgs.models import OrgUnit
-
     config = db.session.execute(sa.select(ChannelConfig).where(ChannelConfig.id == config_id)).scalar_one()
     user = db.session.execute(sa.select(User).where(User.id == user_id)).scalar_one()
     stamp = clock.now()
@@ -297,8 +293,6 @@ def install_delivery_queueing() -> None:
 
 
 def _push(pending: list[tuple[int, int]]) -> None:
-    from hazardhub.runs.operations import job_queue
-
     queue = job_queue()
     for delivery_id, tenant_id in pending:
         queue.enqueue(JOB, delivery_id, job_timeout=120, result_ttl=600, failure_ttl=7 * 24 * 3600,
@@ -346,8 +340,6 @@ def preview(row: Delivery) -> str:
     if row.channel in GROUP_KINDS:
         return message.markdown
     if row.channel in SMS_KINDS:
-        from hazardhub.channels.adapters.sms_aliyun import short
-
         return f"短信模板参数：{short(row.subject)}"
     return message.text + (f"\n\n查看详情：{row.url}" if row.url else "")
 

@@ -11,13 +11,12 @@ import io
 from PIL import Image, ImageDraw, ImageFont
 
 from hazardhub.citywide.operations import PALETTE, Comparison, Trend, segments
+from hazardhub.pdf import font_path
 
 SCALE = 2
 
 
 def _font(size: int):
-    from hazardhub.pdf import font_path
-
     try:
         path = font_path()
     except Exception:  # noqa: BLE001 - a CFF font is refused by the PDF anyway

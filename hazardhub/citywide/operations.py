@@ -39,12 +39,14 @@ from sqlalchemy.orm import aliased
 
 from hazardhub import clock
 from hazardhub.campaigns.models import Campaign, Deliverable, DeliverableSpec, Phase
+from hazardhub.directives.models import Directive, RUNNING_STATUSES
+from hazardhub.errors import DomainError
 from hazardhub.extensions import db
 from hazardhub.hazards.models import OPEN_STATUSES, Hazard
 from hazardhub.inspections.models import Inspection, LeaderAssignment, SignOff
 from hazardhub.learning.models import LearningAttendee, LearningSession
 from hazardhub.orgs.models import OrgUnit, Tenant
-from hazardhub.errors import DomainError
+from hazardhub.publicreports.operations import district_figures
 
 #: a district whose denominator is below this is flagged 样本不足 instead of ranked
 MIN_SAMPLE = 5
@@ -479,7 +481,6 @@ def hazard_figures(ids: list[int], start: date, end: date, today: date) -> dict[
 def directive_figures(ids: list[int], start: date, end: date, today: date) -> dict[int, tuple[int, int]]:
     """(issued in the period, of them overdue now) per tenant."""
     model = directive_model()
-    from hazardhub.directives.models import RUNNING_STATUSES
 
     overdue = sa.func.sum(sa.case((sa.and_(model.status.in_(RUNNING_STATUSES), model.deadline < today), 1), else_=0))
     rows = db.session.execute(
@@ -491,15 +492,11 @@ def directive_figures(ids: list[int], start: date, end: date, today: date) -> di
 
 def public_report_figures(ids: list[int], start: date, end: date) -> dict[int, tuple[int, list[float]]]:
     """随手拍 reports received and their triage days per district (imported late, like directives)."""
-    from hazardhub.publicreports.operations import district_figures
-
     return district_figures(ids, start, end) if ids and start <= end else {}
 
 
 def directive_model():
     """The Directive model (imported late: the directives area imports this package's neighbours)."""
-    from hazardhub.directives.models import Directive
-
     return Directive
 
 

@@ -9,9 +9,10 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 
 import sqlalchemy as sa
-from flask import g
+from flask import current_app, g
 
-from hazardhub import ROOT, clock
+from hazardhub import clock
+from hazardhub.config import ROOT
 from hazardhub.accounts import operations as account_ops
 from hazardhub.accounts.models import ROLES, Membership, User
 from hazardhub.extensions import db
@@ -19,8 +20,27 @@ from hazardhub.orgs import operations as org_ops
 from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.orgs.unit_rows import UnitRow
 from hazardhub.devtools.demo_past import EPOCH, day_after, past
+from hazardhub.devtools.demo_photos import demo_photo
 from hazardhub.platform.provisioning import apply_all
 from hazardhub.tenancy import tenant_bound
+from hazardhub.audit import history
+from hazardhub.clock import today
+from hazardhub.devtools.demo_campaigns import seed_campaigns
+from hazardhub.devtools.demo_channels import seed_channels
+from hazardhub.devtools.demo_checks import seed_inspections
+from hazardhub.devtools.demo_citywide import seed_citywide
+from hazardhub.devtools.demo_directives import seed_directives
+from hazardhub.devtools.demo_publicreports import seed_public_reports
+from hazardhub.devtools.demo_reports import seed_reports
+from hazardhub.evidence.operations import add_attachment
+from hazardhub.hazards import operations as hazard_ops
+from hazardhub.hazards.models import Hazard
+from hazardhub.learning import operations as learning_ops
+from hazardhub.learning.models import LearningSession
+from hazardhub.platform.daily import run_daily
+from hazardhub.runs import operations as run_ops
+from hazardhub.runs.models import ReportRun
+from hazardhub.standards.operations import items_for, standards_for
 
 DEMO_PASSWORD = "Demo2025"
 
@@ -154,8 +174,6 @@ def _ensure_account(username, role, unit_code, slug, display_name) -> dict:
 
 def _seed_history(log) -> None:
     """A few real edits so history pages show who changed what (only once)."""
-    from hazardhub.audit import history
-
     jianan = _tenant("jianan")
     with tenant_bound(jianan.id):
         admin = db.session.execute(sa.select(User).where(User.username == "demo_ja_admin")).scalar_one()
@@ -177,9 +195,6 @@ def _seed_history(log) -> None:
 
 
 def _seed_export(log) -> None:
-    from hazardhub.runs import operations as run_ops
-    from hazardhub.runs.models import ReportRun
-
     jianan = _tenant("jianan")
     with tenant_bound(jianan.id):
         admin = db.session.execute(sa.select(User).where(User.username == "demo_ja_admin")).scalar_one()
@@ -253,52 +268,12 @@ ACCEPTERS = {"JA-D01": "demo_ja_township", "JA-D02": "demo_ja_township", "JA-D03
              "JA-D07": "demo_ja_admin"}
 
 
-def _demo_photo(label: str, after: bool):
-    """A generated stand-in for a phone photo (the demo ships no real pictures of schools)."""
-    import io
-    from pathlib import Path
-
-    from PIL import Image, ImageDraw, ImageFont
-    from werkzeug.datastructures import FileStorage
-
-    image = Image.new("RGB", (960, 640), (196, 205, 214) if after else (176, 162, 150))
-    draw = ImageDraw.Draw(image)
-    draw.rectangle((0, 430, 960, 640), fill=(120, 120, 118))               # floor
-    draw.rectangle((80, 80, 420, 430), fill=(230, 230, 225), outline=(90, 90, 90), width=4)  # wall / door
-    if after:
-        draw.rectangle((560, 300, 880, 430), fill=(200, 40, 40))           # extinguisher cabinet
-        draw.text((580, 340), "OK", fill=(255, 255, 255))
-    else:
-        for x in (480, 620, 760):                                          # parked e-bikes and a flying lead
-            draw.ellipse((x, 360, x + 70, 430), outline=(30, 30, 30), width=6)
-        draw.line((100, 120, 900, 380), fill=(20, 20, 20), width=5)
-    font_path = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
-    text = f"{'整改后' if after else '整改前'} · {label}（演示图片）"
-    try:
-        font = ImageFont.truetype(str(font_path), 34) if font_path.exists() else ImageFont.load_default()
-    except OSError:
-        font = ImageFont.load_default()
-    if not font_path.exists():
-        text = "after (demo)" if after else "before (demo)"
-    draw.rectangle((0, 560, 960, 640), fill=(0, 0, 0))
-    draw.text((24, 578), text, fill=(255, 255, 255), font=font)
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=85)
-    buffer.seek(0)
-    return FileStorage(stream=buffer, filename=f"{'after' if after else 'before'}.jpg", content_type="image/jpeg")
-
-
 #: demo hazards that get photos (school codes whose first hazard is photographed)
 PHOTOGRAPHED = {"JA-D01", "JA-D02", "JA-D03", "JA-D06", "JA-D11"}
 
 
 def _seed_hazards(log) -> None:
     """Hazards at every stage of the lifecycle, found and handled by the demo people."""
-    from hazardhub.evidence.operations import add_attachment
-    from hazardhub.hazards import operations as hazard_ops
-    from hazardhub.hazards.models import Hazard
-    from hazardhub.standards.operations import items_for
-
     jianan = _tenant("jianan")
     with tenant_bound(jianan.id):
         if db.session.execute(sa.select(Hazard.id).limit(1)).first():
@@ -327,7 +302,7 @@ def _seed_hazards(log) -> None:
                                              item_ids=[items[n] for n in cited], level="general")
                 photographed = code in PHOTOGRAPHED and cited
                 if photographed:
-                    add_attachment(hazard, actor, _demo_photo(location, after=False), "before", caption="排查时拍摄")
+                    add_attachment(hazard, actor, demo_photo(location, after=False), "before", caption="排查时拍摄")
             rectifier = users[RECTIFIERS.get(code, "demo_ja_admin")]
             accepter = users[ACCEPTERS.get(code, "demo_ja_admin")]
             if accepter.id == rectifier.id:
@@ -346,7 +321,7 @@ def _seed_hazards(log) -> None:
                 continue
             with past(done, hour=16):
                 if photographed:
-                    add_attachment(hazard, rectifier, _demo_photo(location, after=True), "after", caption="整改完成后拍摄")
+                    add_attachment(hazard, rectifier, demo_photo(location, after=True), "after", caption="整改完成后拍摄")
                 hazard_ops.report_rectification(hazard, actor=rectifier, rectified_on=done,
                                                 note="已按方案完成整改，整改前后照片留档。", version_id=hazard.version_id)
             if stage == "awaiting":
@@ -416,10 +391,6 @@ LEARNING_SCHOOLS = [("JA-D01", "demo_ja_safety"), ("JA-D02", "demo_ja_principal2
 
 def _seed_learning(log) -> None:
     """三学 sessions for 建安区 from 2025-03 to 2026-11, with gaps so the coverage page shows them."""
-    from hazardhub.learning import operations as learning_ops
-    from hazardhub.learning.models import LearningSession
-    from hazardhub.standards.operations import standards_for
-
     jianan = _tenant("jianan")
     with tenant_bound(jianan.id):
         if db.session.execute(sa.select(LearningSession.id).limit(1)).first():
@@ -547,8 +518,6 @@ def _seed_all(log, admins: list | None) -> list[dict]:
     # Demo accounts share one published password, so a slow hash protects nothing there; a cheap
     # one keeps seeding (hundreds of back-dated signatures re-check it) to minutes. The real
     # administrators created by ``apply_all`` above keep scrypt.
-    from flask import current_app
-
     previous_hash = current_app.config.get("HAZARDHUB_PASSWORD_HASH")
     current_app.config["HAZARDHUB_PASSWORD_HASH"] = DEMO_PASSWORD_HASH
     try:
@@ -558,33 +527,17 @@ def _seed_all(log, admins: list | None) -> list[dict]:
                 _ensure_account(*spec)
         _seed_history(log)
         _seed_hazards(log)
-        from hazardhub.devtools.demo_checks import seed_inspections
-
         seed_inspections(log)
-        from hazardhub.devtools.demo_campaigns import seed_campaigns
-
         seed_campaigns(log)
-        from hazardhub.devtools.demo_directives import seed_directives
-
         seed_directives(log)
         _seed_learning(log)
-        from hazardhub.devtools.demo_citywide import seed_citywide
-
         seed_citywide(log)
         _seed_export(log)
-        from hazardhub.devtools.demo_publicreports import seed_public_reports  # 随手拍 (before the daily pass escalates)
-        seed_public_reports(log)
+        seed_public_reports(log)  # 随手拍 (before the daily pass escalates)
         # last: the daily pass fills every demo user's inbox from everything seeded above
-        from hazardhub.clock import today
-        from hazardhub.platform.daily import run_daily
-
         run_daily(today(), log=log)
-        from hazardhub.devtools.demo_reports import seed_reports  # after the daily pass: findings exist
-
-        seed_reports(log)
-        from hazardhub.devtools.demo_channels import seed_channels  # last: the notices above fill the outbox
-
-        seed_channels(log)
+        seed_reports(log)  # after the daily pass: findings exist
+        seed_channels(log)  # last: the notices above fill the outbox
     finally:
         if previous_hash is None:
             current_app.config.pop("HAZARDHUB_PASSWORD_HASH", None)

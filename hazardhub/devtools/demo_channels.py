@@ -14,12 +14,11 @@ from hazardhub.channels.models import ChannelConfig, Delivery
 from hazardhub.extensions import db
 from hazardhub.tenancy import tenant_bound
 from hazardhub.workdays import is_workday
+from hazardhub.accounts.models import User
+from hazardhub.orgs.models import OrgUnit, Tenant
 
 
 def seed_channels(log=print, *, slug: str = "jianan") -> None:
-    from hazardhub.accounts.models import User
-    from hazardhub.orgs.models import OrgUnit, Tenant
-
     tenant = db.session.execute(sa.select(Tenant).where(Tenant.slug == slug)
                                 .execution_options(all_tenants=True)).scalar_one_or_none()
     if tenant is None:

@@ -24,6 +24,20 @@ from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.orgs.unit_rows import UnitRow
 from hazardhub.devtools.demo_past import EPOCH, PastInspections, day_after, past
 from hazardhub.tenancy import tenant_bound
+from hazardhub.campaigns import operations as ops
+from hazardhub.campaigns.models import Campaign
+from hazardhub.citywide.models import ChainVerification
+from hazardhub.citywide.witness import record_outcome, verify_tenant
+from hazardhub.devtools.demo_checks import SELF, TOWNSHIP, _run, sign_at
+from hazardhub.hazards import operations as hazard_ops
+from hazardhub.hazards.models import Hazard
+from hazardhub.inspections import operations as inspection_ops
+from hazardhub.inspections.models import Inspection
+from hazardhub.learning import operations as learning_ops
+from hazardhub.orgs.operations import root_unit
+from hazardhub.runs import operations as run_ops
+from hazardhub.runs.models import ReportRun
+from hazardhub.standards.operations import items_for
 
 DEMO_PASSWORD = "Demo2025"
 #: months of 三学三查 seeded for the other districts: the 2026 campaign's 学习排查 and 总结验收
@@ -152,11 +166,6 @@ def _grow(tenant: Tenant, prefix: str, townships: list[str], extra: int) -> bool
 
 
 def _seed_district(slug: str, log) -> None:
-    from hazardhub.hazards import operations as hazard_ops
-    from hazardhub.inspections import operations as inspection_ops
-    from hazardhub.learning import operations as learning_ops
-    from hazardhub.standards.operations import items_for
-
     prefix, townships, p = DISTRICTS[slug]
     tenant = _tenant(slug)
     with tenant_bound(tenant.id):
@@ -270,8 +279,6 @@ def _seed_district(slug: str, log) -> None:
 
 def _close(hazard, rectifier: User, accepter: User, found_on: date, done: date) -> None:
     """Started the day after it was found, reported on ``done`` and accepted the same afternoon."""
-    from hazardhub.hazards import operations as hazard_ops
-
     g.actor_id = rectifier.id
     with past(min(day_after(found_on, 1), done), hour=9):
         hazard_ops.start_rectification(hazard, actor=rectifier, version_id=hazard.version_id)
@@ -288,10 +295,6 @@ def _seed_jianan_spring(log) -> None:
     """建安区's self-inspections and township checks of April and May 2025 and 2026 (the 学习排查
     phases of both campaigns), with the same habits as its later months in ``demo_checks``; the
     lines that failed (``JIANAN_FINDINGS``) became hazards, planned the next day and mostly closed."""
-    from hazardhub.hazards.models import Hazard
-    from hazardhub.inspections.models import Inspection
-    from hazardhub.devtools.demo_checks import SELF, TOWNSHIP, _run, sign_at
-
     tenant = _tenant("jianan")
     with tenant_bound(tenant.id):
         if db.session.execute(sa.select(Inspection.id).where(Inspection.month.in_(JIANAN_SPRING))).first():
@@ -341,8 +344,6 @@ def _seed_jianan_spring(log) -> None:
 
 def _plan(hazard, principal: User) -> None:
     """The school fills in the rectification plan the day after the finding (五落实)."""
-    from hazardhub.hazards import operations as hazard_ops
-
     g.actor_id = principal.id
     with past(day_after(hazard.found_on, 1), hour=8):
         hazard_ops.update(hazard, actor=principal, item_ids=[c.item_id for c in hazard.citations if c.is_active],
@@ -357,9 +358,6 @@ def _plan(hazard, principal: User) -> None:
 
 def _adopt_city_campaign(log) -> None:
     """魏都区 and 禹州市 adopt the city's 2026 campaign too; 魏都 reports on time, 禹州 late or not."""
-    from hazardhub.campaigns import operations as ops
-    from hazardhub.campaigns.models import Campaign
-
     city = _tenant("xuchang")
     with tenant_bound(city.id):
         city_campaign = db.session.execute(sa.select(Campaign).where(
@@ -398,9 +396,6 @@ def _adopt_city_campaign(log) -> None:
 
 def _verify_all(log) -> None:
     """The city verifies each district's chain once (the page shows when and whether it held)."""
-    from hazardhub.citywide.models import ChainVerification
-    from hazardhub.citywide.witness import record_outcome, verify_tenant
-
     city = _tenant("xuchang")
     with tenant_bound(city.id):
         if db.session.execute(sa.select(ChainVerification.id).limit(1)).first():
@@ -416,10 +411,6 @@ def _verify_all(log) -> None:
 
 def _seed_report(log) -> None:
     """One comparison PDF requested by the city's admin (the runs page and its download)."""
-    from hazardhub.orgs.operations import root_unit
-    from hazardhub.runs import operations as run_ops
-    from hazardhub.runs.models import ReportRun
-
     city = _tenant("xuchang")
     with tenant_bound(city.id):
         if db.session.execute(sa.select(ReportRun.id).where(ReportRun.kind == "city_comparison_pdf")).first():

@@ -16,8 +16,13 @@ from hazardhub import clock
 from hazardhub.accounts.models import User
 from hazardhub.extensions import db
 from hazardhub.orgs.models import OrgUnit, Tenant
+from hazardhub.devtools.demo_photos import demo_photo
 from hazardhub.devtools.demo_past import day_after, past
 from hazardhub.tenancy import tenant_bound
+from hazardhub.directives import escalation, operations as ops
+from hazardhub.directives.models import Directive
+from hazardhub.hazards import operations as hazard_ops
+from hazardhub.standards.operations import items_for
 
 #: (school code, issuer code, issuer account, days ago issued, working days, hazards, requirements, steps)
 #: hazards: (location, description, category, cited items); steps: what happens after issue
@@ -61,13 +66,6 @@ SCENARIOS = [
 
 
 def seed_directives(log) -> None:
-    from hazardhub.directives import escalation
-    from hazardhub.directives import operations as ops
-    from hazardhub.directives.models import Directive
-    from hazardhub.hazards import operations as hazard_ops
-    from hazardhub.devtools.demo import _demo_photo
-    from hazardhub.standards.operations import items_for
-
     tenant = db.session.execute(
         sa.select(Tenant).where(Tenant.slug == "jianan").execution_options(all_tenants=True)).scalar_one()
     with tenant_bound(tenant.id):
@@ -108,7 +106,7 @@ def seed_directives(log) -> None:
                     if step == "acknowledge":
                         ops.acknowledge(directive, actor=user, signer_name=text)
                     elif step == "respond":
-                        photo = _demo_photo(hazards[0][0], after=True)
+                        photo = demo_photo(hazards[0][0], after=True)
                         ops.respond(directive, actor=user, note=text, photos=[photo])
                     elif step == "return":
                         ops.return_(directive, actor=user, comments=text)

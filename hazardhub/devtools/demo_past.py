@@ -23,6 +23,11 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterator
 
 from hazardhub import clock
+from hazardhub.audit import BulkChainWriter, VersionedTable, advance_sequences, bulk_insert
+from hazardhub.extensions import db
+from hazardhub.hazards.models import Hazard, OPEN_STATUSES
+from hazardhub.inspections.models import Inspection, InspectionItem, KINDS, SignOff
+from hazardhub.inspections.operations import canonical, checklist_for
 
 #: when the demo's bureaus were provisioned and their people given accounts (Beijing time): before
 #: the 2025 campaign's mobilisation phase, so its units exist "as of" any day the demo shows
@@ -74,9 +79,6 @@ class PastInspections:
     """
 
     def __init__(self, tenant_id: int):
-        from hazardhub.audit import VersionedTable
-        from hazardhub.inspections.models import Inspection, InspectionItem, SignOff
-
         self.tenant_id = tenant_id
         self.t = {"inspection": VersionedTable(Inspection), "item": VersionedTable(InspectionItem),
                   "signoff": VersionedTable(SignOff)}
@@ -85,8 +87,6 @@ class PastInspections:
 
     def add(self, unit, kind: str, actor, day: date, inspectors: str | None = None) -> dict:
         """An inspection of ``unit`` by ``actor`` on ``day``, every line passed; returns its record."""
-        from hazardhub.inspections.operations import checklist_for
-
         if unit.id not in self._checklists:
             self._checklists[unit.id] = checklist_for(unit)
         record = {"unit": unit, "kind": kind, "actor_id": actor.id, "day": day,
@@ -118,11 +118,6 @@ class PastInspections:
         import hashlib
 
         import sqlalchemy as sa
-
-        from hazardhub.audit import BulkChainWriter, advance_sequences, bulk_insert
-        from hazardhub.extensions import db
-        from hazardhub.inspections.models import KINDS
-        from hazardhub.inspections.operations import canonical
 
         if not self.pending:
             return 0
@@ -168,9 +163,6 @@ class PastInspections:
     def _open_ledgers(self) -> dict[int, list[dict]]:
         """Each school's open hazards as ``inspections.operations.snapshot`` lists them (now)."""
         import sqlalchemy as sa
-
-        from hazardhub.extensions import db
-        from hazardhub.hazards.models import OPEN_STATUSES, Hazard
 
         out: dict[int, list[dict]] = {}
         for school_id, number, status, level, deadline in db.session.execute(

@@ -15,9 +15,13 @@ from hazardhub import clock
 from hazardhub.accounts.models import User
 from hazardhub.extensions import db
 from hazardhub.orgs.models import OrgUnit, Tenant
+from hazardhub.devtools.demo_photos import demo_photo
 from hazardhub.publicreports import operations as ops
 from hazardhub.publicreports.models import KIND_CATEGORY, PublicReport
 from hazardhub.tenancy import tenant_bound
+from hazardhub.evidence.operations import add_attachment
+from hazardhub.hazards import operations as hazard_ops
+from hazardhub.hazards.models import Hazard
 
 PLACES = {"JA-D01": (None, "校门口", "食堂", "教学楼"), "JA-D02": (None, "宿舍楼", "食堂")}
 #: (school, place, kind, description, phone, photo, days ago, outcome)
@@ -38,11 +42,6 @@ def _tenant() -> Tenant:
 
 
 def seed_public_reports(log) -> None:
-    from hazardhub.hazards import operations as hazard_ops
-    from hazardhub.hazards.models import Hazard
-    from hazardhub.evidence.operations import add_attachment
-    from hazardhub.devtools.demo import _demo_photo
-
     tenant = _tenant()
     with tenant_bound(tenant.id):
         if db.session.execute(sa.select(PublicReport.id).limit(1)).first():
@@ -63,7 +62,7 @@ def seed_public_reports(log) -> None:
             with clock.frozen(sent):
                 report = ops.submit(codes[(school_code, place)], ops.Submission(
                     kind=kind, place=place, description=text, phone=phone,
-                    photos=[_demo_photo(f"{place}·{text[:6]}", after=False).stream] if photo else []))
+                    photos=[demo_photo(f"{place}·{text[:6]}", after=False).stream] if photo else []))
             actor = safety if school_code == "JA-D01" else users["demo_ja_principal2"]
             g.actor_id = actor.id
             if outcome == "reject":
@@ -77,7 +76,7 @@ def seed_public_reports(log) -> None:
                 if outcome == "rectify":
                     hazard = db.session.get(Hazard, hazard.id)
                     hazard_ops.start_rectification(hazard, actor=actor, version_id=hazard.version_id)
-                    add_attachment(hazard, actor, _demo_photo(place, after=True), "after", caption="减速带已更换")
+                    add_attachment(hazard, actor, demo_photo(place, after=True), "after", caption="减速带已更换")
                     hazard_ops.report_rectification(hazard, actor=actor, rectified_on=today - timedelta(days=20),
                                                     note="已更换减速带并重新施划斑马线。", version_id=hazard.version_id)
                     g.actor_id = principal.id

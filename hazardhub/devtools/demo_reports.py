@@ -25,6 +25,8 @@ from hazardhub.devtools.demo_past import past
 from hazardhub.reports.charts import font_file
 from hazardhub.runs.models import ReportRun
 from hazardhub.tenancy import tenant_bound
+from hazardhub.devtools.demo_campaigns import _reporters
+from hazardhub.reports import operations as report_ops
 
 #: how many draft summary reports get photos and a PDF
 WITH_FILES = 4
@@ -95,7 +97,6 @@ def _add_files(tenant: Tenant, admin: User, log) -> None:
         sa.select(Deliverable).join(DeliverableSpec, DeliverableSpec.id == Deliverable.spec_id)
         .where(Deliverable.campaign_id == campaign.id, DeliverableSpec.name == "总结报告",
                Deliverable.status == "draft").order_by(Deliverable.unit_id)).unique().scalars().all()
-    from hazardhub.devtools.demo_campaigns import _reporters
 
     supervisors = _reporters(admin)  # unit → its township supervisor / principal account
     added = 0
@@ -122,8 +123,6 @@ def _add_files(tenant: Tenant, admin: User, log) -> None:
 
 def seed_reports(log=print) -> None:
     """Photos in a few summary reports, then one finished district phase report (idempotent)."""
-    from hazardhub.reports import operations as report_ops
-
     jianan = db.session.execute(sa.select(Tenant).where(Tenant.slug == "jianan")
                                 .execution_options(all_tenants=True)).scalar_one()
     with tenant_bound(jianan.id):

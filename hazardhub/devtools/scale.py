@@ -103,7 +103,7 @@ def build(scale: str, *, rebuild: bool = False, log: Callable[[str], None] = pri
     """
     from flask_migrate import upgrade
 
-    from hazardhub import ROOT
+    from hazardhub.config import ROOT
     from hazardhub.devtools.demo import seed_demo
 
     if scale not in SCALES:
@@ -510,7 +510,6 @@ class _DistrictHistory:
             tx.add(self.t["item"].version, self.t["item"].version_row(item, 0))
 
     def _sign(self, school, insp: dict, items: list[dict], at: datetime, principal_id: int) -> None:
-
         open_ledger = []
         for hazard in self.school_hazards[school.id]:
             if hazard["created_at"] > at:

@@ -18,18 +18,19 @@ from sqlalchemy.exc import IntegrityError
 from hazardhub.audit import tx_meta
 from hazardhub.channels import events as channel_events
 from hazardhub.clock import today, utcnow
-from hazardhub.db import commit_or_raise
 from hazardhub.directives.models import (
     DOC_TITLES, LIFECYCLE, OPEN_STATUSES, RUNNING_STATUSES, Directive, DirectiveCounter, DirectiveHazard,
     DirectivePhoto,
 )
+from hazardhub.errors import DomainError
+from hazardhub.evidence import storage
+from hazardhub.extensions import commit_or_raise
 from hazardhub.extensions import db
 from hazardhub.hazards.models import (
     LIFECYCLE as HAZARD_LIFECYCLE, OPEN_STATUSES as HAZARD_OPEN, Hazard, HazardCitation,
 )
 from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.workdays import add_working_days
-from hazardhub.errors import DomainError
 from hazardhub.policy import memberships_allowed
 
 MAX_PHOTOS = 9
@@ -245,8 +246,6 @@ def respond(directive: Directive, *, actor, note: str, photos: list, version_id:
     checked and stripped of EXIF by ``evidence.storage``; they are written before the commit and
     removed again if anything fails, so nothing is left half-done.
     """
-    from hazardhub.evidence import storage
-
     _check_version(directive, version_id)
     LIFECYCLE.check(directive, "respond", DirectiveError)
     note = _clean(note, "整改情况", 4000)

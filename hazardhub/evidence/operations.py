@@ -12,13 +12,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
 
+from hazardhub.accounts.models import User
 from hazardhub.audit import tx_meta
+from hazardhub.errors import DomainError
 from hazardhub.evidence import storage
 from hazardhub.evidence.models import STAGES, Attachment
 from hazardhub.evidence.storage import FileRefused
 from hazardhub.extensions import db
 from hazardhub.hazards.models import Hazard
-from hazardhub.errors import DomainError
 
 #: a hazard in these states is final: no evidence added or withdrawn
 FINAL_STATUSES = ("closed", "voided")
@@ -115,8 +116,6 @@ def panel_context(hazard: Hazard) -> dict[str, Any]:
 
     ``render_template("hazards/show.html", hazard=hazard, **evidence_ops.panel_context(hazard))``
     """
-    from hazardhub.accounts.models import User
-
     attachments = attachments_for(hazard)
     ids = {a.uploaded_by_id for a in attachments}
     names = dict(db.session.execute(sa.select(User.id, User.display_name).where(User.id.in_(ids))).all()) if ids else {}

@@ -29,13 +29,18 @@ from typing import Any, Callable, Iterable
 import sqlalchemy as sa
 
 from hazardhub import clock, spreadsheets, tables
+from hazardhub.accounts.models import User
 from hazardhub.audit import chain_head, tx_meta
 from hazardhub.extensions import db
 from hazardhub.hazards import import_history
 from hazardhub.hazards import operations as hazard_ops
 from hazardhub.hazards.models import CATEGORIES, LEVELS, SOURCES, STATUSES, Hazard, HazardCitation
+from hazardhub.hazards.models import ImportValueChoice
+from hazardhub.notifications import operations as notes
 from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.spreadsheets import UnreadableFile
+from hazardhub.standards import operations as catalogue
+from hazardhub.web import local_time
 
 __all__ = ["LEDGER_COLUMNS", "SYNC_EXPORT_LIMIT", "UnreadableFile", "write_ledger", "read_ledger_xlsx",
            "guess_mapping", "parse_ledger", "import_rows"]
@@ -108,7 +113,6 @@ def ledger_rows(hazards: list[Hazard]) -> list[tuple]:
     units: dict[int, OrgUnit] = {}
     for chunk in _chunks(unit_ids):
         units.update({u.id: u for u in db.session.execute(sa.select(OrgUnit).where(OrgUnit.id.in_(chunk))).scalars()})
-    from hazardhub.accounts.models import User
 
     user_ids = sorted({h.accepted_by_id for h in hazards if h.accepted_by_id})
     users: dict[int, str] = {}
@@ -161,8 +165,6 @@ def write_ledger(hazards: list[Hazard], title: str, *, tenant_id: int, scope: st
     (expiring the session) costs no reloads.
     """
     from openpyxl.utils import get_column_letter
-
-    from hazardhub.web import local_time
 
     rows = ledger_rows(hazards)
     if heads is None:
@@ -468,8 +470,6 @@ def suggest_value(field_key: str, text: str, remembered: dict[str, str] | None =
 
 def remembered_values(tenant_id: int) -> dict[str, dict[str, str]]:
     """The tenant's remembered choices: field -> {value: choice}."""
-    from hazardhub.hazards.models import ImportValueChoice
-
     out: dict[str, dict[str, str]] = {f: {} for f in VALUE_FIELDS}
     for row in db.session.execute(sa.select(ImportValueChoice).where(ImportValueChoice.tenant_id == tenant_id)).scalars():
         out.setdefault(row.field, {})[row.value] = row.choice
@@ -478,8 +478,6 @@ def remembered_values(tenant_id: int) -> dict[str, dict[str, str]]:
 
 def remember_values(tenant_id: int, chosen: dict[str, dict[str, str]]) -> None:
     """Keep the clerk's choices for the tenant (added to the session; committed with the import)."""
-    from hazardhub.hazards.models import ImportValueChoice
-
     existing = {(r.field, r.value): r for r in db.session.execute(
         sa.select(ImportValueChoice).where(ImportValueChoice.tenant_id == tenant_id)).scalars()}
     for field_key, values in chosen.items():
@@ -768,8 +766,6 @@ def parse_ledger(sheet: Sheet, column_map: dict[int, str], *, tenant_id: int, de
         result.errors.append((sheet.header_line, "（表头）", "文件只有表头，没有数据行。"))
         return result
 
-    from hazardhub.standards import operations as catalogue
-
     items_by_number: dict[str, Any] = {}
     for item in catalogue.items_for(tenant_id):
         items_by_number.setdefault(item.number, item)
@@ -996,8 +992,6 @@ class ImportResult:
 def _remind_plans(school: OrgUnit, pending: list[tuple[Hazard, list[str]]]) -> None:
     """One reminder per imported major hazard whose plan items are 待补充, to the school's
     principal and safety officer (the same transaction as the import)."""
-    from hazardhub.notifications import operations as notes
-
     for hazard, missing in pending:
         items = "、".join(FIELD_LABELS[k] for k in missing)
         notes.notify(school.tenant_id, kind="import_plan", key=f"import-plan-{hazard.id}", level="warning",

@@ -17,8 +17,10 @@ from sqlalchemy_continuum import version_class
 from hazardhub import clock
 from hazardhub.audit import tx_meta
 from hazardhub.channels import events as channel_events
-from hazardhub.db import commit_or_raise, flush_or_raise
 from hazardhub.directives.models import OPEN_STATUSES as DIRECTIVE_OPEN, Directive, DirectiveHazard
+from hazardhub.errors import DomainError
+from hazardhub.evidence import operations as evidence_ops, storage
+from hazardhub.extensions import commit_or_raise, flush_or_raise
 from hazardhub.extensions import db
 from hazardhub.hazards.determination import determine
 from hazardhub.hazards.models import HAZARD_LABELS, LIFECYCLE, OPEN_STATUSES, Hazard, HazardCitation, HazardCounter
@@ -26,7 +28,6 @@ from hazardhub.orgs.models import OrgUnit, Tenant
 from hazardhub.standards import operations as catalogue
 from hazardhub.standards.models import Standard
 from hazardhub.workdays import add_working_days
-from hazardhub.errors import DomainError
 
 #: fields a hazard form sets
 FIELDS = (
@@ -181,9 +182,6 @@ def register(*, school: OrgUnit, actor, data: dict[str, Any], item_ids: list[int
     ``photos`` (uploads) are stored as 整改前照片 through the evidence path in the same transaction:
     a refused photo refuses the registration (nothing is created, no file is left behind).
     """
-    from hazardhub.evidence import operations as evidence_ops
-    from hazardhub.evidence import storage
-
     photos = [p for p in (photos or []) if p is not None and (getattr(p, "filename", "") or "").strip()]
     if len(photos) > MAX_PHOTOS:
         raise HazardError(f"登记时最多上传 {MAX_PHOTOS} 张照片。")

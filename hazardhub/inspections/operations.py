@@ -18,16 +18,19 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from hazardhub import clock
 from hazardhub.audit import chain_head, tx_meta
-from hazardhub.db import commit_or_raise, flush_or_raise, listen_once
+from hazardhub.citywide.witness import record_head
+from hazardhub.db import listen_once
+from hazardhub.errors import DomainError
+from hazardhub.extensions import commit_or_raise, flush_or_raise
 from hazardhub.extensions import db
 from hazardhub.hazards import operations as hazard_ops
+from hazardhub.hazards.models import CATEGORIES
 from hazardhub.hazards.models import OPEN_STATUSES, Hazard
 from hazardhub.inspections.models import (
     HAZARD_SOURCE, KINDS, LIFECYCLE, RESULTS, SEED_AREA_CHECKS, Inspection, InspectionItem, LeaderAssignment, SignOff,
 )
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.standards import operations as catalogue
-from hazardhub.errors import DomainError
 from hazardhub.tenancy import is_assigned_leader
 
 
@@ -155,8 +158,6 @@ def record_results(inspection: Inspection, *, actor, results: dict[int, tuple[st
 
 
 def hazard_ops_categories() -> list[str]:
-    from hazardhub.hazards.models import CATEGORIES
-
     return CATEGORIES
 
 
@@ -225,8 +226,7 @@ def sign(inspection: Inspection, *, actor, password: str, version_id: int, signe
     LIFECYCLE.move(inspection, "sign", InspectionError)
     tx_meta(reason=f"校长签字：{inspection.month} 月度自查")
     commit_or_raise(InspectionError("该检查已被他人修改，请刷新。"), InspectionError("该检查已签字。"))
-    from hazardhub.citywide.witness import record_head  # the city witnesses the head this signature carries
-
+    # the city witnesses the head this signature carries
     record_head(signoff.tenant_id, signoff.chain_head, source_kind="signoff", source_id=signoff.id)
     return signoff
 

@@ -17,7 +17,7 @@ from sqlalchemy_continuum import version_class
 from hazardhub import clock
 from hazardhub.accounts.models import Membership, User
 from hazardhub.audit import tx_meta
-from hazardhub.db import commit_or_raise
+from hazardhub.extensions import commit_or_raise
 from hazardhub.extensions import db
 from hazardhub.learning.models import (
     FORMS, LEARNING_LABELS, LEVEL_UNIT_KINDS, LEVELS, LearningAttendee, LearningSession, LearningStandard,

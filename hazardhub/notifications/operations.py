@@ -19,7 +19,7 @@ from hazardhub.channels.links import path
 from hazardhub.channels.operations import plan_notice
 from hazardhub.clock import utcnow
 from hazardhub.compliance.reminders import reminders_for
-from hazardhub.directives.escalation import overdue_notice_now
+from hazardhub.directives.notices import overdue_notice_now
 from hazardhub.extensions import db
 from hazardhub.notifications.models import Notification
 from hazardhub.policy import can
@@ -128,7 +128,7 @@ def reconcile(user, today: date) -> None:
     not say 待处理 until tomorrow, and an overdue notice must follow its hazard's deadline. So the
     inbox derives from the same truth as the home page: the duties are :func:`reminders_for` now
     (the home page's list), and each open overdue notice is re-read from its hazard or directive
-    (``hazardhub.directives.escalation.overdue_notice_now``). Commits.
+    (``hazardhub.directives.notices.overdue_notice_now``). Commits.
     """
     if can(user, "reminder.duties"):
         due = {f"due:{r.key}": r for r in reminders_for(user, today) if r.key}

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from hazardhub.audit import tx_meta
 from hazardhub.channels.links import Target, to
-from hazardhub.db import commit_or_raise
 from hazardhub.errors import DomainError
+from hazardhub.extensions import commit_or_raise
 from hazardhub.extensions import db
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.unit_rows import UnitRow, order_by_parents

@@ -14,7 +14,16 @@ import sqlalchemy as sa
 from flask import Flask, g
 from flask.cli import AppGroup
 
-from hazardhub import ROOT
+from hazardhub.citywide.witness import record_outcome, verify_tenant
+from hazardhub.clock import today
+from hazardhub.config import ROOT
+from hazardhub.extensions import db
+from hazardhub.hazards.bulk_import import BulkImportError, expand, find_tenant, import_ledgers
+from hazardhub.orgs.models import Tenant
+from hazardhub.orgs.onboarding import import_units_file
+from hazardhub.platform.daily import run_daily
+from hazardhub.platform.provisioning import ProvisioningError, apply_all
+from hazardhub.tenancy import tenant_bound
 
 tenants_cli = AppGroup("tenants", help="租户（教育局）开通与更新。")
 audit_cli = AppGroup("audit", help="审计链校验。")
@@ -30,8 +39,6 @@ def _cli_actor():
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path), default=ROOT / "tenants")
 def tenants_apply(path: Path) -> None:
     """Create or update tenants and units from PATH (idempotent, never deletes)."""
-    from hazardhub.platform.provisioning import ProvisioningError, apply_all
-
     _cli_actor()
     try:
         created = apply_all(path, log=click.echo)
@@ -61,10 +68,6 @@ def audit_verify(slug: str | None) -> None:
     A district is also checked against every chain head its city witnessed (sign-offs, reports,
     earlier verifications); the result is recorded in the city, which shows it per district.
     """
-    from hazardhub.citywide.witness import record_outcome, verify_tenant
-    from hazardhub.extensions import db
-    from hazardhub.orgs.models import Tenant
-
     stmt = sa.select(Tenant).order_by(Tenant.id).execution_options(all_tenants=True)
     if slug:
         stmt = stmt.where(Tenant.slug == slug)
@@ -117,12 +120,11 @@ def demo(logins_json: Path | None, serve: bool, port: int, scale: str | None, re
 
     # devtools only when the command runs: this module is imported by every app (register_cli)
     from hazardhub.devtools.demo import seed_demo
+    from hazardhub.devtools.scale import build
 
     _cli_actor()
     admins: list = []
     if scale:  # the city-scale data set (hazardhub/devtools/scale.py): migrates, seeds the demo once
-        from hazardhub.devtools.scale import build
-
         logins = build(scale, rebuild=rebuild, log=click.echo).logins
     else:
         upgrade(directory=str(ROOT / "migrations"))
@@ -151,9 +153,6 @@ def demo(logins_json: Path | None, serve: bool, port: int, scale: str | None, re
 def jobs_daily(day: str | None) -> None:
     """Run the daily pass now, in this process (the same code the cron job runs)."""
     from datetime import date
-
-    from hazardhub.clock import today
-    from hazardhub.platform.daily import run_daily
 
     _cli_actor()
     g.audit_source = "schedule"
@@ -203,8 +202,6 @@ def _print_reports(reports: list[dict], as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="每个文件输出一行 JSON。")
 def import_ledger(paths, school_code, school_name, slug, dry_run, as_json) -> None:
     """Import school ledgers (files or folders of .xlsx/.xls/.csv); each clean file in one transaction."""
-    from hazardhub.hazards.bulk_import import BulkImportError, expand, import_ledgers
-
     _cli_actor()
     if school_code and school_name:
         raise click.UsageError("--school 和 --school-name 只能用一个。")
@@ -226,10 +223,6 @@ def import_ledger(paths, school_code, school_name, slug, dry_run, as_json) -> No
 @click.option("--json", "as_json", is_flag=True, help="输出一行 JSON。")
 def import_units(path, slug, dry_run, as_json) -> None:
     """Import a county's school list (units, townships by name, principals' accounts)."""
-    from hazardhub.hazards.bulk_import import BulkImportError, find_tenant
-    from hazardhub.orgs.onboarding import import_units_file
-    from hazardhub.tenancy import tenant_bound
-
     _cli_actor()
     try:
         tenant = find_tenant(slug)

@@ -10,12 +10,18 @@ from datetime import date
 
 import sqlalchemy as sa
 
+from hazardhub.accountability.operations import sync
+from hazardhub.directives.escalation import sweep_tenant
+from hazardhub.directives.operations import reconcile_accepted
 from hazardhub.extensions import db
+from hazardhub.notifications.operations import refresh_due
+from hazardhub.orgs.models import Tenant
+from hazardhub.publicreports.operations import sweep_tenant as sweep_public_reports
+from hazardhub.runs.operations import reconcile_open_runs
+from hazardhub.tenancy import tenant_bound
 
 
 def tenant_ids() -> list[int]:
-    from hazardhub.orgs.models import Tenant
-
     return list(db.session.execute(
         sa.select(Tenant.id).order_by(Tenant.id).execution_options(all_tenants=True)).scalars())
 
@@ -24,14 +30,6 @@ def run_daily(today: date, log=print) -> dict[str, int]:
     """Per tenant: fail runs whose worker died, mark overdue directives and hazards and escalate
     overdue major hazards, derive the accountability findings, then refresh the due-this-month
     notifications."""
-    from hazardhub.accountability.operations import sync
-    from hazardhub.directives.escalation import sweep_tenant
-    from hazardhub.directives.operations import reconcile_accepted
-    from hazardhub.notifications.operations import refresh_due
-    from hazardhub.publicreports.operations import sweep_tenant as sweep_public_reports
-    from hazardhub.runs.operations import reconcile_open_runs
-    from hazardhub.tenancy import tenant_bound
-
     totals = {"tenants": 0, "created": 0, "resolved": 0, "findings": 0, "escalated": 0, "overdue": 0}
     for tenant_id in tenant_ids():
         with tenant_bound(tenant_id):

@@ -18,12 +18,14 @@ import sqlalchemy as sa
 from hazardhub.accounts import operations as account_ops
 from hazardhub.accounts.models import User
 from hazardhub.audit import GENESIS, AuditChainHead, annotate
+from hazardhub.errors import DomainError
 from hazardhub.extensions import db
 from hazardhub.orgs import operations as org_ops
 from hazardhub.orgs.models import TENANT_KINDS, OrgUnit, Tenant
 from hazardhub.orgs.unit_rows import parse_unit_rows, read_table
+from hazardhub.standards.operations import load_shipped
+from hazardhub.tenancy import invalidate_tenant_cache
 from hazardhub.tenancy import tenant_bound
-from hazardhub.errors import DomainError
 
 TENANT_FIELDS = ("name", "short_name", "kind", "region_code", "doc_prefix")
 
@@ -115,8 +117,6 @@ def apply_tenant(spec: TenantSpec, log) -> list[tuple[str, str, str]]:
                     setattr(root, key, value)
                     log(f"  更新本级单位 {key}")
         if spec.kind == "city":
-            from hazardhub.standards.operations import load_shipped
-
             load_shipped(tenant.id, log=log)
         units_csv = spec.folder / "units.csv"
         if units_csv.exists():
@@ -159,8 +159,6 @@ def apply_tenant(spec: TenantSpec, log) -> list[tuple[str, str, str]]:
 
 def apply_all(root: Path, log=print) -> list[tuple[str, str, str, str]]:
     """Apply every tenant folder under ``root``; returns new accounts with tenant slugs."""
-    from hazardhub.tenancy import invalidate_tenant_cache
-
     created = []
     for spec in read_specs(root):
         for username, password, role in apply_tenant(spec, log):

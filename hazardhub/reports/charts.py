@@ -16,6 +16,7 @@ import math
 from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
+from hazardhub.pdf import font_path
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,6 @@ def _font(path: str | None, size: int):
 def font_file() -> str | None:
     """The CJK font of the PDFs (``hazardhub.pdf.font_path``), or None when not installed."""
     try:
-        from hazardhub.pdf import font_path
-
         path = font_path()
     except Exception:  # noqa: BLE001 - a chart without CJK labels is better than no report
         log.warning("no CJK font for charts", exc_info=True)

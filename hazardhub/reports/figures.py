@@ -28,7 +28,11 @@ import sqlalchemy as sa
 from sqlalchemy_continuum import version_class, versioning_manager
 
 from hazardhub import clock
+from hazardhub.accountability.models import FINDING_KINDS, FINDING_STATUSES, AccountabilityFinding
 from hazardhub.campaigns.models import Campaign, Deliverable, DeliverableFile, DeliverableSpec, Phase
+from hazardhub.directives.models import Directive
+from hazardhub.directives.models import RUNNING_STATUSES as DIRECTIVE_RUNNING
+from hazardhub.directives.models import STATUSES as DIRECTIVE_STATUSES
 from hazardhub.extensions import db
 from hazardhub.hazards.models import CATEGORIES, LEVELS, OPEN_STATUSES, SOURCES, STATUSES, Hazard
 from hazardhub.inspections.models import KINDS, Inspection, SignOff
@@ -347,20 +351,11 @@ def hazard_figures(scope_unit: OrgUnit, start: date, end: date, as_of: date | da
 
 
 # ---------------------------------------------------------------------------------------------
-# directives and accountability (areas built alongside; present only when installed)
+# directives and accountability
 
 
-def directive_figures(scope_unit: OrgUnit, start: date, end: date, as_of: date | datetime) -> dict[str, Any] | None:
-    """整改指令 issued in the period to schools of the scope (status at the cutoff), the overdue ones.
-
-    ``None`` when the directives area (``hazardhub.directives``) is not part of this build.
-    """
-    try:
-        from hazardhub.directives.models import RUNNING_STATUSES as DIRECTIVE_RUNNING
-        from hazardhub.directives.models import STATUSES as DIRECTIVE_STATUSES
-        from hazardhub.directives.models import Directive
-    except ImportError:
-        return None
+def directive_figures(scope_unit: OrgUnit, start: date, end: date, as_of: date | datetime) -> dict[str, Any]:
+    """整改指令 issued in the period to schools of the scope (status at the cutoff), the overdue ones."""
     roots, cutoff, day = scope_roots(scope_unit), cutoff_for(as_of), as_of_date(as_of)
     vcls, stmt = as_of_versions(Directive, cutoff, lambda v: _in_roots(roots, v.tenant_id, v.school_path))
     rows = db.session.execute(stmt.where(
@@ -386,18 +381,13 @@ def directive_figures(scope_unit: OrgUnit, start: date, end: date, as_of: date |
     }
 
 
-def accountability_figures(scope_unit: OrgUnit, start: date, end: date, as_of: date | datetime) -> dict[str, Any] | None:
+def accountability_figures(scope_unit: OrgUnit, start: date, end: date, as_of: date | datetime) -> dict[str, Any]:
     """追责线索 of the scope whose month lies in the period, as stored at the cutoff.
 
     The same selection as ``hazardhub.accountability.operations.findings_for`` (unit subtree,
     period month within [start, end]) but read from the findings' versions at the cutoff, so a
-    finding detected or handled later does not change a report for an earlier moment. ``None``
-    when the accountability area is not part of this build.
+    finding detected or handled later does not change a report for an earlier moment.
     """
-    try:
-        from hazardhub.accountability.models import FINDING_KINDS, FINDING_STATUSES, AccountabilityFinding
-    except ImportError:
-        return None
     roots, cutoff = scope_roots(scope_unit), cutoff_for(as_of)
     vcls, stmt = as_of_versions(AccountabilityFinding, cutoff,
                                 lambda v: _in_roots(roots, v.tenant_id, v.unit_path))

@@ -14,14 +14,15 @@ import sqlalchemy as sa
 
 from hazardhub.campaigns.models import Campaign, Phase
 from hazardhub.clock import today, utcnow
+from hazardhub.errors import DomainError
 from hazardhub.extensions import db
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.orgs.operations import reading_roots
 from hazardhub.policy import can
 from hazardhub.reports.figures import cutoff_for
+from hazardhub.reports.figures import is_city_scope
 from hazardhub.runs import operations as runs
 from hazardhub.runs.models import ReportRun
-from hazardhub.errors import DomainError
 
 KIND = "phase_report"
 #: schools offered as a scope in the form (a district of ~300 schools fits; more: choose a township)
@@ -69,8 +70,6 @@ def phases_for(user) -> list[tuple[Phase, Campaign]]:
 def scope_choices(user) -> list[tuple[OrgUnit, str]]:
     """Units the user may report on, each with its label: their reading roots first (a city user's
     own root means the whole city), then townships and schools below them."""
-    from hazardhub.reports.figures import is_city_scope
-
     roots = reading_roots(user)
     choices: list[tuple[OrgUnit, str]] = []
     for root in roots:
@@ -141,7 +140,6 @@ def describe(run: ReportRun) -> dict:
             phase, campaign = row
     if data.get("scope_unit_id"):
         scope = db.session.execute(sa.select(OrgUnit).where(OrgUnit.id == int(data["scope_unit_id"]))).scalar_one_or_none()
-    from hazardhub.reports.figures import is_city_scope
 
     scope_name = ("全市（各县区汇总）" if scope is not None and scope.parent_id is None and is_city_scope(scope)
                   else scope.name if scope is not None else "")

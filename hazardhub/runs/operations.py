@@ -18,6 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import current_app
 
+from hazardhub.citywide.witness import record_head
 from hazardhub.clock import naive_utc, utcnow
 from hazardhub.extensions import db
 from hazardhub.runs.models import ReportRun
@@ -172,8 +173,7 @@ def store_file(run: ReportRun, data: bytes, file_name: str, chain_head: str) -> 
     run.progress = 100
     run.finished_at = utcnow()
     db.session.commit()
-    from hazardhub.citywide.witness import record_head  # a district's report: the city keeps its head
-
+    # a district's report: the city keeps its head
     record_head(run.tenant_id, chain_head, source_kind="report", source_id=run.id)
 
 

@@ -17,7 +17,7 @@ import hmac
 import time
 from urllib.parse import quote_plus, urlencode
 
-from hazardhub.channels.adapters import DeliveryError, Field, Message, post_json
+from hazardhub.channels.adapters.base import DeliveryError, Field, Message, post_json
 
 KIND = "dingtalk"
 LABEL = "钉钉自定义机器人"

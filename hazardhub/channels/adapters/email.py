@@ -9,7 +9,7 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
-from hazardhub.channels.adapters import TIMEOUT, DeliveryError, Field, Message
+from hazardhub.channels.adapters.base import TIMEOUT, DeliveryError, Field, Message
 
 KIND = "email"
 LABEL = "电子邮件（SMTP）"

@@ -33,7 +33,7 @@ import uuid
 from datetime import datetime, timezone
 from urllib.parse import quote, urlencode
 
-from hazardhub.channels.adapters import DeliveryError, Field, Message, get_json
+from hazardhub.channels.adapters.base import DeliveryError, Field, Message, get_json
 
 KIND = "sms_aliyun"
 LABEL = "阿里云短信"

@@ -31,7 +31,7 @@ import urllib.request
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from hazardhub.channels.adapters import DeliveryError, Field, Message, request_json
+from hazardhub.channels.adapters.base import DeliveryError, Field, Message, request_json
 from hazardhub.channels.adapters.sms_aliyun import short
 
 KIND = "sms_tencent"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from hazardhub.channels.adapters import DeliveryError, Field, Message, post_json
+from hazardhub.channels.adapters.base import DeliveryError, Field, Message, post_json
 
 KIND = "wecom"
 LABEL = "企业微信群机器人"
