@@ -22,8 +22,7 @@ from hazardhub import clock
 from hazardhub.campaigns.models import Campaign, Deliverable, DeliverableSpec
 from hazardhub.channels.links import Target, to
 from hazardhub.compliance import operations as compliance
-from hazardhub.directives.models import Directive
-from hazardhub.directives.operations import open_directives_of
+from hazardhub.directives.models import Directive, open_directives_of
 from hazardhub.extensions import db
 from hazardhub.hazards.models import OPEN_STATUSES, Hazard
 from hazardhub.orgs.operations import reading_roots

@@ -15,6 +15,7 @@ stamped by the daily escalation job (``is_overdue``), which records :class:`Esca
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Iterable
 
 import hazardhub.audit  # noqa: F401 - make_versioned must run before versioned models
 import sqlalchemy as sa
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from hazardhub.audit import VERSIONED, HistorySpec
 from hazardhub.clock import utcnow
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
+from hazardhub.extensions import db
 from hazardhub.policy import Lifecycle, Protected, Ref, Transition
 
 STATUSES = {
@@ -324,3 +326,21 @@ Escalation.__history__ = HistorySpec(
     choices={"kind": ESCALATION_KINDS, "from_level": LEVELS, "to_level": LEVELS},
     hidden=("school_path",),
 )
+
+
+def open_directives_of(hazard_ids: Iterable[int]) -> dict[int, Directive]:
+    """hazard id → the open directive that lists it (a hazard is on at most one open directive).
+
+    The rule "one hazard, one rectification": while a directive is open its hazards are
+    rectified, reported and accepted through it, so no second directive may list them.
+    """
+    ids = list(hazard_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(DirectiveHazard.hazard_id, Directive)
+        .join(Directive, Directive.id == DirectiveHazard.directive_id)
+        .where(DirectiveHazard.hazard_id.in_(ids), Directive.status.in_(OPEN_STATUSES))
+        .order_by(Directive.id)
+    ).all()
+    return {hazard_id: directive for hazard_id, directive in rows}

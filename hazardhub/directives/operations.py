@@ -20,7 +20,7 @@ from hazardhub.channels import events as channel_events
 from hazardhub.clock import today, utcnow
 from hazardhub.directives.models import (
     DOC_TITLES, LIFECYCLE, OPEN_STATUSES, RUNNING_STATUSES, Directive, DirectiveCounter, DirectiveHazard,
-    DirectivePhoto,
+    DirectivePhoto, open_directives_of,
 )
 from hazardhub.errors import DomainError
 from hazardhub.evidence import storage
@@ -64,24 +64,6 @@ def schools_for(issuer: OrgUnit) -> list[OrgUnit]:
                                  OrgUnit.kind.in_(("school", "affiliated_school")))
         .order_by(OrgUnit.path)
     ).scalars())
-
-
-def open_directives_of(hazard_ids: Iterable[int]) -> dict[int, Directive]:
-    """hazard id → the open directive that lists it (a hazard is on at most one open directive).
-
-    The rule "one hazard, one rectification": while a directive is open its hazards are
-    rectified, reported and accepted through it, so no second directive may list them.
-    """
-    ids = list(hazard_ids)
-    if not ids:
-        return {}
-    rows = db.session.execute(
-        sa.select(DirectiveHazard.hazard_id, Directive)
-        .join(Directive, Directive.id == DirectiveHazard.directive_id)
-        .where(DirectiveHazard.hazard_id.in_(ids), Directive.status.in_(OPEN_STATUSES))
-        .order_by(Directive.id)
-    ).all()
-    return {hazard_id: directive for hazard_id, directive in rows}
 
 
 def open_hazards(school: OrgUnit) -> list[Hazard]:
