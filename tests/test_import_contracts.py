@@ -65,108 +65,12 @@ def test_the_contracts_name_every_top_level_module():
 #: the import cycles that remain until the other #13 branches are merged, each named by its exact
 #: modules; a cycle may shrink or go, never grow or appear. The coordinator empties this after the
 #: merge of the policy (pol), domain-data (dom) and audit (perf) work.
-KNOWN_CYCLES = (
-    # audit.py (perf) imports accounts.models inside a function; accounts.models needs audit's
-    # versioning at class definition
-    frozenset({"hazardhub.accounts.models", "hazardhub.audit"}),
-    # policy imports inspections.operations (pol); reminders import policy, orgs and directives
-    # operations and notifications import reminders (dom); orgs.operations imports policy (pol/dom)
-    frozenset({
-        "hazardhub.channels.events", "hazardhub.compliance.reminders", "hazardhub.directives.operations",
-        "hazardhub.hazards.operations", "hazardhub.inspections.operations",
-        "hazardhub.notifications.operations", "hazardhub.orgs.operations", "hazardhub.policy",
-    }),
-)
+KNOWN_CYCLES: tuple[frozenset[str], ...] = ()
 
 #: function-level imports of hazardhub modules without a comment, in files other #13 branches
 #: restructure (policy: pol; audit, bench, scale: perf; views: v1/v2; orgs.operations: pol/dom),
 #: by file and statement; none may be added. The coordinator empties this after the merge.
-KNOWN_LAZY_IMPORTS = {
-    "hazardhub/accountability/views.py": {
-        "from hazardhub.campaigns.models import Deliverable",
-        "from hazardhub.directives.models import Directive",
-        "from hazardhub.hazards.models import Hazard",
-        "from hazardhub.inspections.models import KINDS as INSPECTION_KINDS, Inspection",
-    },
-    "hazardhub/audit.py": {
-        "from hazardhub.accounts.models import User",
-        "from hazardhub.extensions import db",
-    },
-    "hazardhub/citywide/views.py": {
-        "from hazardhub.orgs.operations import root_unit",
-        "from hazardhub.runs import operations as run_ops",
-    },
-    "hazardhub/devtools/bench.py": {
-        "from hazardhub.accounts.models import User",
-        "from hazardhub.audit import tx_meta",
-        "from hazardhub.campaigns.models import Campaign, Phase",
-        "from hazardhub.clock import today",
-        "from hazardhub.devtools.scale import build, dataset_summary",
-        "from hazardhub.directives.models import Directive",
-        "from hazardhub.directives.models import Directive, DirectiveHazard",
-        "from hazardhub.extensions import db",
-        "from hazardhub.hazards.models import Hazard",
-        "from hazardhub.orgs import operations as org_ops",
-        "from hazardhub.orgs.models import OrgUnit",
-        "from hazardhub.orgs.models import Tenant",
-        "from hazardhub.runs import operations as runs",
-        "from hazardhub.runs.models import ReportRun",
-        "from hazardhub.tenancy import tenant_bound",
-    },
-    "hazardhub/devtools/scale.py": {
-        "from hazardhub.accounts.models import Membership, User",
-        "from hazardhub.accounts.models import User",
-        "from hazardhub.audit import tx_meta",
-        "from hazardhub.config import ROOT",
-        "from hazardhub.devtools.demo import DEMO_ACCOUNTS, _ensure_account",
-        "from hazardhub.devtools.demo import seed_demo",
-        "from hazardhub.hazards.models import CATEGORIES",
-        "from hazardhub.hazards.models import Hazard, HazardCitation",
-        "from hazardhub.hazards.models import HazardCounter",
-        "from hazardhub.inspections.models import Inspection, InspectionItem, SignOff",
-        "from hazardhub.inspections.operations import canonical",
-        "from hazardhub.inspections.operations import checklist_for",
-        "from hazardhub.orgs import operations as org_ops",
-        "from hazardhub.orgs.models import OrgUnit",
-        "from hazardhub.orgs.models import Tenant",
-        "from hazardhub.orgs.unit_rows import UnitRow",
-        "from hazardhub.standards.models import RuleGroup, Standard, StandardItem",
-    },
-    "hazardhub/directives/views.py": {
-        "from hazardhub.evidence import storage",
-        "from hazardhub.runs import operations as runs",
-        "from hazardhub.runs.models import ReportRun",
-    },
-    "hazardhub/hazards/excel_views.py": {
-        "from hazardhub.runs import operations as run_ops",
-        "from hazardhub.runs.operations import storage_root",
-    },
-    "hazardhub/orgs/operations.py": {
-        "from hazardhub.policy import can",
-    },
-    "hazardhub/orgs/views.py": {
-        "from hazardhub.clock import today",
-        "from hazardhub.compliance.operations import recent_months, school_months",
-        "from hazardhub.runs.operations import storage_root",
-        "from hazardhub.tenancy import current_scope",
-    },
-    "hazardhub/policy.py": {
-        "from hazardhub.accounts.models import Membership",
-        "from hazardhub.accounts.models import ROLE_UNIT_KINDS, ROLES",
-        "from hazardhub.accounts.models import User",
-        "from hazardhub.campaigns.models import Deliverable, DeliverableFile",
-        "from hazardhub.directives.models import Directive, DirectivePhoto, Escalation",
-        "from hazardhub.evidence.models import Attachment",
-        "from hazardhub.hazards.models import Hazard",
-        "from hazardhub.inspections.operations import is_assigned",
-        "from hazardhub.orgs.models import OrgUnit",
-        "from hazardhub.orgs.models import Tenant",
-    },
-    "hazardhub/runs/views.py": {
-        "from hazardhub.extensions import db",
-        "from hazardhub.reports.operations import describe",
-    },
-}
+KNOWN_LAZY_IMPORTS: dict[str, set[str]] = {}
 
 
 def _graph():
