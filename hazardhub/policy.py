@@ -738,12 +738,36 @@ def load_or_404(model, object_id: Any, action: str):
 _TEMPLATE_CAN = re.compile(r"""\bcan\(\s*['"]([a-z_.]+)['"]""")
 
 
+_TEMPLATE_CAN_MOVE = re.compile(r"""\bcan_move\(\s*[\w.]+\s*,\s*['"]([a-z_]+)['"]""")
+
+
+def _declared_moves() -> set[str]:
+    """The names of every transition the mapped models' lifecycles declare."""
+    moves = set()
+    for mapper in Base.registry.mappers:
+        lifecycle = lifecycle_of_class(mapper.class_)
+        if lifecycle is not None:
+            moves |= set(lifecycle.transitions)
+    return moves
+
+
+def lifecycle_of_class(cls) -> Lifecycle | None:
+    lifecycle = getattr(cls, "__lifecycle__", None)
+    return lifecycle if isinstance(lifecycle, Lifecycle) else None
+
+
 def check_template_actions(template_root: Path) -> None:
-    """Fail start-up when a template asks ``can('x')`` for an action no rule defines."""
+    """Fail start-up when a template asks ``can('x')`` for an action no rule defines, or
+    ``can_move(obj, 'x')`` for a move no lifecycle declares (checked once the models are mapped)."""
+    moves = _declared_moves()
     for path in template_root.rglob("*.html"):
-        for name in _TEMPLATE_CAN.findall(path.read_text(encoding="utf-8")):
+        text = path.read_text(encoding="utf-8")
+        for name in _TEMPLATE_CAN.findall(text):
             if name not in RULES:
                 raise UnknownAction(f"{name} (in {path})")
+        for name in _TEMPLATE_CAN_MOVE.findall(text):
+            if moves and name not in moves:
+                raise UnknownAction(f"move {name} (in {path})")
 
 
 def template_can(action: str, obj: Any = None) -> bool:

@@ -158,3 +158,13 @@ def test_inspection_operations_refuse_moves_not_in_the_table(db, world, move):
             assert isinstance(refused.value, inspection_ops.FrozenInspection) == (state == "signed")
             assert inspection.status == state
         db.session.rollback()
+
+
+def test_an_unknown_move_in_a_template_fails_start_up(app, tmp_path):
+    from hazardhub.policy import UnknownAction, check_template_actions
+
+    (tmp_path / "good.html").write_text("{% if can_move(hazard, 'accept') %}x{% endif %}", encoding="utf-8")
+    check_template_actions(tmp_path)
+    (tmp_path / "bad.html").write_text("{% if can_move(hazard, 'fly_away') %}x{% endif %}", encoding="utf-8")
+    with pytest.raises(UnknownAction):
+        check_template_actions(tmp_path)
