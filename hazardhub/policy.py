@@ -545,6 +545,8 @@ RULES: dict[str, Rule] = {
     "run.view": lambda m, o: o is not None
     and o.tenant_id == m.tenant_id
     and (o.requested_by_id == m.user_id or m.role == Role.BUREAU_ADMIN),
+    # the bureau admin lists every run of the bureau (everyone else their own)
+    "run.view_all": lambda m, o: m.role == Role.BUREAU_ADMIN,
     # only the requester retries: the run is re-done with their scope and as their actor
     "run.retry": lambda m, o: o is not None and o.tenant_id == m.tenant_id and o.requested_by_id == m.user_id,
     # phase reports (阶段报告): bureau and city roles, township supervisors, principals (their school);
@@ -583,6 +585,9 @@ RULES: dict[str, Rule] = {
     "learning.create": lambda m, o: _organises_learning(m, o),
     "learning.edit": lambda m, o: o is not None and _organises_learning(m, o),
     # inspections (三查) and the principal's sign-off
+    # an unannounced visit's draft is the visiting leader's until finished; the bureau and the city
+    # see every draft (the inspection list's filter)
+    "inspection.view_drafts": lambda m, o: m.role in BUREAU_ROLES | CITY_ROLES,
     "inspection.view": lambda m, o: _inspection_visible(m, o) if o is not None else m.role in ALL_ROLES,
     "inspection.start": lambda m, o: _starts_inspection(m, o),
     "inspection.edit": lambda m, o: _edits_inspection(m, o),

@@ -24,7 +24,6 @@ from hazardhub.orgs.operations import reading_roots
 from hazardhub.pagination import paginate
 from hazardhub.policy import InspectionStart, can, load_or_404, requires
 from hazardhub.requestflow import act, perform, submit
-from hazardhub.roles import BUREAU_ROLES, CITY_ROLES
 
 bp = Blueprint("inspections", __name__, url_prefix="/inspections")
 
@@ -35,8 +34,7 @@ def _visible_stmt():
     stmt = sa.select(Inspection).where(sa.or_(*[
         (Inspection.tenant_id == r.tenant_id) & Inspection.unit_path.startswith(r.path, autoescape=True)
         for r in roots]))
-    roles = {m.role for m in current_user.active_memberships}
-    if not roles & (BUREAU_ROLES | CITY_ROLES):
+    if not can(current_user, "inspection.view_drafts"):
         stmt = stmt.where(sa.or_(Inspection.kind != "unannounced", Inspection.status != "draft",
                                  Inspection.recorded_by_id == current_user.id))
     return stmt

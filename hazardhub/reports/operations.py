@@ -124,7 +124,7 @@ def request_phase_report(*, user, phase: Phase, scope_unit: OrgUnit, as_of: date
 def report_runs(user, limit: int = 50) -> list[ReportRun]:
     """Past phase reports the user may see: their own, and every one of the bureau for its admin."""
     stmt = sa.select(ReportRun).where(ReportRun.kind == KIND, ReportRun.tenant_id == user.tenant_id)
-    if not any(m.role == "bureau_admin" and m.tenant_id == user.tenant_id for m in user.active_memberships):
+    if not can(user, "run.view_all"):
         stmt = stmt.where(ReportRun.requested_by_id == user.id)
     return list(db.session.execute(stmt.order_by(ReportRun.id.desc()).limit(limit)).scalars())
 

@@ -11,7 +11,7 @@ from hazardhub.extensions import db
 from hazardhub.formtokens import one_shot
 from hazardhub.orgs.models import OrgUnit
 from hazardhub.pagination import paginate
-from hazardhub.policy import load_or_404
+from hazardhub.policy import can, load_or_404
 from hazardhub.reports.operations import describe
 from hazardhub.requestflow import act
 from hazardhub.runs import operations as ops
@@ -25,8 +25,7 @@ bp = Blueprint("runs", __name__, url_prefix="/runs")
 @login_required
 def index():
     stmt = sa.select(ReportRun)
-    if not any(m.role == "bureau_admin" and m.tenant_id == current_user.tenant_id
-               for m in current_user.active_memberships):
+    if not can(current_user, "run.view_all"):
         stmt = stmt.where(ReportRun.requested_by_id == current_user.id)
     stmt = stmt.where(ReportRun.tenant_id == current_user.tenant_id)
     page = paginate(stmt.order_by(ReportRun.created_at.desc(), ReportRun.id.desc()))
