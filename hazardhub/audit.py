@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable
 import sqlalchemy as sa
 from flask import g, has_app_context, has_request_context, request
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy_continuum import make_versioned, version_class, versioning_manager
 from sqlalchemy_continuum.plugins import FlaskPlugin, PropertyModTrackerPlugin, TransactionMetaPlugin
@@ -108,29 +109,49 @@ import sqlalchemy_continuum.unit_of_work as _continuum_uow  # noqa: E402
 _continuum_uow.is_session_modified = _is_session_modified
 
 
-def _create_transaction_without_autoflush(original):
-    """Create the Continuum transaction without letting its own set-up flush the session.
+def _create_transaction(self, session):
+    """Create the Continuum transaction with one INSERT, without an ORM flush and without autoflush.
 
-    Building the transaction row asks the plugins for its arguments, and the Flask plugin asks for
-    the actor (:func:`actor_id` → ``current_user``). In a fresh app context — a job run in-process
-    inside a request, a witness record after a job — ``current_user`` is loaded by a query, and
-    that query autoflushed the pending rows first. The flush saw no transaction yet and created
-    one (N) for those rows; then the interrupted call created a second one (N+1) and made it
-    current. The versions stayed in N, the meta and the chain link went to N+1, and
-    ``audit verify`` reported N as written behind the application's back (issue #12: every
+    Replaces ``UnitOfWork.create_transaction``, which adds the row to Continuum's side session and
+    flushes it (a whole unit-of-work pass for one row: 13 % of a versioned write, measured by
+    ``flask bench``). The row is written with one Core INSERT on the session's connection; the
+    object then joins the session as persistent, as Continuum's version did (it expunged the row
+    from its side session and added it to the session). It has no meta rows yet, and says so, so
+    the first touch of ``meta`` does not lazy-load the empty collection.
+
+    Autoflush is held off because building the row asks the plugins for its arguments, and the
+    Flask plugin asks for the actor (:func:`actor_id` → ``current_user``). In a fresh app context —
+    a job run in-process inside a request, a witness record after a job — ``current_user`` is
+    loaded by a query, and that query autoflushed the pending rows first. The flush saw no
+    transaction yet and created one (N) for those rows; then the interrupted call created a second
+    one (N+1) and made it current. The versions stayed in N, the meta and the chain link went to
+    N+1, and ``audit verify`` reported N as written behind the application's back (issue #12: every
     city witness record after an in-process PDF job). With autoflush held off, the pending rows
     are flushed afterwards, into the one transaction that is sealed.
     """
+    with session.no_autoflush:
+        args = self.transaction_args(session)
+        tx_cls = self.manager.transaction_cls
+        tx = tx_cls()
+        for key, value in args.items():
+            setattr(tx, key, value)
+        if tx.issued_at is None:  # the column's default, applied here as the row is not flushed
+            tx.issued_at = utcnow()
+        if not self.version_session:
+            self.version_session = sa.orm.session.Session(bind=session.connection())
+        mapper = sa.inspect(tx_cls)
+        values = {c.name: getattr(tx, mapper.get_property_by_column(c).key)
+                  for c in tx_cls.__table__.columns if not c.primary_key}
+        result = session.connection().execute(tx_cls.__table__.insert().values(**values))
+        tx.id = result.inserted_primary_key[0]
+        make_transient_to_detached(tx)
+        set_committed_value(tx, "meta_relation", ())
+        session.add(tx)
+        self.current_transaction = tx
+        return tx
 
-    def create_transaction(self, session):
-        with session.no_autoflush:
-            return original(self, session)
 
-    return create_transaction
-
-
-_continuum_uow.UnitOfWork.create_transaction = _create_transaction_without_autoflush(
-    _continuum_uow.UnitOfWork.create_transaction)
+_continuum_uow.UnitOfWork.create_transaction = _create_transaction
 
 import sqlalchemy_continuum.transaction as _continuum_tx  # noqa: E402
 
@@ -196,12 +217,9 @@ def tx_meta(**values: Any) -> None:
     uow = versioning_manager.unit_of_work(session)
     tx = uow.current_transaction
     if tx is None:
+        # (a transaction created just now knows it has no meta rows: :func:`_create_transaction`)
         tx = uow.create_transaction(session)
-        # A transaction created just now has no meta rows: say so, or the first touch of ``meta``
-        # lazy-loads the collection, which autoflushes the whole change first and then SELECTs
-        # (half of a versioned write's time, measured by ``flask bench``).
-        set_committed_value(tx, "meta_relation", ())
-        # and record where the change came from now, with the reason in the same INSERT, rather
+        # record where the change came from now, with the reason in the same INSERT, rather
         # than in a second flush when the seal finds it missing
         values = {"source": _source(), **values}
         if values["source"] == "cli" and "operator" not in values:
@@ -354,38 +372,181 @@ def _seal_transaction(session: Session) -> None:
         raise UnsealedVersions(
             f"versions of transaction(s) {stray} would be committed unsealed beside transaction {tx.id}")
     conn = session.connection()
-    tables = sorted({vcls.__table__ for (vcls, _pk) in uow.version_objs}, key=lambda t: t.name)
-    tx_row, meta, versions = _load_transaction(conn, tx.id, tables)
+    change_set = _flushed_change_set(tx, uow, conn.dialect.name)
+    if change_set is None:  # a value whose stored form is not certain: hash what the database holds
+        tables = sorted({vcls.__table__ for (vcls, _pk) in uow.version_objs}, key=lambda t: t.name)
+        change_set = _load_transaction(conn, tx.id, tables)
+    tx_row, meta, versions = change_set
     for table_name, row in versions:
         if row.get("tenant_id") != tenant_id:
             raise CrossTenantWrite(
                 f"transaction {tx.id} writes {table_name} rows of tenant {row.get('tenant_id')} "
                 f"while tenant {tenant_id} is bound: one transaction, one tenant"
             )
-    head = session.execute(
-        sa.select(AuditChainHead)
-        .where(AuditChainHead.tenant_id == tenant_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-    if head is None:
-        head = AuditChainHead(tenant_id=tenant_id, seq=0, head_hash=GENESIS)
-        session.add(head)
-    canonical = canonical_change_set(tx_row, meta, versions)
-    new_hash = link_hash(head.head_hash, canonical)
-    session.add(
-        AuditChainLink(
-            transaction_id=tx.id,
-            tenant_id=tenant_id,
-            seq=head.seq + 1,
-            prev_hash=head.head_hash,
-            link_hash=new_hash,
-        )
-    )
-    head.seq = head.seq + 1
-    head.head_hash = new_hash
-    head.updated_at = utcnow()
+    _append_link(session, conn, tenant_id, tx.id, canonical_change_set(tx_row, meta, versions))
     uow.hazardhub_sealed = tx.id
+
+
+def _append_link(session: Session, conn: sa.Connection, tenant_id: int, tx_id: int, canonical: str) -> None:
+    """Lock the tenant's head, then store the link and move the head: Core statements, no ORM flush.
+
+    The head is read ``FOR UPDATE`` (concurrent writers queue here instead of forking the chain).
+    On PostgreSQL the head's update and the link's insert are one statement (a data-modifying
+    ``WITH``); SQLite has no such statement, and takes the two (its writers are serialised by the
+    database lock anyway). An ``AuditChainHead`` object the session already holds is given the new
+    values, as the ORM update this replaces did.
+    """
+    ht, lt = AuditChainHead.__table__, AuditChainLink.__table__
+    head = conn.execute(sa.select(ht.c.seq, ht.c.head_hash).where(ht.c.tenant_id == tenant_id)
+                        .with_for_update()).first()
+    seq, prev = (head.seq, head.head_hash) if head is not None else (0, GENESIS)
+    new_hash, now = link_hash(prev, canonical), utcnow()
+    moved = {"seq": seq + 1, "head_hash": new_hash, "updated_at": now}
+    link = lt.insert().values(transaction_id=tx_id, tenant_id=tenant_id, seq=seq + 1, prev_hash=prev,
+                              link_hash=new_hash, created_at=now)
+    if head is None:
+        conn.execute(ht.insert().values(tenant_id=tenant_id, **moved))
+        conn.execute(link)
+    elif conn.dialect.name == "postgresql":
+        conn.execute(link.add_cte(ht.update().where(ht.c.tenant_id == tenant_id).values(**moved).cte("moved")))
+    else:
+        conn.execute(ht.update().where(ht.c.tenant_id == tenant_id).values(**moved))
+        conn.execute(link)
+    held = session.identity_map.get(sa.orm.util.identity_key(AuditChainHead, (tenant_id,)))
+    if held is not None:
+        for key, value in moved.items():
+            set_committed_value(held, key, value)
+
+
+#: marks a value whose stored form :func:`_stored_form` cannot predict
+_UNSURE = object()
+
+
+def _stored_form(column_type) -> Callable[[Any], Any]:
+    """How a value of ``column_type`` (as the dialect in use maps it) comes back from the
+    database, or ``_UNSURE``.
+
+    Only the types whose round trip is exact on SQLite and PostgreSQL are predicted: text, whole
+    numbers, booleans, dates, naive timestamps, and ``Numeric`` values that need no rounding to the
+    column's scale and fit a double (SQLite stores numerics as floats). Anything else (JSON, time
+    zones, enums, padded ``CHAR``) is unsure, and the seal then reads the rows back.
+    """
+    t = column_type
+    if isinstance(t, (sa.Enum, sa.CHAR, sa.NCHAR)):
+        return lambda v: _UNSURE
+    if isinstance(t, sa.Boolean):
+        return lambda v: v if type(v) is bool else _UNSURE
+    if isinstance(t, sa.Integer):
+        return lambda v: v if type(v) is int else _UNSURE
+    if isinstance(t, sa.String):
+        return lambda v: v if type(v) is str else _UNSURE
+    if isinstance(t, sa.DateTime):
+        if t.timezone:
+            return lambda v: _UNSURE
+        return lambda v: v if type(v) is datetime and v.tzinfo is None else _UNSURE
+    if isinstance(t, sa.Date):
+        return lambda v: v if type(v) is date else _UNSURE
+    if isinstance(t, sa.Numeric) and not isinstance(t, sa.Float) and t.asdecimal and t.scale is not None:
+        scale = t.scale
+
+        def decimal(v):
+            kind = type(v)
+            if kind is float:
+                d = Decimal(repr(v))
+            elif kind is int or kind is Decimal:
+                d = Decimal(v)
+            else:
+                return _UNSURE
+            if not d.is_finite():
+                return _UNSURE
+            sign_digits_exp = d.as_tuple()
+            if sign_digits_exp.exponent < -scale or len(sign_digits_exp.digits) > 15:
+                return _UNSURE
+            return d
+
+        return decimal
+    return lambda v: _UNSURE
+
+
+_ROW_PLANS: dict[tuple[sa.Table, str], list[tuple[str, str, Callable]] | None] = {}
+
+
+def _row_plan(mapper, dialect: str) -> list[tuple[str, str, Callable]] | None:
+    """(column, attribute, stored form) for every hashed column of ``mapper``'s table, once per
+    dialect (Continuum's transaction id is a ``BigInteger`` with an ``Integer`` variant on SQLite)."""
+    table = mapper.local_table
+    if (table, dialect) not in _ROW_PLANS:
+        plan = []
+        for column in table.columns:
+            if column.name == "end_transaction_id":
+                continue
+            try:
+                key = mapper.get_property_by_column(column).key
+            except sa.orm.exc.UnmappedColumnError:
+                plan = None
+                break
+            column_type = column.type
+            column_type = getattr(column_type, "_variant_mapping", {}).get(dialect, column_type)
+            plan.append((column.name, key, _stored_form(column_type)))
+        _ROW_PLANS[table, dialect] = plan
+    return _ROW_PLANS[table, dialect]
+
+
+def _flushed_row(obj, dialect: str) -> dict | None:
+    """The canonical row of a flushed object as the database now holds it, or None if unsure."""
+    state = sa.inspect(obj)
+    if not state.persistent or state.modified:
+        return None
+    plan = _row_plan(state.mapper, dialect)
+    if plan is None:
+        return None
+    values = state.dict
+    row = {}
+    for name, key, stored in plan:
+        if key not in values:  # expired or never loaded (a server default): only the database knows
+            return None
+        value = values[key]
+        if value is not None:
+            value = stored(value)
+            if value is _UNSURE:
+                return None
+        row[name] = canonical_value(value)
+    return row
+
+
+def _flushed_change_set(tx, uow, dialect: str) -> tuple[dict, dict, list[tuple[str, dict]]] | None:
+    """The transaction row, its meta and its version rows, hashed from the flushed objects.
+
+    Why not read them back: the three SELECTs were a quarter of a versioned write's statements,
+    and every value was just written by this session. The objects are flushed (nothing pending),
+    and each value is taken in the form the database returns it (:func:`_stored_form`), so the
+    canonical text equals what :func:`verify_chain` recomputes from the tables; where that form is
+    not certain this returns None and the seal reads the rows back as before. Version rows are
+    the unit of work's version objects: the rows of this transaction the old read-back found (it
+    read, in those objects' tables, the rows carrying this transaction's id).
+    """
+    tx_row = _flushed_row(tx, dialect)
+    if tx_row is None:
+        return None
+    relation = sa.inspect(tx).dict.get("meta_relation")
+    if relation is None:
+        return None
+    meta = {}
+    for item in relation.values():
+        item_state = sa.inspect(item)
+        if not item_state.persistent or item_state.modified:
+            return None
+        key, value = item_state.dict.get("key"), item_state.dict.get("value")
+        if type(key) is not str or (value is not None and type(value) is not str):
+            return None
+        meta[key] = value
+    versions = []
+    for vobj in uow.version_objs.values():
+        row = _flushed_row(vobj, dialect)
+        if row is None:
+            return None
+        versions.append((vobj.__table__.name, row))
+    return tx_row, meta, versions
 
 
 def install_sealing() -> None:
