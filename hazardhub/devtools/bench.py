@@ -36,6 +36,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import click
 import sqlalchemy as sa
@@ -339,75 +340,144 @@ def measure_write(t: Targets, rounds: int = 3, per_round: int = 60) -> dict:
 # PDFs, rendered as a worker renders them
 
 
+def proc_status_kb(field: str, pid: int | str = "self") -> int | None:
+    """A ``/proc/<pid>/status`` memory figure in kB (``VmRSS`` now, ``VmHWM`` the peak), or None."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Start this process's RSS high-water mark (``VmHWM``) afresh at its current RSS.
+
+    Linux: writing ``5`` to ``/proc/self/clear_refs`` (since 4.0). False where that is not possible.
+    """
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def run_in_horse(job: Callable[[], object], repeat: int = 1) -> dict:
+    """Fork a work horse (as RQ forks one per job), run ``job`` there ``repeat`` times, and report
+    its seconds and the horse's own memory.
+
+    Why not ``wait4``'s ``ru_maxrss``: Linux keeps a process's maximum RSS across ``fork`` and
+    ``exec`` (the signal struct's ``maxrss`` takes the old memory's high-water mark at ``exec``), so
+    a measuring process started by a bench that has just built the data set reported the builder's
+    2,284 MB instead of the job's 231 MB (issue #15 item 4). The horse instead resets its own
+    high-water mark when it starts (:func:`reset_peak_rss`) and reads it when the job is done
+    (``VmHWM``): ``peak_kb`` is the most the job process held, including the warmed-up worker's
+    pages it shares (as a real work horse does), and ``own_kb`` what the job added to what the
+    horse held when it started. Where ``/proc`` is missing both fall back to ``ru_maxrss``
+    (``rss_source`` says which).
+    """
+    import resource
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the horse
+        code = 1
+        try:
+            os.close(read_end)
+            fresh = reset_peak_rss()
+            start_kb = proc_status_kb("VmRSS") if fresh else None
+            seconds = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                job()
+                seconds.append(time.perf_counter() - t0)
+            peak_kb = proc_status_kb("VmHWM") if fresh else None
+            if peak_kb is None:
+                peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            report = {"seconds": seconds, "peak_kb": peak_kb,
+                      "own_kb": peak_kb - start_kb if start_kb is not None else None,
+                      "rss_source": "VmHWM" if fresh else "ru_maxrss"}
+            os.write(write_end, json.dumps(report).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    chunks = []
+    while True:
+        chunk = os.read(read_end, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(read_end)
+    _pid, status, _usage = os.wait4(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError("the job failed in the work horse")
+    return json.loads(b"".join(chunks))
+
+
 _CHILD = r"""
-import json, os, sys, time
+import json, sys
 from hazardhub import create_app
+from hazardhub.devtools.bench import proc_status_kb, run_in_horse
 app = create_app()
 with app.app_context():
     from hazardhub.extensions import db
     from hazardhub.pdf import warm_up
     warm = warm_up()  # what python -m worker does once before it forks any job
     db.engine.dispose(close=False)
-read_end, write_end = os.pipe()
-pid = os.fork()  # the work horse, as RQ forks one per job
-if pid == 0:
-    os.close(read_end)
+worker_kb = proc_status_kb("VmHWM")
+
+
+def job():
     with app.app_context():
         from flask import g
         from hazardhub.accounts.auth import load_user_for_job
         from hazardhub.tenancy import scope_for, tenant_bound
         import importlib
         module, func = sys.argv[1].rsplit(".", 1)
-        job = getattr(importlib.import_module(module), func)
+        run = getattr(importlib.import_module(module), func)
         g.actor_id = int(sys.argv[3]); g.audit_source = "job"
         user = load_user_for_job(g.actor_id)
-        seconds = []
         with tenant_bound(scope_for(user)):
-            for _ in range(int(sys.argv[4])):
-                t0 = time.perf_counter()
-                job(int(sys.argv[2]))
-                seconds.append(time.perf_counter() - t0)
+            run(int(sys.argv[2]))
         db.session.remove()
-    os.write(write_end, json.dumps(seconds).encode())
-    os._exit(0)
-os.close(write_end)
-chunks = []
-while True:
-    chunk = os.read(read_end, 65536)
-    if not chunk:
-        break
-    chunks.append(chunk)
-_pid, status, usage = os.wait4(pid, 0)
-if os.waitstatus_to_exitcode(status) != 0:
-    sys.exit("the job failed in the work horse")
-print(json.dumps({"seconds": json.loads(b"".join(chunks)), "horse_rss_kb": usage.ru_maxrss, "warm_up": warm}))
+
+
+horse = run_in_horse(job, repeat=int(sys.argv[4]))
+print(json.dumps({**horse, "worker_kb": worker_kb, "warm_up": warm}))
 """
 
 
 def render_in_worker(job_name: str, run_id: int, actor_id: int, env: dict, repeat: int = 1) -> dict:
-    """Run ``job_name(run_id)`` the way ``python -m worker`` runs it; job time and peak RSS.
+    """Run ``job_name(run_id)`` the way ``python -m worker`` runs it; job time and the job's memory.
 
     A fresh process creates the app and warms the PDF stack (:func:`hazardhub.pdf.warm_up`, as the
-    worker does at start), then forks a work horse that runs the job (as RQ forks one per job).
-    ``seconds`` is the job's first run in the horse; ``rss_mb`` the larger peak RSS of the worker
-    process and its horse (``wait4``); ``warm_up_seconds`` what the worker paid once at start.
-    With ``repeat`` > 1 the horse renders again and ``warm_seconds`` is the fastest rerun (jobs are
-    idempotent: a rerun rewrites the same run's file).
+    worker does at start), then forks a work horse that runs the job (as RQ forks one per job):
+    :func:`run_in_horse`. ``seconds`` is the job's first run in the horse; ``rss_mb`` the horse's
+    peak RSS (what the job process held at most, the warmed worker's shared pages included),
+    ``job_own_mb`` what the job added to the horse's RSS at its start, ``worker_rss_mb`` the
+    worker's own peak after start-up; ``warm_up_seconds`` what the worker paid once at start.
+    Every figure is the measured process's own: none is inherited from this (bench) process,
+    which may have built a data set of gigabytes first. With ``repeat`` > 1 the horse renders
+    again and ``warm_seconds`` is the fastest rerun (jobs are idempotent: a rerun rewrites the
+    same run's file).
     """
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD, job_name, str(run_id), str(actor_id), str(repeat)],
-                            cwd=str(ROOT),
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out = proc.stdout.read()
-    err = proc.stderr.read()
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc = subprocess.run([sys.executable, "-c", _CHILD, job_name, str(run_id), str(actor_id), str(repeat)],
+                          cwd=str(ROOT), env=env, capture_output=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"{job_name} failed: {err.decode(errors='replace')[-2000:]}")
-    child = json.loads(out.decode().strip().splitlines()[-1])
+        raise RuntimeError(f"{job_name} failed: {proc.stderr.decode(errors='replace')[-2000:]}")
+    child = json.loads(proc.stdout.decode().strip().splitlines()[-1])
     seconds = child["seconds"]
-    peak_kb = max(usage.ru_maxrss, child["horse_rss_kb"])
-    result = {"seconds": round(seconds[0], 2), "rss_mb": round(peak_kb / 1024, 1),
+    result = {"seconds": round(seconds[0], 2), "rss_mb": round(child["peak_kb"] / 1024, 1),
               "warm_up_seconds": round(child["warm_up"], 2)}
+    if child.get("own_kb") is not None:
+        result["job_own_mb"] = round(child["own_kb"] / 1024, 1)
+    if child.get("worker_kb") is not None:
+        result["worker_rss_mb"] = round(child["worker_kb"] / 1024, 1)
+    result["rss_source"] = child["rss_source"]
     if len(seconds) > 1:
         result["warm_seconds"] = round(min(seconds[1:]), 2)
     return result
