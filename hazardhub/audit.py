@@ -19,24 +19,32 @@ mapper); every ``<area>/models.py`` imports it first, ``hazardhub.models`` then 
 """
 from __future__ import annotations
 
+import functools
 import getpass
 import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import chain
 from typing import Any, Callable, Iterable
 
 import sqlalchemy as sa
+import sqlalchemy_continuum.transaction as _continuum_tx
+import sqlalchemy_continuum.unit_of_work as _continuum_uow
 from flask import g, has_app_context, has_request_context, request
-from sqlalchemy.orm import Mapped, Session, mapped_column
-from sqlalchemy.orm import make_transient_to_detached
+from flask_login import current_user
+from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy_continuum import make_versioned, version_class, versioning_manager
+from sqlalchemy_continuum.operation import Operation, Operations
 from sqlalchemy_continuum.plugins import FlaskPlugin, PropertyModTrackerPlugin, TransactionMetaPlugin
+from sqlalchemy_continuum.utils import is_modified, is_versioned
 
 from hazardhub.clock import utcnow
 from hazardhub.db import Base, listen_once
+from hazardhub.extensions import db
+from hazardhub.tenancy import CrossTenantWrite, current_scope
 
 #: options every versioned model uses; see the module docstring for the strategy
 VERSIONED = {"strategy": "subquery"}
@@ -47,8 +55,6 @@ GENESIS = "0" * 64
 def actor_id() -> int | None:
     """The user a change is made by: the web user, else the job's requester or CLI ``--as``."""
     if has_request_context():
-        from flask_login import current_user
-
         if current_user and getattr(current_user, "is_authenticated", False):
             return current_user.id
     if has_app_context():
@@ -69,7 +75,6 @@ def _keep_insert_when_updated(original):
     unit gets its materialised path only after its id exists), and history would say 修改
     instead of 创建. The operation stays an INSERT; the version row takes the final values.
     """
-    from sqlalchemy_continuum.operation import Operation
 
     def add_update(self, target):
         current = self.objects.get(self.format_key(target))
@@ -82,8 +87,6 @@ def _keep_insert_when_updated(original):
     return add_update
 
 
-from sqlalchemy_continuum.operation import Operations  # noqa: E402
-
 Operations.add_update = _keep_insert_when_updated(Operations.add_update)
 
 
@@ -95,16 +98,10 @@ def _is_session_modified(session) -> bool:
     An object that is neither new, deleted nor in ``session.dirty`` has no pending change, so
     looking only at those three sets gives the same answer.
     """
-    from itertools import chain
-
-    from sqlalchemy_continuum.utils import is_modified, is_versioned
-
     new, deleted = session.new, session.deleted
     return any(is_versioned(obj) and (obj in new or obj in deleted or is_modified(obj))
                for obj in chain(new, deleted, session.dirty))
 
-
-import sqlalchemy_continuum.unit_of_work as _continuum_uow  # noqa: E402
 
 _continuum_uow.is_session_modified = _is_session_modified
 
@@ -142,7 +139,7 @@ def _create_transaction(self, session):
         mapper = sa.inspect(tx_cls)
         values = {c.name: getattr(tx, mapper.get_property_by_column(c).key)
                   for c in tx_cls.__table__.columns if not c.primary_key}
-        result = session.connection().execute(tx_cls.__table__.insert().values(**values))
+        result = session.connection().execute(_transaction_insert(), values)
         tx.id = result.inserted_primary_key[0]
         make_transient_to_detached(tx)
         set_committed_value(tx, "meta_relation", ())
@@ -153,7 +150,12 @@ def _create_transaction(self, session):
 
 _continuum_uow.UnitOfWork.create_transaction = _create_transaction
 
-import sqlalchemy_continuum.transaction as _continuum_tx  # noqa: E402
+
+@functools.cache
+def _transaction_insert() -> sa.Insert:
+    """The transaction row's INSERT, built once."""
+    return versioning_manager.transaction_cls.__table__.insert()
+
 
 # Continuum stamps ``issued_at`` from the machine's clock; take it from the one clock, so a test that
 # freezes the clock finds its changes in the ledger "as of" that day (hazardhub/clock.py)
@@ -211,8 +213,6 @@ def tx_meta(**values: Any) -> None:
 
     Works before or after the first flush; creates the Continuum transaction if needed.
     """
-    from hazardhub.extensions import db
-
     session = db.session()  # the real Session: Continuum keys its maps by it, not the proxy
     uow = versioning_manager.unit_of_work(session)
     tx = uow.current_transaction
@@ -229,8 +229,6 @@ def tx_meta(**values: Any) -> None:
 
 def annotate(**values: Any) -> None:
     """Like :func:`tx_meta`, but only when the session already has versioned changes."""
-    from hazardhub.extensions import db
-
     session = db.session()
     session.flush()
     uow = _uow_for(session)
@@ -352,8 +350,6 @@ def _seal_transaction(session: Session) -> None:
     tx = uow.current_transaction if uow is not None else None
     if tx is None or getattr(uow, "hazardhub_sealed", None) == tx.id:
         return  # nothing versioned, or already sealed by an earlier commit of this unit of work
-    from hazardhub.tenancy import CrossTenantWrite, current_scope
-
     tenant_id = current_scope().write_tenant_id
     if tenant_id is None:
         raise CrossTenantWrite("a versioned change needs a tenant bound for writing")
@@ -396,26 +392,53 @@ def _append_link(session: Session, conn: sa.Connection, tenant_id: int, tx_id: i
     database lock anyway). An ``AuditChainHead`` object the session already holds is given the new
     values, as the ORM update this replaces did.
     """
-    ht, lt = AuditChainHead.__table__, AuditChainLink.__table__
-    head = conn.execute(sa.select(ht.c.seq, ht.c.head_hash).where(ht.c.tenant_id == tenant_id)
-                        .with_for_update()).first()
+    statements = _chain_statements()
+    head = conn.execute(statements.lock, {"tenant": tenant_id}).first()
     seq, prev = (head.seq, head.head_hash) if head is not None else (0, GENESIS)
     new_hash, now = link_hash(prev, canonical), utcnow()
-    moved = {"seq": seq + 1, "head_hash": new_hash, "updated_at": now}
-    link = lt.insert().values(transaction_id=tx_id, tenant_id=tenant_id, seq=seq + 1, prev_hash=prev,
-                              link_hash=new_hash, created_at=now)
+    params = {"tenant": tenant_id, "tx": tx_id, "new_seq": seq + 1, "prev": prev, "new_hash": new_hash, "now": now}
     if head is None:
-        conn.execute(ht.insert().values(tenant_id=tenant_id, **moved))
-        conn.execute(link)
+        conn.execute(statements.start, params)
+        conn.execute(statements.link, params)
     elif conn.dialect.name == "postgresql":
-        conn.execute(link.add_cte(ht.update().where(ht.c.tenant_id == tenant_id).values(**moved).cte("moved")))
+        conn.execute(statements.move_and_link, params)
     else:
-        conn.execute(ht.update().where(ht.c.tenant_id == tenant_id).values(**moved))
-        conn.execute(link)
+        conn.execute(statements.move, params)
+        conn.execute(statements.link, params)
+    moved = {"seq": seq + 1, "head_hash": new_hash, "updated_at": now}
     held = session.identity_map.get(sa.orm.util.identity_key(AuditChainHead, (tenant_id,)))
     if held is not None:
         for key, value in moved.items():
             set_committed_value(held, key, value)
+
+
+@dataclass(frozen=True)
+class _ChainStatements:
+    lock: sa.Select
+    start: sa.Insert
+    move: sa.Update
+    link: sa.Insert
+    move_and_link: sa.Insert
+
+
+@functools.cache
+def _chain_statements() -> _ChainStatements:
+    """The seal's statements, built once (bound parameters, not values): building a Core
+    statement per commit was a tenth of the seal's Python time."""
+    ht, lt = AuditChainHead.__table__, AuditChainLink.__table__
+    p = sa.bindparam
+    move = (ht.update().where(ht.c.tenant_id == p("tenant"))
+            .values(seq=p("new_seq"), head_hash=p("new_hash"), updated_at=p("now")))
+    link = lt.insert().values(transaction_id=p("tx"), tenant_id=p("tenant"), seq=p("new_seq"),
+                              prev_hash=p("prev"), link_hash=p("new_hash"), created_at=p("now"))
+    return _ChainStatements(
+        lock=sa.select(ht.c.seq, ht.c.head_hash).where(ht.c.tenant_id == p("tenant")).with_for_update(),
+        start=ht.insert().values(tenant_id=p("tenant"), seq=p("new_seq"), head_hash=p("new_hash"),
+                                 updated_at=p("now")),
+        move=move,
+        link=link,
+        move_and_link=link.add_cte(move.cte("moved")),
+    )
 
 
 #: marks a value whose stored form :func:`_stored_form` cannot predict
@@ -566,8 +589,6 @@ def _operator() -> str:
 
 def chain_head(tenant_id: int) -> tuple[int, str]:
     """Return ``(seq, hash)`` of the tenant's chain head as committed so far."""
-    from hazardhub.extensions import db
-
     row = db.session.execute(
         sa.select(AuditChainHead.seq, AuditChainHead.head_hash).where(
             AuditChainHead.tenant_id == tenant_id
@@ -989,8 +1010,6 @@ def histories(cls, ids: Iterable[int], labels: dict[str, str] | None = None,
               hidden: Iterable[str] = ()) -> dict[int, list[HistoryEntry]]:
     """:func:`history` of many rows of ``cls`` at once: four queries, not four per row (an
     inspection's history reads its thirty checklist lines' versions)."""
-    from hazardhub.extensions import db
-
     vcls = version_class(cls)
     pk = sa.inspect(cls).primary_key[0].name
     ids = list(ids)
@@ -1018,8 +1037,9 @@ def histories(cls, ids: Iterable[int], labels: dict[str, str] | None = None,
         for r in db.session.execute(sa.select(mt.c.transaction_id, mt.c.key, mt.c.value)
                                     .where(mt.c.transaction_id.in_(tx_ids))):
             metas.setdefault(r.transaction_id, {})[r.key] = r.value
-    from hazardhub.accounts.models import User
-
+    # the account class as Continuum's transaction maps it: audit sits below the models that
+    # import it (accounts.models among them), so it names no model module
+    User = tx_cls.user.property.mapper.class_
     user_ids = {t.user_id for t in txs.values() if t.user_id}
     names = dict(
         db.session.execute(
