@@ -11,15 +11,18 @@ What it does, in order:
    every latency: the ledger (district scope, filtered), a hazard's detail page and its history,
    the monthly compliance matrix of the district, the city comparison, and ``/healthz`` on the
    same server as the floor. Each page prints p50/p95 and its throughput as a ratio of the floor's;
-4. measures a versioned write against an unversioned twin (see :func:`measure_write`);
+4. measures a versioned write against an unversioned twin (see :func:`measure_write`), on
+   PostgreSQL or SQLite;
 5. renders a directive PDF and the district's phase report PDF the way ``python -m worker`` does
    (a fresh process creates the app and warms the PDF stack once, then forks a work horse that
    runs the job with the app context, tenant and requester bound) and reads the job's wall time
-   and the peak RSS of worker and horse (``os.wait4``).
+   and the horse's own peak RSS (:func:`run_in_horse`: its reset high-water mark, never one
+   inherited from this process).
 
 ``--json`` prints one JSON object per line: pages ``{"name", "p50_ms", "p95_ms", "ratio_to_floor"}``
-(plus ``rps`` and ``requests``), the write ``{"name": "versioned_write", "ratio"}`` and the PDFs
-``{"name", "seconds", "rss_mb"}``.
+(plus ``rps`` and ``requests``), the write ``{"name": "versioned_write", "ratio"}`` (plus the
+statements a write sends) and the PDFs ``{"name", "seconds", "rss_mb"}`` (plus ``job_own_mb`` and
+``worker_rss_mb``).
 """
 from __future__ import annotations
 
@@ -291,12 +294,18 @@ def measure_write(t: Targets, rounds: int = 3, per_round: int = 60) -> dict:
     engine = db.engine
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE IF EXISTS bench_hazards_twin")
-        conn.exec_driver_sql("CREATE TABLE bench_hazards_twin (LIKE hazards INCLUDING ALL)")
-        conn.exec_driver_sql(
-            "INSERT INTO bench_hazards_twin SELECT * FROM hazards WHERE id = ANY(%(ids)s)"
-            if engine.dialect.name == "postgresql" else
-            f"INSERT INTO bench_hazards_twin SELECT * FROM hazards WHERE id IN ({','.join(map(str, ids))})",
-            {"ids": ids} if engine.dialect.name == "postgresql" else ())
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("CREATE TABLE bench_hazards_twin (LIKE hazards INCLUDING ALL)")
+            conn.exec_driver_sql("INSERT INTO bench_hazards_twin SELECT * FROM hazards WHERE id = ANY(%(ids)s)",
+                                 {"ids": ids})
+        else:  # SQLite has no LIKE … INCLUDING ALL: the table's own DDL and indexes, renamed
+            for (ddl,) in conn.exec_driver_sql(
+                    "SELECT sql FROM sqlite_master WHERE tbl_name = 'hazards' AND sql IS NOT NULL "
+                    "ORDER BY type = 'index'").all():
+                ddl = re.sub(r'(TABLE|ON) "?hazards\b"?', r'\1 bench_hazards_twin', ddl, count=1)
+                conn.exec_driver_sql(re.sub(r'INDEX "?(\w+)"?', r'INDEX bench_twin_\1', ddl, count=1))
+            conn.exec_driver_sql(
+                f"INSERT INTO bench_hazards_twin SELECT * FROM hazards WHERE id IN ({','.join(map(str, ids))})")
     reg = registry()
     twin_table = sa.Table("bench_hazards_twin", reg.metadata, *[c._copy() for c in Hazard.__table__.columns])
 
@@ -305,16 +314,28 @@ def measure_write(t: Targets, rounds: int = 3, per_round: int = 60) -> dict:
 
     reg.map_imperatively(Twin, twin_table, version_id_col=twin_table.c.version_id)
 
-    def one_round(model, versioned: bool, flip: int) -> float:
+    statements = {True: 0, False: 0}
+
+    def one_round(model, versioned: bool, flip: int, count: bool = False) -> float:
         elapsed = 0.0
-        for hid in ids:
-            t0 = time.perf_counter()
-            obj = db.session.execute(sa.select(model).where(model.id == hid)).scalar_one()
-            obj.location = f"教学楼一楼东侧楼梯间（复核{flip}）"
-            if versioned:
-                tx_meta(reason="性能测试：修改隐患部位")
-            db.session.commit()
-            elapsed += time.perf_counter() - t0
+
+        def counted(*_args):
+            statements[versioned] += 1
+
+        if count:
+            sa.event.listen(engine, "before_cursor_execute", counted)
+        try:
+            for hid in ids:
+                t0 = time.perf_counter()
+                obj = db.session.execute(sa.select(model).where(model.id == hid)).scalar_one()
+                obj.location = f"教学楼一楼东侧楼梯间（复核{flip}）"
+                if versioned:
+                    tx_meta(reason="性能测试：修改隐患部位")
+                db.session.commit()
+                elapsed += time.perf_counter() - t0
+        finally:
+            if count:
+                sa.event.remove(engine, "before_cursor_execute", counted)
         return elapsed
 
     g.audit_source = "cli"
@@ -322,7 +343,9 @@ def measure_write(t: Targets, rounds: int = 3, per_round: int = 60) -> dict:
     versioned_s = twin_s = 0.0
     try:
         with tenant_bound(t.tenant_id):
-            one_round(Hazard, True, 0), one_round(Twin, False, 0)  # warm both
+            # warm both, and count what one write sends to the database (a figure the machine's load
+            # cannot blur: tests/test_audit_write_cost.py keeps the versioned one from growing)
+            one_round(Hazard, True, 0, count=True), one_round(Twin, False, 0, count=True)
             for r in range(1, rounds + 1):
                 versioned_s += one_round(Hazard, True, r)
                 twin_s += one_round(Twin, False, r)
@@ -333,7 +356,8 @@ def measure_write(t: Targets, rounds: int = 3, per_round: int = 60) -> dict:
     n = rounds * len(ids)
     return {"name": "versioned_write", "ratio": round(versioned_s / twin_s, 2),
             "versioned_ms": round(versioned_s / n * 1000, 2), "unversioned_ms": round(twin_s / n * 1000, 2),
-            "writes": n}
+            "writes": n, "versioned_statements": round(statements[True] / len(ids), 1),
+            "unversioned_statements": round(statements[False] / len(ids), 1)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -599,7 +623,8 @@ def run_bench(scale: str, as_json: bool, clients: int, seconds: float, workers: 
     if wanted("versioned_write"):
         w = measure_write(targets)
         emit(w, f"{'versioned_write':22} ratio {w['ratio']:.2f}  (versioned {w['versioned_ms']} ms, "
-                f"unversioned twin {w['unversioned_ms']} ms per write, {w['writes']} writes each)")
+                f"unversioned twin {w['unversioned_ms']} ms per write, {w['writes']} writes each; "
+                f"{w['versioned_statements']:g} vs {w['unversioned_statements']:g} statements a write)")
     if wanted("directive_pdf") or wanted("district_phase_report_pdf"):
         for r in measure_pdfs(targets, env, wanted):
             emit(r, f"{r['name']:22} {r['seconds']:.2f} s  peak RSS {r['rss_mb']:.0f} MB"
