@@ -291,6 +291,7 @@ def measure_write(t: Targets, rounds: int = 3, per_round: int = 60) -> dict:
     ids = list(db.session.execute(
         sa.select(Hazard.id).where(Hazard.tenant_id == t.tenant_id, Hazard.status != "voided")
         .order_by(Hazard.id.desc()).limit(per_round).execution_options(all_tenants=True)).scalars())
+    db.session.remove()  # SQLite: the read must not hold the database while the twin is created
     engine = db.engine
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE IF EXISTS bench_hazards_twin")
