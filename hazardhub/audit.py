@@ -5,7 +5,8 @@ database transaction as the change (never by a later job, which Redash learned l
 the worker is down). On commit, :func:`_seal_transaction` appends the transaction to its tenant's
 hash chain: it locks the tenant's :class:`AuditChainHead` row (so concurrent writers queue instead
 of forking the chain), hashes the canonical form of the transaction row, its meta and every version
-row it wrote, and stores the link. :func:`verify_chain` recomputes all of it from the database and
+row it wrote (from the flushed objects, in the form the database returns each value, or read back
+where that form is uncertain: :func:`_flushed_change_set`), and stores the link. :func:`verify_chain` recomputes all of it from the database and
 also checks each live row against its latest version, so an edit by direct SQL to a live row, a
 version row, a transaction row or a link is found and named.
 
