@@ -50,7 +50,7 @@ from flask import current_app, g
 from hazardhub import ROOT
 
 DEMO_PASSWORD = "Demo2025"
-TARGETS = {"p95_ms": 150.0, "ledger_ratio": 0.30, "write_ratio": 1.5, "report_seconds": 20.0, "report_rss_mb": 400.0,
+TARGETS = {"p95_ms": 150.0, "ledger_ratio": 0.30, "write_ratio": 2.5, "report_seconds": 20.0, "report_rss_mb": 400.0,
            "directive_seconds": 1.0}
 
 
