@@ -507,7 +507,7 @@ def _stored_form(column_type) -> Callable[[Any], Any]:
                 d = Decimal(v)
             else:
                 return _UNSURE
-            if not d.is_finite():
+            if not d.is_finite() or (d.is_zero() and d.is_signed()):  # PostgreSQL has no -0
                 return _UNSURE
             sign_digits_exp = d.as_tuple()
             if sign_digits_exp.exponent < -scale or len(sign_digits_exp.digits) > 15:

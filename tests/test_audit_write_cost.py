@@ -111,3 +111,30 @@ def test_the_flushed_change_set_equals_what_verify_reads(db, world, monkeypatch)
     assert captured["memory"] is not None
     memory, database = captured["memory"], captured["database"]
     assert audit.canonical_change_set(*memory) == audit.canonical_change_set(*database)
+
+
+def test_only_values_whose_stored_form_is_certain_are_hashed_from_memory():
+    """A value the database would round, pad, re-type or sign differently is left to the read-back."""
+    from datetime import date, datetime, timezone
+
+    from hazardhub import audit
+
+    def stored(column_type, value):
+        result = audit._stored_form(column_type)(value)
+        return "unsure" if result is audit._UNSURE else result
+
+    money = sa.Numeric(12, 2)
+    assert stored(money, 1200) == Decimal("1200")
+    assert stored(money, Decimal("1200.50")) == Decimal("1200.50")
+    assert stored(money, 1200.5) == Decimal("1200.5")
+    for rounded_or_signed in (Decimal("1.005"), 1.005, -0.0, Decimal("-0"), 12345678901234567):
+        assert stored(money, rounded_or_signed) == "unsure"
+    assert stored(sa.Integer(), True) == "unsure"
+    assert stored(sa.Boolean(), 1) == "unsure"
+    assert stored(sa.String(20), 5) == "unsure"
+    assert stored(sa.Date(), datetime(2026, 1, 1)) == "unsure"
+    assert stored(sa.DateTime(), datetime(2026, 1, 1, tzinfo=timezone.utc)) == "unsure"
+    assert stored(sa.DateTime(), datetime(2026, 1, 1, 8, 30, 0, 123456)) == datetime(2026, 1, 1, 8, 30, 0, 123456)
+    assert stored(sa.Date(), date(2026, 1, 1)) == date(2026, 1, 1)
+    assert stored(sa.JSON(), {"a": 1}) == "unsure"
+    assert stored(sa.CHAR(4), "ab") == "unsure"
