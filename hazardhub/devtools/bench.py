@@ -30,6 +30,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -43,11 +44,23 @@ from typing import Callable
 
 import click
 import sqlalchemy as sa
-
-from hazardhub import clock
 from flask import current_app, g
+from sqlalchemy.orm import registry
 
-from hazardhub import ROOT
+from hazardhub import ROOT, clock
+from hazardhub.accounts.models import User
+from hazardhub.audit import tx_meta
+from hazardhub.campaigns.models import Campaign, Phase
+from hazardhub.clock import today
+from hazardhub.devtools.scale import build, dataset_summary
+from hazardhub.directives.models import Directive, DirectiveHazard
+from hazardhub.extensions import db
+from hazardhub.hazards.models import Hazard
+from hazardhub.orgs import operations as org_ops
+from hazardhub.orgs.models import OrgUnit, Tenant
+from hazardhub.runs import operations as runs
+from hazardhub.runs.models import ReportRun
+from hazardhub.tenancy import tenant_bound
 
 DEMO_PASSWORD = "Demo2025"
 TARGETS = {"p95_ms": 150.0, "ledger_ratio": 0.30, "write_ratio": 2.5, "report_seconds": 20.0, "report_rss_mb": 400.0,
@@ -218,14 +231,6 @@ class Targets:
 
 def pick_targets(slug: str = "jianan") -> Targets:
     """The district's most-versioned hazard, last month, a directive and a campaign phase."""
-    from hazardhub.accounts.models import User
-    from hazardhub.campaigns.models import Campaign, Phase
-    from hazardhub.directives.models import Directive, DirectiveHazard
-    from hazardhub.extensions import db
-    from hazardhub.hazards.models import Hazard
-    from hazardhub.clock import today
-    from hazardhub.orgs import operations as org_ops
-    from hazardhub.orgs.models import Tenant
 
     tenant = db.session.execute(sa.select(Tenant).where(Tenant.slug == slug)).scalar_one()
     hazard_id = db.session.execute(
@@ -243,7 +248,6 @@ def pick_targets(slug: str = "jianan") -> Targets:
     y, m = (now.year, now.month - 1) if now.month > 1 else (now.year - 1, 12)
     admin_id = db.session.execute(sa.select(User.id).where(User.username == "demo_ja_admin")
                                   .execution_options(all_tenants=True)).scalar_one()
-    from hazardhub.tenancy import tenant_bound
 
     with tenant_bound(tenant.id):
         root = org_ops.root_unit(tenant.id)
@@ -281,12 +285,7 @@ def measure_write(t: Targets, rounds: int = 3, per_round: int = 60) -> dict:
     load, change and commit go through the same session hooks, which find nothing to version. The
     two alternate in rounds so drift in machine load hits both. ``ratio`` = versioned ms / twin ms.
     """
-    from sqlalchemy.orm import registry
 
-    from hazardhub.audit import tx_meta
-    from hazardhub.extensions import db
-    from hazardhub.hazards.models import Hazard
-    from hazardhub.tenancy import tenant_bound
 
     ids = list(db.session.execute(
         sa.select(Hazard.id).where(Hazard.tenant_id == t.tenant_id, Hazard.status != "voided")
@@ -404,7 +403,6 @@ def run_in_horse(job: Callable[[], object], repeat: int = 1) -> dict:
     horse held when it started. Where ``/proc`` is missing both fall back to ``ru_maxrss``
     (``rss_source`` says which).
     """
-    import resource
 
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -509,12 +507,6 @@ def render_in_worker(job_name: str, run_id: int, actor_id: int, env: dict, repea
 
 
 def measure_pdfs(t: Targets, env: dict, wanted=lambda name: True) -> list[dict]:
-    from hazardhub.accounts.models import User
-    from hazardhub.extensions import db
-    from hazardhub.orgs.models import OrgUnit
-    from hazardhub.runs import operations as runs
-    from hazardhub.runs.models import ReportRun
-    from hazardhub.tenancy import tenant_bound
 
     results = []
     g.audit_source = "cli"
@@ -523,7 +515,6 @@ def measure_pdfs(t: Targets, env: dict, wanted=lambda name: True) -> list[dict]:
         admin = db.session.get(User, t.admin_id)
         jobs = []
         if t.directive_id is not None:
-            from hazardhub.directives.models import Directive
 
             directive = db.session.execute(sa.select(Directive).where(Directive.id == t.directive_id)).scalar_one()
             school = db.session.execute(sa.select(OrgUnit).where(OrgUnit.id == directive.school_id)).scalar_one()
@@ -561,8 +552,6 @@ def run_bench(scale: str, as_json: bool, clients: int, seconds: float, workers: 
               only: tuple[str, ...], no_data_cache: bool) -> None:
     """The body of ``flask bench`` (its options are declared in :mod:`hazardhub.platform.cli`, so
     the CLI need not import this module until the command runs): data set, then the measures."""
-    from hazardhub.extensions import db
-    from hazardhub.devtools.scale import build, dataset_summary
 
     def say(text: str) -> None:
         if not as_json:
