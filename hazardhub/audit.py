@@ -6,9 +6,10 @@ the worker is down). On commit, :func:`_seal_transaction` appends the transactio
 hash chain: it locks the tenant's :class:`AuditChainHead` row (so concurrent writers queue instead
 of forking the chain), hashes the canonical form of the transaction row, its meta and every version
 row it wrote (from the flushed objects, in the form the database returns each value, or read back
-where that form is uncertain: :func:`_flushed_change_set`), and stores the link. :func:`verify_chain` recomputes all of it from the database and
-also checks each live row against its latest version, so an edit by direct SQL to a live row, a
-version row, a transaction row or a link is found and named.
+where that form is uncertain: :func:`_flushed_change_set`), and stores the link.
+:func:`verify_chain` recomputes all of it from the database and also checks each live row against
+its latest version, so an edit by direct SQL to a live row, a version row, a transaction row or a
+link is found and named.
 
 Strategy: every versioned model uses ``strategy='subquery'`` (stack-notes: ~3x cheaper than
 ``validity`` in batches, and no ``end_transaction_id`` that later transactions rewrite, which would
@@ -31,8 +32,8 @@ from itertools import chain
 from typing import Any, Callable, Iterable
 
 import sqlalchemy as sa
-import sqlalchemy_continuum.transaction as _continuum_tx
 import sqlalchemy_continuum.plugins.property_mod_tracker as _continuum_mod_tracker
+import sqlalchemy_continuum.transaction as _continuum_tx
 import sqlalchemy_continuum.unit_of_work as _continuum_uow
 import sqlalchemy_continuum.utils as _continuum_utils
 from flask import g, has_app_context, has_request_context, request
@@ -113,8 +114,8 @@ def _create_transaction(self, session):
     """Create the Continuum transaction with one INSERT, without an ORM flush and without autoflush.
 
     Replaces ``UnitOfWork.create_transaction``, which adds the row to Continuum's side session and
-    flushes it (a whole unit-of-work pass for one row: 13 % of a versioned write, measured by
-    ``flask bench``). The row is written with one Core INSERT on the session's connection; the
+    flushes it (a whole unit-of-work pass for one row: 13 % of a versioned write's Python time
+    under cProfile, issue #15). The row is written with one Core INSERT on the session's connection; the
     object then joins the session as persistent, as Continuum's version did (it expunged the row
     from its side session and added it to the session). It has no meta rows yet, and says so, so
     the first touch of ``meta`` does not lazy-load the empty collection.
