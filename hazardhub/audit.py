@@ -5,9 +5,11 @@ database transaction as the change (never by a later job, which Redash learned l
 the worker is down). On commit, :func:`_seal_transaction` appends the transaction to its tenant's
 hash chain: it locks the tenant's :class:`AuditChainHead` row (so concurrent writers queue instead
 of forking the chain), hashes the canonical form of the transaction row, its meta and every version
-row it wrote, and stores the link. :func:`verify_chain` recomputes all of it from the database and
-also checks each live row against its latest version, so an edit by direct SQL to a live row, a
-version row, a transaction row or a link is found and named.
+row it wrote (from the flushed objects, in the form the database returns each value, or read back
+where that form is uncertain: :func:`_flushed_change_set`), and stores the link.
+:func:`verify_chain` recomputes all of it from the database and also checks each live row against
+its latest version, so an edit by direct SQL to a live row, a version row, a transaction row or a
+link is found and named.
 
 Strategy: every versioned model uses ``strategy='subquery'`` (stack-notes: ~3x cheaper than
 ``validity`` in batches, and no ``end_transaction_id`` that later transactions rewrite, which would
@@ -19,23 +21,34 @@ mapper); every ``<area>/models.py`` imports it first, ``hazardhub.models`` then 
 """
 from __future__ import annotations
 
+import functools
 import getpass
 import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import chain
 from typing import Any, Callable, Iterable
 
 import sqlalchemy as sa
+import sqlalchemy_continuum.plugins.property_mod_tracker as _continuum_mod_tracker
+import sqlalchemy_continuum.transaction as _continuum_tx
+import sqlalchemy_continuum.unit_of_work as _continuum_uow
+import sqlalchemy_continuum.utils as _continuum_utils
 from flask import g, has_app_context, has_request_context, request
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from flask_login import current_user
+from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy_continuum import make_versioned, version_class, versioning_manager
+from sqlalchemy_continuum.operation import Operation, Operations
 from sqlalchemy_continuum.plugins import FlaskPlugin, PropertyModTrackerPlugin, TransactionMetaPlugin
+from sqlalchemy_continuum.utils import is_modified, is_versioned
 
 from hazardhub.clock import utcnow
 from hazardhub.db import Base, listen_once
+from hazardhub.extensions import db
+from hazardhub.tenancy import CrossTenantWrite, current_scope
 
 #: options every versioned model uses; see the module docstring for the strategy
 VERSIONED = {"strategy": "subquery"}
@@ -46,8 +59,6 @@ GENESIS = "0" * 64
 def actor_id() -> int | None:
     """The user a change is made by: the web user, else the job's requester or CLI ``--as``."""
     if has_request_context():
-        from flask_login import current_user
-
         if current_user and getattr(current_user, "is_authenticated", False):
             return current_user.id
     if has_app_context():
@@ -68,7 +79,6 @@ def _keep_insert_when_updated(original):
     unit gets its materialised path only after its id exists), and history would say 修改
     instead of 创建. The operation stays an INSERT; the version row takes the final values.
     """
-    from sqlalchemy_continuum.operation import Operation
 
     def add_update(self, target):
         current = self.objects.get(self.format_key(target))
@@ -81,8 +91,6 @@ def _keep_insert_when_updated(original):
     return add_update
 
 
-from sqlalchemy_continuum.operation import Operations  # noqa: E402
-
 Operations.add_update = _keep_insert_when_updated(Operations.add_update)
 
 
@@ -94,45 +102,88 @@ def _is_session_modified(session) -> bool:
     An object that is neither new, deleted nor in ``session.dirty`` has no pending change, so
     looking only at those three sets gives the same answer.
     """
-    from itertools import chain
-
-    from sqlalchemy_continuum.utils import is_modified, is_versioned
-
     new, deleted = session.new, session.deleted
     return any(is_versioned(obj) and (obj in new or obj in deleted or is_modified(obj))
                for obj in chain(new, deleted, session.dirty))
 
 
-import sqlalchemy_continuum.unit_of_work as _continuum_uow  # noqa: E402
-
 _continuum_uow.is_session_modified = _is_session_modified
 
 
-def _create_transaction_without_autoflush(original):
-    """Create the Continuum transaction without letting its own set-up flush the session.
+def _create_transaction(self, session):
+    """Create the Continuum transaction with one INSERT, without an ORM flush and without autoflush.
 
-    Building the transaction row asks the plugins for its arguments, and the Flask plugin asks for
-    the actor (:func:`actor_id` → ``current_user``). In a fresh app context — a job run in-process
-    inside a request, a witness record after a job — ``current_user`` is loaded by a query, and
-    that query autoflushed the pending rows first. The flush saw no transaction yet and created
-    one (N) for those rows; then the interrupted call created a second one (N+1) and made it
-    current. The versions stayed in N, the meta and the chain link went to N+1, and
-    ``audit verify`` reported N as written behind the application's back (issue #12: every
+    Replaces ``UnitOfWork.create_transaction``, which adds the row to Continuum's side session and
+    flushes it (a whole unit-of-work pass for one row: 13 % of a versioned write's Python time
+    under cProfile, issue #15). The row is written with one Core INSERT on the session's connection; the
+    object then joins the session as persistent, as Continuum's version did (it expunged the row
+    from its side session and added it to the session). It has no meta rows yet, and says so, so
+    the first touch of ``meta`` does not lazy-load the empty collection.
+
+    Autoflush is held off because building the row asks the plugins for its arguments, and the
+    Flask plugin asks for the actor (:func:`actor_id` → ``current_user``). In a fresh app context —
+    a job run in-process inside a request, a witness record after a job — ``current_user`` is
+    loaded by a query, and that query autoflushed the pending rows first. The flush saw no
+    transaction yet and created one (N) for those rows; then the interrupted call created a second
+    one (N+1) and made it current. The versions stayed in N, the meta and the chain link went to
+    N+1, and ``audit verify`` reported N as written behind the application's back (issue #12: every
     city witness record after an in-process PDF job). With autoflush held off, the pending rows
     are flushed afterwards, into the one transaction that is sealed.
     """
+    with session.no_autoflush:
+        args = self.transaction_args(session)
+        tx_cls = self.manager.transaction_cls
+        tx = tx_cls()
+        for key, value in args.items():
+            setattr(tx, key, value)
+        if tx.issued_at is None:  # the column's default, applied here as the row is not flushed
+            tx.issued_at = utcnow()
+        if not self.version_session:
+            self.version_session = sa.orm.session.Session(bind=session.connection())
+        mapper = sa.inspect(tx_cls)
+        values = {c.name: getattr(tx, mapper.get_property_by_column(c).key)
+                  for c in tx_cls.__table__.columns if not c.primary_key}
+        result = session.connection().execute(_transaction_insert(), values)
+        tx.id = result.inserted_primary_key[0]
+        make_transient_to_detached(tx)
+        set_committed_value(tx, "meta_relation", ())
+        session.add(tx)
+        self.current_transaction = tx
+        return tx
 
-    def create_transaction(self, session):
-        with session.no_autoflush:
-            return original(self, session)
 
-    return create_transaction
+_continuum_uow.UnitOfWork.create_transaction = _create_transaction
 
 
-_continuum_uow.UnitOfWork.create_transaction = _create_transaction_without_autoflush(
-    _continuum_uow.UnitOfWork.create_transaction)
+@functools.cache
+def _transaction_insert() -> sa.Insert:
+    """The transaction row's INSERT, built once."""
+    return versioning_manager.transaction_cls.__table__.insert()
 
-import sqlalchemy_continuum.transaction as _continuum_tx  # noqa: E402
+
+_VERSIONED_PROPERTIES: dict[type, tuple] = {}
+
+
+def _versioned_column_properties(obj_or_class):
+    """Continuum's ``versioned_column_properties``, kept per class once its mapper is configured.
+
+    Continuum walks the mapper's columns and its exclusion options again on every call, and a
+    versioned write calls it four times per changed object (copying the attributes, the ``*_mod``
+    flags, the "is it modified?" checks): 180 generator steps a hazard edit, 7 % of its Python time
+    (cProfile, issue #15). The answer depends on the class alone.
+    """
+    cls = obj_or_class if isinstance(obj_or_class, type) else type(obj_or_class)
+    cached = _VERSIONED_PROPERTIES.get(cls)
+    if cached is None:
+        cached = tuple(_continuum_utils_versioned_column_properties(cls))
+        if sa.inspect(cls).configured:
+            _VERSIONED_PROPERTIES[cls] = cached
+    return cached
+
+
+_continuum_utils_versioned_column_properties = _continuum_utils.versioned_column_properties
+for _module in (_continuum_utils, _continuum_uow, _continuum_mod_tracker):
+    _module.versioned_column_properties = _versioned_column_properties
 
 # Continuum stamps ``issued_at`` from the machine's clock; take it from the one clock, so a test that
 # freezes the clock finds its changes in the ledger "as of" that day (hazardhub/clock.py)
@@ -190,18 +241,13 @@ def tx_meta(**values: Any) -> None:
 
     Works before or after the first flush; creates the Continuum transaction if needed.
     """
-    from hazardhub.extensions import db
-
     session = db.session()  # the real Session: Continuum keys its maps by it, not the proxy
     uow = versioning_manager.unit_of_work(session)
     tx = uow.current_transaction
     if tx is None:
+        # (a transaction created just now knows it has no meta rows: :func:`_create_transaction`)
         tx = uow.create_transaction(session)
-        # A transaction created just now has no meta rows: say so, or the first touch of ``meta``
-        # lazy-loads the collection, which autoflushes the whole change first and then SELECTs
-        # (half of a versioned write's time, measured by ``flask bench``).
-        set_committed_value(tx, "meta_relation", ())
-        # and record where the change came from now, with the reason in the same INSERT, rather
+        # record where the change came from now, with the reason in the same INSERT, rather
         # than in a second flush when the seal finds it missing
         values = {"source": _source(), **values}
         if values["source"] == "cli" and "operator" not in values:
@@ -211,8 +257,6 @@ def tx_meta(**values: Any) -> None:
 
 def annotate(**values: Any) -> None:
     """Like :func:`tx_meta`, but only when the session already has versioned changes."""
-    from hazardhub.extensions import db
-
     session = db.session()
     session.flush()
     uow = _uow_for(session)
@@ -334,8 +378,6 @@ def _seal_transaction(session: Session) -> None:
     tx = uow.current_transaction if uow is not None else None
     if tx is None or getattr(uow, "hazardhub_sealed", None) == tx.id:
         return  # nothing versioned, or already sealed by an earlier commit of this unit of work
-    from hazardhub.tenancy import CrossTenantWrite, current_scope
-
     tenant_id = current_scope().write_tenant_id
     if tenant_id is None:
         raise CrossTenantWrite("a versioned change needs a tenant bound for writing")
@@ -354,38 +396,208 @@ def _seal_transaction(session: Session) -> None:
         raise UnsealedVersions(
             f"versions of transaction(s) {stray} would be committed unsealed beside transaction {tx.id}")
     conn = session.connection()
-    tables = sorted({vcls.__table__ for (vcls, _pk) in uow.version_objs}, key=lambda t: t.name)
-    tx_row, meta, versions = _load_transaction(conn, tx.id, tables)
+    change_set = _flushed_change_set(tx, uow, conn.dialect.name)
+    if change_set is None:  # a value whose stored form is not certain: hash what the database holds
+        tables = sorted({vcls.__table__ for (vcls, _pk) in uow.version_objs}, key=lambda t: t.name)
+        change_set = _load_transaction(conn, tx.id, tables)
+    tx_row, meta, versions = change_set
     for table_name, row in versions:
         if row.get("tenant_id") != tenant_id:
             raise CrossTenantWrite(
                 f"transaction {tx.id} writes {table_name} rows of tenant {row.get('tenant_id')} "
                 f"while tenant {tenant_id} is bound: one transaction, one tenant"
             )
-    head = session.execute(
-        sa.select(AuditChainHead)
-        .where(AuditChainHead.tenant_id == tenant_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-    if head is None:
-        head = AuditChainHead(tenant_id=tenant_id, seq=0, head_hash=GENESIS)
-        session.add(head)
-    canonical = canonical_change_set(tx_row, meta, versions)
-    new_hash = link_hash(head.head_hash, canonical)
-    session.add(
-        AuditChainLink(
-            transaction_id=tx.id,
-            tenant_id=tenant_id,
-            seq=head.seq + 1,
-            prev_hash=head.head_hash,
-            link_hash=new_hash,
-        )
-    )
-    head.seq = head.seq + 1
-    head.head_hash = new_hash
-    head.updated_at = utcnow()
+    _append_link(session, conn, tenant_id, tx.id, canonical_change_set(tx_row, meta, versions))
     uow.hazardhub_sealed = tx.id
+
+
+def _append_link(session: Session, conn: sa.Connection, tenant_id: int, tx_id: int, canonical: str) -> None:
+    """Lock the tenant's head, then store the link and move the head: Core statements, no ORM flush.
+
+    The head is read ``FOR UPDATE`` (concurrent writers queue here instead of forking the chain).
+    On PostgreSQL the head's update and the link's insert are one statement (a data-modifying
+    ``WITH``); SQLite has no such statement, and takes the two (its writers are serialised by the
+    database lock anyway). An ``AuditChainHead`` object the session already holds is given the new
+    values, as the ORM update this replaces did.
+    """
+    statements = _chain_statements()
+    head = conn.execute(statements.lock, {"tenant": tenant_id}).first()
+    seq, prev = (head.seq, head.head_hash) if head is not None else (0, GENESIS)
+    new_hash, now = link_hash(prev, canonical), utcnow()
+    params = {"tenant": tenant_id, "tx": tx_id, "new_seq": seq + 1, "prev": prev, "new_hash": new_hash, "now": now}
+    if head is None:
+        conn.execute(statements.start, params)
+        conn.execute(statements.link, params)
+    elif conn.dialect.name == "postgresql":
+        conn.execute(statements.move_and_link, params)
+    else:
+        conn.execute(statements.move, params)
+        conn.execute(statements.link, params)
+    moved = {"seq": seq + 1, "head_hash": new_hash, "updated_at": now}
+    held = session.identity_map.get(sa.orm.util.identity_key(AuditChainHead, (tenant_id,)))
+    if held is not None:
+        for key, value in moved.items():
+            set_committed_value(held, key, value)
+
+
+@dataclass(frozen=True)
+class _ChainStatements:
+    lock: sa.Select
+    start: sa.Insert
+    move: sa.Update
+    link: sa.Insert
+    move_and_link: sa.Insert
+
+
+@functools.cache
+def _chain_statements() -> _ChainStatements:
+    """The seal's statements, built once (bound parameters, not values): building a Core
+    statement per commit was a tenth of the seal's Python time."""
+    ht, lt = AuditChainHead.__table__, AuditChainLink.__table__
+    p = sa.bindparam
+    move = (ht.update().where(ht.c.tenant_id == p("tenant"))
+            .values(seq=p("new_seq"), head_hash=p("new_hash"), updated_at=p("now")))
+    link = lt.insert().values(transaction_id=p("tx"), tenant_id=p("tenant"), seq=p("new_seq"),
+                              prev_hash=p("prev"), link_hash=p("new_hash"), created_at=p("now"))
+    return _ChainStatements(
+        lock=sa.select(ht.c.seq, ht.c.head_hash).where(ht.c.tenant_id == p("tenant")).with_for_update(),
+        start=ht.insert().values(tenant_id=p("tenant"), seq=p("new_seq"), head_hash=p("new_hash"),
+                                 updated_at=p("now")),
+        move=move,
+        link=link,
+        move_and_link=link.add_cte(move.cte("moved")),
+    )
+
+
+#: marks a value whose stored form :func:`_stored_form` cannot predict
+_UNSURE = object()
+
+
+def _stored_form(column_type) -> Callable[[Any], Any]:
+    """How a value of ``column_type`` (as the dialect in use maps it) comes back from the
+    database, or ``_UNSURE``.
+
+    Only the types whose round trip is exact on SQLite and PostgreSQL are predicted: text, whole
+    numbers, booleans, dates, naive timestamps, and ``Numeric`` values that need no rounding to the
+    column's scale and fit a double (SQLite stores numerics as floats). Anything else (JSON, time
+    zones, enums, padded ``CHAR``) is unsure, and the seal then reads the rows back.
+    """
+    t = column_type
+    if isinstance(t, (sa.Enum, sa.CHAR, sa.NCHAR)):
+        return lambda v: _UNSURE
+    if isinstance(t, sa.Boolean):
+        return lambda v: v if type(v) is bool else _UNSURE
+    if isinstance(t, sa.Integer):
+        return lambda v: v if type(v) is int else _UNSURE
+    if isinstance(t, sa.String):
+        return lambda v: v if type(v) is str else _UNSURE
+    if isinstance(t, sa.DateTime):
+        if t.timezone:
+            return lambda v: _UNSURE
+        return lambda v: v if type(v) is datetime and v.tzinfo is None else _UNSURE
+    if isinstance(t, sa.Date):
+        return lambda v: v if type(v) is date else _UNSURE
+    if isinstance(t, sa.Numeric) and not isinstance(t, sa.Float) and t.asdecimal and t.scale is not None:
+        scale = t.scale
+
+        def decimal(v):
+            kind = type(v)
+            if kind is float:
+                d = Decimal(repr(v))
+            elif kind is int or kind is Decimal:
+                d = Decimal(v)
+            else:
+                return _UNSURE
+            if not d.is_finite() or (d.is_zero() and d.is_signed()):  # PostgreSQL has no -0
+                return _UNSURE
+            sign_digits_exp = d.as_tuple()
+            if sign_digits_exp.exponent < -scale or len(sign_digits_exp.digits) > 15:
+                return _UNSURE
+            return d
+
+        return decimal
+    return lambda v: _UNSURE
+
+
+_ROW_PLANS: dict[tuple[sa.Table, str], list[tuple[str, str, Callable]] | None] = {}
+
+
+def _row_plan(mapper, dialect: str) -> list[tuple[str, str, Callable]] | None:
+    """(column, attribute, stored form) for every hashed column of ``mapper``'s table, once per
+    dialect (Continuum's transaction id is a ``BigInteger`` with an ``Integer`` variant on SQLite)."""
+    table = mapper.local_table
+    if (table, dialect) not in _ROW_PLANS:
+        plan = []
+        for column in table.columns:
+            if column.name == "end_transaction_id":
+                continue
+            try:
+                key = mapper.get_property_by_column(column).key
+            except sa.orm.exc.UnmappedColumnError:
+                plan = None
+                break
+            column_type = column.type
+            column_type = getattr(column_type, "_variant_mapping", {}).get(dialect, column_type)
+            plan.append((column.name, key, _stored_form(column_type)))
+        _ROW_PLANS[table, dialect] = plan
+    return _ROW_PLANS[table, dialect]
+
+
+def _flushed_row(obj, dialect: str) -> dict | None:
+    """The canonical row of a flushed object as the database now holds it, or None if unsure."""
+    state = sa.inspect(obj)
+    if not state.persistent or state.modified:
+        return None
+    plan = _row_plan(state.mapper, dialect)
+    if plan is None:
+        return None
+    values = state.dict
+    row = {}
+    for name, key, stored in plan:
+        if key not in values:  # expired or never loaded (a server default): only the database knows
+            return None
+        value = values[key]
+        if value is not None:
+            value = stored(value)
+            if value is _UNSURE:
+                return None
+        row[name] = canonical_value(value)
+    return row
+
+
+def _flushed_change_set(tx, uow, dialect: str) -> tuple[dict, dict, list[tuple[str, dict]]] | None:
+    """The transaction row, its meta and its version rows, hashed from the flushed objects.
+
+    Why not read them back: the three SELECTs were a quarter of a versioned write's statements,
+    and every value was just written by this session. The objects are flushed (nothing pending),
+    and each value is taken in the form the database returns it (:func:`_stored_form`), so the
+    canonical text equals what :func:`verify_chain` recomputes from the tables; where that form is
+    not certain this returns None and the seal reads the rows back as before. Version rows are
+    the unit of work's version objects: the rows of this transaction the old read-back found (it
+    read, in those objects' tables, the rows carrying this transaction's id).
+    """
+    tx_row = _flushed_row(tx, dialect)
+    if tx_row is None:
+        return None
+    relation = sa.inspect(tx).dict.get("meta_relation")
+    if relation is None:
+        return None
+    meta = {}
+    for item in relation.values():
+        item_state = sa.inspect(item)
+        if not item_state.persistent or item_state.modified:
+            return None
+        key, value = item_state.dict.get("key"), item_state.dict.get("value")
+        if type(key) is not str or (value is not None and type(value) is not str):
+            return None
+        meta[key] = value
+    versions = []
+    for vobj in uow.version_objs.values():
+        row = _flushed_row(vobj, dialect)
+        if row is None:
+            return None
+        versions.append((vobj.__table__.name, row))
+    return tx_row, meta, versions
 
 
 def install_sealing() -> None:
@@ -405,8 +617,6 @@ def _operator() -> str:
 
 def chain_head(tenant_id: int) -> tuple[int, str]:
     """Return ``(seq, hash)`` of the tenant's chain head as committed so far."""
-    from hazardhub.extensions import db
-
     row = db.session.execute(
         sa.select(AuditChainHead.seq, AuditChainHead.head_hash).where(
             AuditChainHead.tenant_id == tenant_id
@@ -828,8 +1038,6 @@ def histories(cls, ids: Iterable[int], labels: dict[str, str] | None = None,
               hidden: Iterable[str] = ()) -> dict[int, list[HistoryEntry]]:
     """:func:`history` of many rows of ``cls`` at once: four queries, not four per row (an
     inspection's history reads its thirty checklist lines' versions)."""
-    from hazardhub.extensions import db
-
     vcls = version_class(cls)
     pk = sa.inspect(cls).primary_key[0].name
     ids = list(ids)
@@ -857,8 +1065,9 @@ def histories(cls, ids: Iterable[int], labels: dict[str, str] | None = None,
         for r in db.session.execute(sa.select(mt.c.transaction_id, mt.c.key, mt.c.value)
                                     .where(mt.c.transaction_id.in_(tx_ids))):
             metas.setdefault(r.transaction_id, {})[r.key] = r.value
-    from hazardhub.accounts.models import User
-
+    # the account class as Continuum's transaction maps it: audit sits below the models that
+    # import it (accounts.models among them), so it names no model module
+    User = tx_cls.user.property.mapper.class_
     user_ids = {t.user_id for t in txs.values() if t.user_id}
     names = dict(
         db.session.execute(

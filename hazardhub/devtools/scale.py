@@ -55,8 +55,19 @@ from flask import current_app, g
 from sqlalchemy_continuum import version_class, versioning_manager
 
 from hazardhub import clock
-from hazardhub.audit import BulkChainWriter, BulkTransaction, VersionedTable, advance_sequences, bulk_insert
+from hazardhub.config import ROOT
+from hazardhub.accounts.models import Membership, User
+from hazardhub.audit import (BulkChainWriter, BulkTransaction, VersionedTable, advance_sequences, bulk_insert,
+                             tx_meta)
+from hazardhub.devtools.demo import DEMO_ACCOUNTS, _ensure_account, seed_demo
 from hazardhub.extensions import db
+from hazardhub.hazards.models import CATEGORIES, Hazard, HazardCitation, HazardCounter
+from hazardhub.inspections.models import Inspection, InspectionItem, SignOff
+from hazardhub.inspections.operations import canonical, checklist_for
+from hazardhub.orgs import operations as org_ops
+from hazardhub.orgs.models import OrgUnit, Tenant
+from hazardhub.orgs.unit_rows import UnitRow
+from hazardhub.standards.models import RuleGroup, Standard, StandardItem
 from hazardhub.tenancy import tenant_bound
 
 #: schools and kindergartens generated per district (``city`` = all six, 2,000 in total;
@@ -103,8 +114,6 @@ def build(scale: str, *, rebuild: bool = False, log: Callable[[str], None] = pri
     """
     from flask_migrate import upgrade
 
-    from hazardhub.config import ROOT
-    from hazardhub.devtools.demo import seed_demo
 
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}")
@@ -129,7 +138,6 @@ def build(scale: str, *, rebuild: bool = False, log: Callable[[str], None] = pri
         for key, value in counts.items():
             report.counts[key] = report.counts.get(key, 0) + value
         report.built.append(slug)
-    from hazardhub.devtools.demo import DEMO_ACCOUNTS, _ensure_account
 
     report.logins = [_ensure_account(*spec) for spec in DEMO_ACCOUNTS]  # existing accounts: a lookup
     report.seconds = time.perf_counter() - started
@@ -143,7 +151,6 @@ def build_district(slug: str, *, log: Callable[[str], None] = print,
 
     :param conn: write the history on this connection inside the caller's transaction (tests)
     """
-    from hazardhub.orgs.models import OrgUnit
 
     tenant = _tenant(slug)
     if _complete(tenant.id, slug):
@@ -197,7 +204,6 @@ def _drop_everything() -> None:
 
 
 def _demo_seeded() -> bool:
-    from hazardhub.accounts.models import User
 
     return db.session.execute(
         sa.select(User.id).where(User.username == "demo_ja_admin").execution_options(all_tenants=True)
@@ -205,7 +211,6 @@ def _demo_seeded() -> bool:
 
 
 def _tenant(slug: str):
-    from hazardhub.orgs.models import Tenant
 
     return db.session.execute(sa.select(Tenant).where(Tenant.slug == slug)).scalar_one()
 
@@ -225,9 +230,6 @@ def _complete(tenant_id: int, slug: str) -> bool:
 
 def _ensure_units(tenant, slug: str) -> list:
     """Townships (if the district has fewer than eight) and the generated schools, by code."""
-    from hazardhub.orgs import operations as org_ops
-    from hazardhub.orgs.models import OrgUnit
-    from hazardhub.orgs.unit_rows import UnitRow
 
     bureau = org_ops.root_unit(tenant.id)
     units = db.session.execute(sa.select(OrgUnit).where(OrgUnit.tenant_id == tenant.id)).scalars().all()
@@ -290,9 +292,6 @@ def _ensure_people(tenant, slug: str, schools: list) -> _People:
     """
     from werkzeug.security import generate_password_hash
 
-    from hazardhub.accounts.models import Membership, User
-    from hazardhub.audit import tx_meta
-    from hazardhub.orgs.models import OrgUnit
 
     townships = db.session.execute(
         sa.select(OrgUnit).where(OrgUnit.tenant_id == tenant.id, OrgUnit.kind == "township_center")
@@ -362,8 +361,6 @@ class _DistrictHistory:
     """Generates and writes one district's 36 months; see the module docstring."""
 
     def __init__(self, tenant, slug: str, schools: list, people: _People, log=print):
-        from hazardhub.hazards.models import Hazard, HazardCitation
-        from hazardhub.inspections.models import Inspection, InspectionItem, SignOff
 
         self.tenant, self.slug, self.schools, self.people, self.log = tenant, slug, schools, people, log
         self.rng = random.Random(f"history-{slug}-{DATASET_VERSION}")
@@ -401,8 +398,6 @@ class _DistrictHistory:
     # -- generation ---------------------------------------------------------------------------
 
     def _checklists(self) -> dict:
-        from hazardhub.inspections.operations import checklist_for
-        from hazardhub.standards.models import RuleGroup, Standard, StandardItem
 
         with tenant_bound(self.tenant.id):
             lists = {}
@@ -537,7 +532,6 @@ class _DistrictHistory:
 
     def _snapshot_signoffs(self) -> None:
         """What the principal signed (``inspections.operations.snapshot``), once numbers exist."""
-        from hazardhub.inspections.operations import canonical
 
         for tx, signoff, insp, items, open_ledger in self.pending_signoffs:
             data = {
@@ -560,7 +554,6 @@ class _DistrictHistory:
 
     def _hazards_from(self, school, insp: dict, items: list[dict], at: datetime, source: str, by_id: int,
                       by_name: str, tx: BulkTransaction) -> list[dict]:
-        from hazardhub.hazards.models import CATEGORIES
 
         rng = self.rng
         items_by_id, groups, standards = self.catalogue
@@ -743,7 +736,6 @@ class _DistrictHistory:
         return counts
 
     def _number_base(self, conn) -> dict[int, int]:
-        from hazardhub.hazards.models import HazardCounter
 
         ct = HazardCounter.__table__
         return dict(conn.execute(sa.select(ct.c.year, ct.c.last).where(ct.c.tenant_id == self.tenant.id)).all())
@@ -763,7 +755,6 @@ class _DistrictHistory:
                 # district's checklist lines took minutes instead of seconds).
                 conn.exec_driver_sql(f'ANALYZE "{table.live.name}"')
         counts["versions"] = self.writer.write()  # transactions, meta, versions, links, head
-        from hazardhub.hazards.models import HazardCounter
 
         ct = HazardCounter.__table__
         for year, n in self.counters.items():
