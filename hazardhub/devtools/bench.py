@@ -54,6 +54,7 @@ from hazardhub.audit import tx_meta
 from hazardhub.campaigns.models import Campaign, Phase
 from hazardhub.clock import today
 from hazardhub.devtools.scale import build, dataset_summary
+from hazardhub.devtools.workday import Writers
 from hazardhub.directives.models import Directive, DirectiveHazard
 from hazardhub.extensions import db
 from hazardhub.hazards.models import Hazard
@@ -549,8 +550,40 @@ def measure_pdfs(t: Targets, env: dict, wanted=lambda name: True) -> list[dict]:
 # the command
 
 
+def working_day(users: dict, page_list, rates: tuple[float, ...], clients: int, seconds: float, wanted,
+                emit, say) -> None:
+    """Pages under writes (#15): for each rate a writer process commits that many operations a
+    second across every district (:mod:`hazardhub.devtools.workday`) while the readers measure
+    each page for ``seconds``; then one table, page × rate, p50/p95 and the writes achieved."""
+    table: dict[str, dict[float, PageResult]] = {}
+    achieved: dict[float, float] = {}
+    chosen = [(n, w, p) for n, w, p in page_list if wanted(n)]
+    for rate in rates:
+        say(f"写入 {rate:g} 次/秒：{len(chosen)} 个页面 × {seconds:.0f} s")
+        with Writers(current_app._get_current_object(), rate, seconds * len(chosen) + 60) as writers:
+            time.sleep(2 if rate else 0)  # the writers' first commits before the first page
+            for name, who, path in chosen:
+                result = drive(users[who], name, path, clients=clients, seconds=seconds)
+                table.setdefault(name, {})[rate] = result
+                emit({"name": name, "writes_per_second": rate, "p50_ms": round(result.pct(50), 1),
+                      "p95_ms": round(result.pct(95), 1), "rps": round(result.rps, 1),
+                      "requests": len(result.latencies), "errors": result.errors},
+                     f"{name:22} @{rate:>5g} w/s  p50 {result.pct(50):7.1f} ms  p95 {result.pct(95):7.1f} ms  "
+                     f"{result.rps:7.1f} req/s  ({result.errors} errors)")
+        achieved[rate] = writers.achieved
+        emit({"name": "writes", "writes_per_second": rate, "achieved": round(writers.achieved, 2),
+              "by_step": writers.counts}, f"{'writes':22} @{rate:>5g} w/s  achieved {writers.achieved:.2f}/s  "
+                                          f"{writers.counts}")
+    head = "page".ljust(22) + "".join(f"{f'{r:g} w/s ({achieved[r]:.1f})':>22}" for r in rates)
+    say("p50 / p95 ms by writes a second (achieved in brackets):")
+    say(head)
+    for name, by_rate in table.items():
+        say(name.ljust(22) + "".join(f"{f'{by_rate[r].pct(50):.0f} / {by_rate[r].pct(95):.0f}':>22}"
+                                     for r in rates))
+
+
 def run_bench(scale: str, as_json: bool, clients: int, seconds: float, workers: int | None,
-              only: tuple[str, ...], no_data_cache: bool) -> None:
+              only: tuple[str, ...], no_data_cache: bool, rates: tuple[float, ...] = ()) -> None:
     """The body of ``flask bench`` (its options are declared in :mod:`hazardhub.platform.cli`, so
     the CLI need not import this module until the command runs): data set, then the measures."""
 
@@ -593,8 +626,10 @@ def run_bench(scale: str, as_json: bool, clients: int, seconds: float, workers: 
             users = {"": Client(port), "bureau": Client(port), "city": Client(port)}
             users["bureau"].login(targets.bureau_admin)
             users["city"].login(targets.city_admin)
-            floor = None
-            for name, who, path in pages(targets, has_citywide):
+            if rates:
+                working_day(users, pages(targets, has_citywide)[1:], rates, clients, seconds, wanted, emit, say)
+                floor = None
+            for name, who, path in ([] if rates else pages(targets, has_citywide)):
                 if name != "floor_healthz" and not wanted(name):
                     continue
                 result = drive(users[who], name, path, clients=clients, seconds=seconds)

@@ -245,10 +245,13 @@ def import_units(path, slug, dry_run, as_json) -> None:
 @click.option("--seconds", default=15.0, show_default=True, help="每个页面的压测时长（秒）。")
 @click.option("--workers", type=int, help="gunicorn 进程数（默认 2×CPU+1）。")
 @click.option("--only", multiple=True, help="只测这些项目（页面名、versioned_write、pdf）。")
+@click.option("--writes-per-second", "rates", default="",
+              help="工作日模式：逗号分隔的写入速率（次/秒，如 0,5,20）；每个速率下一个写入进程按此速率在各区县学校"
+                   "登记、整改、验收隐患，同时测各页面。")
 @click.option("--no-data-cache", is_flag=True,
               help="网页进程关闭按数据版本的缓存（HAZARDHUB_DATA_CACHE_ENTRIES=0），测每次都重新计算的页面。")
 def bench(scale: str, as_json: bool, clients: int, seconds: float, workers: int | None, only: tuple[str, ...],
-          no_data_cache: bool) -> None:
+          rates: str, no_data_cache: bool) -> None:
     """Build or reuse the data set, then measure pages, the versioned write and the PDFs.
 
     The pages are requested again and again with the same query string, so with the data cache
@@ -259,7 +262,13 @@ def bench(scale: str, as_json: bool, clients: int, seconds: float, workers: int 
     # module (register_cli), and the benchmark, the scale data set and the demo stay out of it
     from hazardhub.devtools.bench import run_bench
 
-    run_bench(scale, as_json, clients, seconds, workers, only, no_data_cache)
+    try:
+        parsed = tuple(float(r) for r in rates.replace("，", ",").split(",") if r.strip())
+    except ValueError:
+        raise click.BadParameter("写入速率应为逗号分隔的数字，如 0,5,20。", param_hint="--writes-per-second")
+    if any(r < 0 for r in parsed):
+        raise click.BadParameter("写入速率不能为负数。", param_hint="--writes-per-second")
+    run_bench(scale, as_json, clients, seconds, workers, only, no_data_cache, parsed)
 
 
 def register_cli(app: Flask) -> None:
