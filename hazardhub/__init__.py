@@ -21,6 +21,7 @@ def install_listeners() -> None:
 
     1. tenancy     — scope every ORM SELECT; stamp/check ``tenant_id`` (before_flush, first)
     2. audit       — seal each committing transaction into its tenant's chain (before_commit)
+       changeindex — note the units each flush touched, for the seal's link (after_flush, first)
     3. inspections — refuse a flush that changes a signed inspection (before_flush, after 1)
     4. datacache   — note that a transaction flushed, so cached figures are bypassed
     5. formtokens  — record the page a one-shot form created (after_flush, after 4)
@@ -28,12 +29,13 @@ def install_listeners() -> None:
     """
     # the areas are imported when an app is built, not with the package: every ``import hazardhub.x``
     # (the ground floor included) runs this file first, and must not load the whole application
-    from hazardhub import audit, datacache, formtokens, tenancy
+    from hazardhub import audit, changeindex, datacache, formtokens, tenancy
     from hazardhub.channels import operations as channel_ops
     from hazardhub.inspections import operations as inspection_ops
 
     tenancy.install_scoping()
     audit.install_sealing()
+    changeindex.install_change_tracking()
     inspection_ops.install_frozen_guard()
     datacache.install_flush_tracking()
     formtokens.install_outcome_capture()

@@ -45,6 +45,7 @@ from sqlalchemy_continuum.operation import Operation, Operations
 from sqlalchemy_continuum.plugins import FlaskPlugin, PropertyModTrackerPlugin, TransactionMetaPlugin
 from sqlalchemy_continuum.utils import is_modified, is_versioned
 
+from hazardhub.changeindex import pending_units
 from hazardhub.clock import utcnow
 from hazardhub.db import Base, listen_once
 from hazardhub.extensions import db
@@ -230,6 +231,9 @@ class AuditChainLink(Base):
     #: sha256(prev_hash + sha256(canonical change set))
     link_hash: Mapped[str] = mapped_column(sa.String(64), nullable=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, nullable=False)
+    #: the org units whose records this transaction changed, ``"3,17"``, or ``"*"`` / NULL for the
+    #: whole tenant (:mod:`hazardhub.changeindex`): a hint for the kept figures, not hashed
+    units: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class UnsealedVersions(RuntimeError):
@@ -424,7 +428,8 @@ def _append_link(session: Session, conn: sa.Connection, tenant_id: int, tx_id: i
     head = conn.execute(statements.lock, {"tenant": tenant_id}).first()
     seq, prev = (head.seq, head.head_hash) if head is not None else (0, GENESIS)
     new_hash, now = link_hash(prev, canonical), utcnow()
-    params = {"tenant": tenant_id, "tx": tx_id, "new_seq": seq + 1, "prev": prev, "new_hash": new_hash, "now": now}
+    params = {"tenant": tenant_id, "tx": tx_id, "new_seq": seq + 1, "prev": prev, "new_hash": new_hash, "now": now,
+              "units": pending_units(session)}
     if head is None:
         conn.execute(statements.start, params)
         conn.execute(statements.link, params)
@@ -458,7 +463,8 @@ def _chain_statements() -> _ChainStatements:
     move = (ht.update().where(ht.c.tenant_id == p("tenant"))
             .values(seq=p("new_seq"), head_hash=p("new_hash"), updated_at=p("now")))
     link = lt.insert().values(transaction_id=p("tx"), tenant_id=p("tenant"), seq=p("new_seq"),
-                              prev_hash=p("prev"), link_hash=p("new_hash"), created_at=p("now"))
+                              prev_hash=p("prev"), link_hash=p("new_hash"), created_at=p("now"),
+                              units=p("units"))
     return _ChainStatements(
         lock=sa.select(ht.c.seq, ht.c.head_hash).where(ht.c.tenant_id == p("tenant")).with_for_update(),
         start=ht.insert().values(tenant_id=p("tenant"), seq=p("new_seq"), head_hash=p("new_hash"),

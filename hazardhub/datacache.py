@@ -29,9 +29,11 @@ How to use it::
 from __future__ import annotations
 
 import io
+import itertools
 import pickle
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Iterable, TypeVar
 
 import sqlalchemy as sa
@@ -39,7 +41,8 @@ from flask import current_app, g, has_app_context, has_request_context
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.state import InstanceState
 
-from hazardhub.audit import AuditChainHead, GENESIS
+from hazardhub.audit import AuditChainHead, AuditChainLink, GENESIS
+from hazardhub.changeindex import parse_units
 from hazardhub.db import listen_once
 from hazardhub.extensions import db
 
@@ -47,17 +50,18 @@ T = TypeVar("T")
 
 _lock = threading.Lock()
 _entries: "OrderedDict[Hashable, Any]" = OrderedDict()
-_stats = {"hits": 0, "misses": 0, "bypassed": 0}
+_stats = {"hits": 0, "misses": 0, "bypassed": 0, "recomputed_units": 0}
 
 
 def data_version(tenant_ids: Iterable[int]) -> tuple[tuple[int, int, str], ...]:
-    """``((tenant_id, seq, head_hash), …)`` of the tenants' audit-chain heads, one query (once
-    per request and set of tenants: a page that uses several cached figures reads the heads once)."""
+    """``((tenant_id, seq, head_hash), …)`` of the tenants' audit-chain heads: one query for the
+    heads this request has not read yet (a page that uses several kept figures reads them once)."""
     ids = tuple(sorted(set(tenant_ids)))
     seen = g.setdefault("hh_data_versions", {}) if has_request_context() else {}
-    if ids not in seen:
-        seen[ids] = _read_heads(ids)
-    return seen[ids]
+    missing = tuple(tid for tid in ids if tid not in seen)
+    if missing:
+        seen.update({tid: (seq, head_hash) for tid, seq, head_hash in _read_heads(missing)})
+    return tuple((tid, *seen[tid]) for tid in ids)
 
 
 def _read_heads(ids: tuple[int, ...]) -> tuple[tuple[int, int, str], ...]:
@@ -132,11 +136,215 @@ def _detached_copy(value: T) -> T:
     return pickle.loads(buffer.getvalue())
 
 
+# ---------------------------------------------------------------------------------------------
+# Figures kept per school (#15 item 2): a write recomputes the schools it touched, not the district
+#
+# A figure that is a sum over schools is kept as one *piece* per unit. Each chain link names the
+# units its transaction changed (:mod:`hazardhub.changeindex`); a process follows each tenant's
+# links since it first looked (a *watch*), and a piece computed when the process had followed the
+# chain to link ``n`` stays right until a later link names its unit or the whole tenant. So after a
+# principal's sign-off the district's matrix recomputes one school's piece (one small query), and
+# the city's comparison one school of one district. Pieces are plain values (tuples, numbers,
+# frozensets), compared on recomputation: a piece set's *generation* moves only when a piece really
+# changed, and what is built from the pieces (a page's table) is kept under those generations.
+
+
+@dataclass(frozen=True)
+class _Watch:
+    """What this process knows of one tenant's chain since it started following it."""
+
+    #: this watch's identity in the process: pieces from an older watch of the tenant (before a
+    #: restore, or after falling too far behind) are dropped
+    epoch: int
+    #: the seq this process started following at
+    base: int
+    #: the last link followed, and its hash (the next read checks the chain still holds it)
+    seq: int
+    head_hash: str
+    #: the newest link that changed the tenant as a whole
+    wide: int
+    #: unit id → the newest link that changed it (only units changed since ``base``)
+    units: dict = field(default_factory=dict)
+
+
+@dataclass
+class _PieceSet:
+    epoch: int
+    #: the seq followed when every piece was computed, and per recomputed unit its own
+    full: int
+    labels: dict
+    pieces: dict
+    generation: int
+    checked: int
+
+
+#: a process that fell further behind than this many links starts a new watch (reading them all
+#: back would cost more than computing the figures again)
+MAX_LINKS_BEHIND = 5000
+
+_watches: dict[int, _Watch] = {}
+_generations = itertools.count(1)
+
+
+def _links_since(tenant_id: int, seq: int):
+    links = AuditChainLink.__table__
+    return db.session.execute(
+        sa.select(links.c.seq, links.c.link_hash, links.c.units)
+        .where(links.c.tenant_id == tenant_id, links.c.seq >= seq).order_by(links.c.seq)).all()
+
+
+def _follow(tenant_id: int, head_seq: int, head_hash: str) -> _Watch:
+    """This process's watch of the tenant, brought up to (at least) the given head."""
+    with _lock:
+        watch = _watches.get(tenant_id)
+    if watch is not None and (watch.seq, watch.head_hash) == (head_seq, head_hash):
+        return watch
+    if watch is None or head_seq < watch.seq or head_seq - watch.seq > MAX_LINKS_BEHIND:
+        watch = _new_watch(head_seq, head_hash)
+    else:
+        rows = _links_since(tenant_id, max(watch.seq, 1))
+        if watch.seq > 0:
+            holds = bool(rows) and rows[0].seq == watch.seq and rows[0].link_hash == watch.head_hash
+            rows = rows[1:]
+        else:
+            holds = watch.head_hash == GENESIS
+        if not holds or not rows:  # the chain was rewritten (a restore): start again at its head
+            watch = _new_watch(head_seq, head_hash)
+        else:
+            units, wide = dict(watch.units), watch.wide
+            for row in rows:
+                named = parse_units(row.units)
+                if named is None:
+                    wide = row.seq
+                else:
+                    for unit in named:
+                        units[unit] = row.seq
+            watch = _Watch(epoch=watch.epoch, base=watch.base, seq=rows[-1].seq, head_hash=rows[-1].link_hash, wide=wide, units=units)
+    with _lock:
+        _watches[tenant_id] = watch
+    return watch
+
+
+def _new_watch(seq: int, head_hash: str) -> _Watch:
+    return _Watch(epoch=next(_generations), base=seq, seq=seq, head_hash=head_hash, wide=seq)
+
+
+def wide_mark(tenant_id: int) -> tuple[int, int]:
+    """Names the last change to the tenant as a whole (a unit renamed, an account, a directive…):
+    for keys of what shows such things beside per-school rows."""
+    current = watch(tenant_id)
+    return current.epoch, current.wide
+
+
+def unit_mark(tenant_id: int, unit_id: int) -> tuple[int, int, int]:
+    """Names the last change to one unit's records and to its tenant as a whole: for keys of a
+    figure that reads one school's records (a hazard's history)."""
+    current = watch(tenant_id)
+    return current.epoch, current.units.get(unit_id, current.base), current.wide
+
+
+def watch(tenant_id: int) -> _Watch:
+    """The tenant's watch, followed to the head this request read (once per request)."""
+    followed = g.setdefault("hh_watches", {}) if has_request_context() else {}
+    if tenant_id not in followed:
+        (_tid, seq, head_hash), = data_version([tenant_id])
+        followed[tenant_id] = _follow(tenant_id, seq, head_hash)
+    return followed[tenant_id]
+
+
+def unit_pieces(key: tuple, tenant_id: int,
+                compute: Callable[[list[int] | None], dict[int, Any]], *,
+                whole_only: bool = False) -> tuple[int, dict[int, Any]]:
+    """``(generation, {unit id: piece})`` of one tenant, kept per unit.
+
+    :param key: everything the pieces depend on besides the tenant's data (month, today, …).
+    :param compute: ``compute(None)`` returns the piece of every unit of the tenant that has one;
+        ``compute([ids])`` the pieces of those units only (a unit missing from the result has none).
+        A piece may read only rows that :mod:`hazardhub.changeindex` attributes to its unit.
+    :param whole_only: the value is not per unit (:func:`tenant_part`): only a change to the
+        tenant as a whole recomputes it.
+    """
+    if _capacity() <= 0 or _session_has_writes():
+        _stats["bypassed"] += 1
+        return 0, compute(None)
+    current = watch(tenant_id)
+    full_key = ("pieces", key, tenant_id)
+    with _lock:
+        kept: _PieceSet | None = _entries.get(full_key)
+        if kept is not None:
+            _entries.move_to_end(full_key)
+    if kept is None or kept.epoch != current.epoch or current.wide > kept.full:
+        kept = _PieceSet(epoch=current.epoch, full=current.seq, labels={}, pieces=compute(None),
+                         generation=next(_generations), checked=current.seq)
+        _stats["misses"] += 1
+        _store(full_key, kept)
+        return kept.generation, kept.pieces
+    if kept.checked != current.seq and not whole_only:
+        stale = sorted(u for u, s in current.units.items() if s > kept.labels.get(u, kept.full))
+        if stale:
+            fresh = compute(stale)
+            pieces, labels = dict(kept.pieces), dict(kept.labels)
+            changed = False
+            for unit in stale:
+                labels[unit] = current.seq
+                new = fresh.get(unit)
+                if pieces.get(unit) != new:
+                    changed = True
+                    if new is None:
+                        pieces.pop(unit, None)
+                    else:
+                        pieces[unit] = new
+            kept = _PieceSet(epoch=kept.epoch, full=kept.full, labels=labels, pieces=pieces,
+                             generation=next(_generations) if changed else kept.generation, checked=current.seq)
+            _stats["recomputed_units"] += len(stale)
+        else:
+            kept = _PieceSet(epoch=kept.epoch, full=kept.full, labels=kept.labels, pieces=kept.pieces,
+                             generation=kept.generation, checked=current.seq)
+        _store(full_key, kept)
+    _stats["hits"] += 1
+    return kept.generation, kept.pieces
+
+
+def tenant_part(key: tuple, tenant_id: int, compute: Callable[[], T]) -> tuple[int, T]:
+    """``(generation, value)`` of a figure of the tenant as a whole (its units, its leaders, its
+    directives): recomputed only when a link changed the whole tenant, not on a school's write."""
+    generation, pieces = unit_pieces(("tenant_part", *key), tenant_id,
+                                     lambda units: {0: _detached_copy(compute())}, whole_only=True)
+    return generation, pieces[0]
+
+
+def built_from_pieces(key: tuple, compute: Callable[[], T]) -> T:
+    """``compute()`` kept under ``key`` alone: for values built from piece sets, whose key holds
+    their generations (a generation names one state of its pieces, in this process, for good)."""
+    if _capacity() <= 0 or _session_has_writes():
+        _stats["bypassed"] += 1
+        return compute()
+    with _lock:
+        if key in _entries:
+            _entries.move_to_end(key)
+            _stats["hits"] += 1
+            return _entries[key]
+    value = compute()
+    _store(key, _detached_copy(value))
+    _stats["misses"] += 1
+    return value
+
+
+def _store(key, value) -> None:
+    with _lock:
+        _entries[key] = value
+        _entries.move_to_end(key)
+        capacity = _capacity()
+        while len(_entries) > capacity:
+            _entries.popitem(last=False)
+
+
 def clear() -> None:
     """Forget every entry (tests that compare a cached page with a recomputed one)."""
     with _lock:
         _entries.clear()
-        _stats.update(hits=0, misses=0, bypassed=0)
+        _watches.clear()
+        _stats.update(hits=0, misses=0, bypassed=0, recomputed_units=0)
 
 
 def stats() -> dict[str, int]:
@@ -152,6 +360,7 @@ def _forget_flush_on_commit(session) -> None:
     session.info.pop("hh_flushed", None)
     if has_request_context():  # the heads moved: read them again before the next cached figure
         g.pop("hh_data_versions", None)
+        g.pop("hh_watches", None)
 
 
 def _forget_flush_on_rollback(session) -> None:

@@ -7,18 +7,18 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from hazardhub import audit, datacache, formtokens, install_listeners, tenancy
+from hazardhub import audit, changeindex, datacache, formtokens, install_listeners, tenancy
 from hazardhub.channels import operations as channel_ops
 from hazardhub.inspections import operations as inspection_ops
 
 OURS = {
     "do_orm_execute": [tenancy._scope_orm_statement],
     "before_flush": [tenancy._stamp_and_check_tenant, inspection_ops._signed_inspections_are_frozen],
-    "after_flush": [datacache._remember_flush, formtokens._note_created],
+    "after_flush": [changeindex._collect, datacache._remember_flush, formtokens._note_created],
     "after_flush_postexec": [formtokens._store_created],
     "before_commit": [audit._seal_transaction],
-    "after_commit": [datacache._forget_flush_on_commit, channel_ops._queue_after_commit],
-    "after_rollback": [datacache._forget_flush_on_rollback, formtokens._forget_claims,
+    "after_commit": [changeindex._forget, datacache._forget_flush_on_commit, channel_ops._queue_after_commit],
+    "after_rollback": [changeindex._forget, datacache._forget_flush_on_rollback, formtokens._forget_claims,
                        channel_ops._forget_after_rollback],
 }
 

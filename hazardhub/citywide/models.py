@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hazardhub.audit import VERSIONED
+from hazardhub.changeindex import FigureUnits
 from hazardhub.clock import utcnow
 from hazardhub.db import Base, TenantScoped
 
@@ -31,6 +32,8 @@ class WitnessedHead(TenantScoped, Base):
 
     __tablename__ = "witnessed_heads"
     __versioned__ = VERSIONED
+    #: read only by the city's own figures, keyed by its head (hazardhub/changeindex.py)
+    __figure_units__ = FigureUnits(no_unit=True)
     __table_args__ = (
         sa.Index("ix_witnessed_heads_district_seq", "district_tenant_id", "seq"),
         sa.CheckConstraint("source_kind IN ('signoff','report','verification')", name="source_kind"),
@@ -60,6 +63,8 @@ class ChainVerification(TenantScoped, Base):
 
     __tablename__ = "chain_verifications"
     __versioned__ = VERSIONED
+    #: read only by the city's own figures, keyed by its head (hazardhub/changeindex.py)
+    __figure_units__ = FigureUnits(no_unit=True)
     __table_args__ = (sa.Index("ix_chain_verifications_district_at", "district_tenant_id", "verified_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)

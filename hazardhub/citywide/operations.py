@@ -3,8 +3,9 @@
 Every figure is a rate over a stated denominator (per school-month, per 100 schools, per hazard
 found), never a raw count to rank on, so a district of 40 schools is compared fairly with one of
 400. A figure whose denominator is below :data:`MIN_SAMPLE` is flagged 样本不足 and left out of
-the ranking. Each metric is one grouped query across all districts (``GROUP BY tenant_id``), never
-a loop over schools, so the page stays fast for a city of 2,000 schools.
+the ranking. Each metric is summed from every school's own facts, kept per school
+(:mod:`hazardhub.citywide.facts`: grouped queries by school, never a loop of queries over schools),
+so a write recomputes the schools it touched, not the city.
 
 Definitions (the same words the monthly compliance matrix uses, ``hazardhub.compliance``):
 
@@ -35,23 +36,20 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased
 
-from hazardhub import clock
-from hazardhub.campaigns.models import Campaign, Deliverable, DeliverableSpec, Phase
-from hazardhub.directives.models import Directive, RUNNING_STATUSES
+from hazardhub import clock, datacache
+from hazardhub.citywide import facts
+from hazardhub.citywide.facts import SCHOOL_KINDS, HazardTotals
+from hazardhub.campaigns.models import Campaign, Phase
+from hazardhub.directives.models import Directive
 from hazardhub.errors import DomainError
 from hazardhub.extensions import db
 from hazardhub.hazards.models import OPEN_STATUSES, Hazard
-from hazardhub.inspections.models import Inspection, LeaderAssignment, SignOff
-from hazardhub.learning.models import LearningAttendee, LearningSession
+from hazardhub.inspections.models import Inspection, SignOff
 from hazardhub.orgs.models import OrgUnit, Tenant
-from hazardhub.publicreports.operations import district_figures
 
 #: a district whose denominator is below this is flagged 样本不足 instead of ranked
 MIN_SAMPLE = 5
-SCHOOL_KINDS = ("school", "affiliated_school")
-SUPERVISION_SOURCES = ("township", "bureau", "unannounced", "joint")
 #: months shown in the trend chart
 TREND_MONTHS = 12
 #: the summer holidays: schools are closed, no monthly self-inspection or township check is owed, so
@@ -300,6 +298,11 @@ def _per100(num: float, schools: int) -> Figure:
                   small=schools < MIN_SAMPLE)
 
 
+def directive_model():
+    """The Directive model (the directive columns are counted from it)."""
+    return Directive
+
+
 def month_expr(column):
     """``YYYY-MM`` of a date column, in the dialect's own words (one GROUP BY per month)."""
     if db.engine.dialect.name == "postgresql":
@@ -313,210 +316,34 @@ def districts_of(city_id: int) -> list[Tenant]:
         .order_by(Tenant.region_code, Tenant.slug)).scalars())
 
 
-def _counts(stmt) -> dict[int, int]:
-    return {tid: int(n or 0) for tid, n in db.session.execute(stmt).all()}
-
-
 def _active_school(unit_alias=OrgUnit):
     return sa.and_(unit_alias.kind.in_(SCHOOL_KINDS), unit_alias.is_active.is_(True))
 
 
-def school_counts(ids: list[int]) -> dict[int, int]:
-    return _counts(sa.select(OrgUnit.tenant_id, sa.func.count()).where(OrgUnit.tenant_id.in_(ids), _active_school())
-                   .group_by(OrgUnit.tenant_id))
+def trend_months(last_month: str, today: date, count: int = TREND_MONTHS) -> list[str]:
+    """The trend's months: ``count`` months up to ``last_month``, none after the current month."""
+    year, mon = (int(p) for p in last_month.split("-"))
+    months: list[str] = []
+    for _ in range(count):
+        months.append(f"{year:04d}-{mon:02d}")
+        year, mon = (year - 1, 12) if mon == 1 else (year, mon - 1)
+    return [m for m in reversed(months) if m <= month_key(today)]
 
 
-def township_school_counts(ids: list[int]) -> dict[int, int]:
-    parent = aliased(OrgUnit)
-    return _counts(sa.select(OrgUnit.tenant_id, sa.func.count())
-                   .join(parent, parent.id == OrgUnit.parent_id)
-                   .where(OrgUnit.tenant_id.in_(ids), _active_school(), parent.kind == "township_center")
-                   .group_by(OrgUnit.tenant_id))
+def window_of(period: Period, today: date) -> facts.Window:
+    """What the kept facts cover: the period's months and its trend's, the learning days from the
+    earliest of both, the period's hazards."""
+    trend = trend_months(period.last_month, today)
+    months = tuple(sorted(set(period.months) | set(trend)))
+    first = date(int(trend[0][:4]), int(trend[0][5:]), 1) if trend else period.start
+    return facts.Window(months=months, learning_start=min(period.start, first), start=period.start,
+                        end=period.end, today=today)
 
 
-def inactive_schools(ids: list[int]) -> list[int]:
-    """Deactivated schools (usually none): their records leave numerators as they left the
-    denominators. Filtering by this short list spares every metric a join to ``org_units``."""
-    return list(db.session.execute(sa.select(OrgUnit.id).where(
-        OrgUnit.tenant_id.in_(ids), OrgUnit.kind.in_(SCHOOL_KINDS), OrgUnit.is_active.is_(False))).scalars())
-
-
-def _active(column, inactive: list[int]):
-    return column.not_in(inactive) if inactive else sa.true()
-
-
-def _per_month(stmt_columns, where, group_month, by_month: bool) -> dict:
-    """``COUNT(DISTINCT unit)`` per (tenant, month); summed over the months unless ``by_month``."""
-    tenant_col, unit_col = stmt_columns
-    rows = db.session.execute(
-        sa.select(tenant_col, group_month, sa.func.count(sa.distinct(unit_col))).where(*where)
-        .group_by(tenant_col, group_month)).all()
-    if by_month:
-        return {(tid, month): int(n) for tid, month, n in rows}
-    totals: dict[int, int] = defaultdict(int)
-    for tid, _month, n in rows:
-        totals[tid] += int(n)
-    return dict(totals)
-
-
-def signed_on_time(ids: list[int], months: list[str], *, by_month: bool = False,
-                   inactive: list[int] | None = None) -> dict:
-    """School-months signed on time, per tenant (or per (tenant, month)).
-
-    Self-inspections are only ever started at schools (``inspections.operations.start``), so no
-    join to the unit is needed; one inspection per school and month is counted once.
-    """
-    if not months:
-        return {}
-    inactive = inactive_schools(ids) if inactive is None else inactive
-    where = (Inspection.id == SignOff.inspection_id, Inspection.tenant_id.in_(ids), Inspection.kind == "self",
-             Inspection.amends_id.is_(None), Inspection.month.in_(months), SignOff.is_late.is_(False),
-             _active(Inspection.unit_id, inactive))
-    return _per_month((Inspection.tenant_id, Inspection.unit_id), where, Inspection.month, by_month)
-
-
-def township_checked(ids: list[int], months: list[str], *, by_month: bool = False,
-                     inactive: list[int] | None = None) -> dict:
-    """School-months with a recorded township check (a township check can only be started by a
-    township supervisor at a school below the township, ``policy._starts_inspection``)."""
-    if not months:
-        return {}
-    inactive = inactive_schools(ids) if inactive is None else inactive
-    where = (Inspection.tenant_id.in_(ids), Inspection.kind == "township", Inspection.status != "draft",
-             Inspection.month.in_(months), _active(Inspection.unit_id, inactive))
-    return _per_month((Inspection.tenant_id, Inspection.unit_id), where, Inspection.month, by_month)
-
-
-def _assigned_leaders():
-    return sa.select(LeaderAssignment.leader_id).where(LeaderAssignment.is_active.is_(True))
-
-
-def unannounced_figures(ids: list[int], months: list[str]) -> tuple[dict[int, int], dict[int, int], dict[int, int]]:
-    """(leaders with an active assignment, leader-months visited, visits recorded) per tenant."""
-    leaders = _counts(sa.select(LeaderAssignment.tenant_id, sa.func.count(sa.distinct(LeaderAssignment.leader_id)))
-                      .where(LeaderAssignment.tenant_id.in_(ids), LeaderAssignment.is_active.is_(True))
-                      .group_by(LeaderAssignment.tenant_id))
-    if not months:
-        return leaders, {}, {}
-    visit = sa.and_(Inspection.tenant_id.in_(ids), Inspection.kind == "unannounced", Inspection.status != "draft",
-                    Inspection.month.in_(months))
-    pairs = (sa.select(Inspection.tenant_id, Inspection.recorded_by_id, Inspection.month)
-             .where(visit, Inspection.recorded_by_id.in_(_assigned_leaders())).distinct().subquery())
-    visited = _counts(sa.select(pairs.c.tenant_id, sa.func.count()).group_by(pairs.c.tenant_id))
-    visits = _counts(sa.select(Inspection.tenant_id, sa.func.count()).where(visit).group_by(Inspection.tenant_id))
-    return leaders, visited, visits
-
-
-def learning_figures(ids: list[int], start: date, end: date, *, by_month: bool = False,
-                     inactive: list[int] | None = None) -> dict[str, dict]:
-    """School-months (bureau-months for bureau staff) with 三学 at each level. A level is only
-    ever held by its kind of unit (``learning.models.LEVEL_UNIT_KINDS``): all-staff sessions at
-    schools, bureau-staff sessions at the bureau; a principal attends for their school."""
-    inactive = inactive_schools(ids) if inactive is None else inactive
-    month = month_expr(LearningSession.held_on)
-    window = (LearningSession.tenant_id.in_(ids), LearningSession.held_on >= start, LearningSession.held_on <= end)
-    staff = _per_month((LearningSession.tenant_id, LearningSession.unit_id),
-                       (*window, LearningSession.level == "all_staff", _active(LearningSession.unit_id, inactive)),
-                       month, by_month)
-    principals = _per_month((LearningSession.tenant_id, LearningAttendee.unit_id),
-                            (*window, LearningAttendee.session_id == LearningSession.id,
-                             LearningSession.level == "principals", LearningAttendee.role == "principal",
-                             LearningAttendee.is_active.is_(True), _active(LearningAttendee.unit_id, inactive)),
-                            month, by_month)
-    bureau = _per_month((LearningSession.tenant_id, LearningSession.tenant_id),
-                        (*window, LearningSession.level == "bureau_staff"), month, by_month)
-    return {"staff": staff, "principals": principals, "bureau": bureau}
-
-
-@dataclass
-class HazardTotals:
-    total: int = 0
-    general: int = 0
-    major: int = 0
-    self_found: int = 0
-    supervision: int = 0
-    closed: int = 0
-    closed_on_time: int = 0
-    overdue: int = 0
-    listed_open_major: int = 0
-    days: list[int] = field(default_factory=list)
-
-
-def hazard_figures(ids: list[int], start: date, end: date, today: date) -> dict[int, HazardTotals]:
-    """Hazards found in the period (not voided), one grouped query plus the 销号 durations."""
-    is_open = Hazard.status.in_(OPEN_STATUSES)
-    overdue = sa.func.sum(sa.case((sa.and_(is_open, Hazard.deadline < today), 1), else_=0))
-    on_time = sa.func.sum(sa.case((sa.and_(Hazard.status == "closed", sa.or_(
-        Hazard.deadline.is_(None), Hazard.closed_on <= Hazard.deadline)), 1), else_=0))
-    listed = sa.func.sum(sa.case((sa.and_(is_open, Hazard.level == "major", Hazard.is_listed.is_(True)), 1), else_=0))
-    window = sa.and_(Hazard.tenant_id.in_(ids), Hazard.found_on >= start, Hazard.found_on <= end,
-                     Hazard.status != "voided")
-    totals: dict[int, HazardTotals] = defaultdict(HazardTotals)
-    for tid, level, source, status, n, n_overdue, n_on_time, n_listed in db.session.execute(
-            sa.select(Hazard.tenant_id, Hazard.level, Hazard.source, Hazard.status, sa.func.count(),
-                      overdue, on_time, listed).where(window)
-            .group_by(Hazard.tenant_id, Hazard.level, Hazard.source, Hazard.status)).all():
-        t = totals[tid]
-        t.total += n
-        if level == "major":
-            t.major += n
-        else:
-            t.general += n
-        if source == "self":
-            t.self_found += n
-        elif source in SUPERVISION_SOURCES:
-            t.supervision += n
-        if status == "closed":
-            t.closed += n
-            t.closed_on_time += int(n_on_time or 0)
-        t.overdue += int(n_overdue or 0)
-        t.listed_open_major += int(n_listed or 0)
-    for tid, found_on, closed_on in db.session.execute(
-            sa.select(Hazard.tenant_id, Hazard.found_on, Hazard.closed_on)
-            .where(window, Hazard.status == "closed", Hazard.closed_on.is_not(None))).all():
-        totals[tid].days.append((closed_on - found_on).days)
-    return totals
-
-
-def directive_figures(ids: list[int], start: date, end: date, today: date) -> dict[int, tuple[int, int]]:
-    """(issued in the period, of them overdue now) per tenant."""
-    model = directive_model()
-
-    overdue = sa.func.sum(sa.case((sa.and_(model.status.in_(RUNNING_STATUSES), model.deadline < today), 1), else_=0))
-    rows = db.session.execute(
-        sa.select(model.tenant_id, sa.func.count(), overdue)
-        .where(model.tenant_id.in_(ids), model.issued_on >= start, model.issued_on <= end)
-        .group_by(model.tenant_id)).all()
-    return {tid: (int(n), int(o or 0)) for tid, n, o in rows}
-
-
-def public_report_figures(ids: list[int], start: date, end: date) -> dict[int, tuple[int, list[float]]]:
-    """随手拍 reports received and their triage days per district (imported late, like directives)."""
-    return district_figures(ids, start, end) if ids and start <= end else {}
-
-
-def directive_model():
-    """The Directive model (imported late: the directives area imports this package's neighbours)."""
-    return Directive
-
-
-def deliverable_figures(ids: list[int], start: date, end: date, today: date) -> dict[int, tuple[int, int]]:
-    """(due in the period with the due date passed, submitted by the due date) per tenant."""
-    last = min(end, today - timedelta(days=1))
-    if last < start:
-        return {}
-    rows = db.session.execute(
-        sa.select(Deliverable.tenant_id, Deliverable.submitted_at, DeliverableSpec.due_on)
-        .join(DeliverableSpec, DeliverableSpec.id == Deliverable.spec_id)
-        .join(Campaign, Campaign.id == Deliverable.campaign_id)
-        .where(Deliverable.tenant_id.in_(ids), DeliverableSpec.due_on >= start, DeliverableSpec.due_on <= last,
-               Campaign.status != "draft")).all()
-    result: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for tid, submitted_at, due_on in rows:
-        result[tid][0] += 1
-        if submitted_at is not None and clock.local_date(submitted_at) <= due_on:
-            result[tid][1] += 1
-    return {tid: (due, ok) for tid, (due, ok) in result.items()}
+def city_facts(city_id: int, period: Period, today: date) -> tuple[list[Tenant], facts.CityFacts]:
+    """The city's districts and their kept facts for ``period`` (and its trend)."""
+    tenants = districts_of(city_id)
+    return tenants, facts.city_facts([t.id for t in tenants], window_of(period, today), with_directives=True)
 
 
 def _median(values: list[int]) -> float | None:
@@ -524,37 +351,43 @@ def _median(values: list[int]) -> float | None:
 
 
 def compare(city_id: int, period: Period, today: date) -> Comparison:
-    """Every district of the city side by side for ``period`` (grouped queries, no school loops)."""
-    tenants = districts_of(city_id)
+    """Every district of the city side by side for ``period``."""
+    return compare_with_key(city_id, period, today)[1]
+
+
+def compare_with_key(city_id: int, period: Period, today: date) -> tuple[tuple, Comparison]:
+    """:func:`compare`, from the facts kept per school and per district
+    (:mod:`hazardhub.citywide.facts`), with the key naming this state of them."""
+    tenants, kept = city_facts(city_id, period, today)
+    key = ("city_comparison", city_id, period.kind, period.start, period.end, tuple(period.months),
+           period.phase.id if period.phase is not None else None, kept.key)
+    return key, datacache.built_from_pieces(key, lambda: _compare(tenants, kept, period, today))
+
+
+def _compare(tenants: list[Tenant], kept: facts.CityFacts, period: Period, today: date) -> Comparison:
     ids = [t.id for t in tenants]
-    roots = {u.tenant_id: u for u in db.session.execute(
-        sa.select(OrgUnit).where(OrgUnit.tenant_id.in_(ids or [-1]), OrgUnit.parent_id.is_(None))).scalars()}
     months = period.months
     n_months = len(months)
-    inactive = inactive_schools(ids) if ids else []
-    schools = school_counts(ids) if ids else {}
-    township_schools = township_school_counts(ids) if ids else {}
-    signed = signed_on_time(ids, months, inactive=inactive) if ids else {}
-    checked = township_checked(ids, months, inactive=inactive) if ids else {}
-    leaders, visited, visits = unannounced_figures(ids, months) if ids else ({}, {}, {})
-    learning = learning_figures(ids, period.start, min(period.end, today), inactive=inactive) if ids else \
-        {"staff": {}, "principals": {}, "bureau": {}}
-    hazards = hazard_figures(ids, period.start, period.end, today) if ids else {}
-    directives = directive_figures(ids, period.start, period.end, today) if ids else None
-    deliverables = deliverable_figures(ids, period.start, period.end, today) if ids else {}
-    public = public_report_figures(ids, period.start, min(period.end, today))
+    wholes = kept.wholes
+    signed = facts.signed_on_time(kept, months)
+    checked = facts.township_checked(kept, months)
+    leaders, visited, visits = facts.unannounced(kept, months)
+    learning = facts.learning(kept, period.start, min(period.end, today))
+    hazards = facts.hazards(kept)
+    directives_available = bool(ids)
 
     rows: list[DistrictRow] = []
     for tenant in tenants:
         tid = tenant.id
-        n_schools = schools.get(tid, 0)
+        whole = wholes[tid]
+        n_schools = whole.schools
         h = hazards.get(tid, HazardTotals())
-        row = DistrictRow(tenant=tenant, root=roots.get(tid), schools=n_schools)
+        row = DistrictRow(tenant=tenant, root=whole.root, schools=n_schools)
         f = row.figures
         f["schools"] = Figure(value=n_schools, num=n_schools, den=n_schools, small=n_schools < MIN_SAMPLE)
         f["signoff_on_time"] = _rate(signed.get(tid, 0), n_schools * n_months, sample=n_schools)
-        f["township_coverage"] = _rate(checked.get(tid, 0), township_schools.get(tid, 0) * n_months,
-                                       sample=township_schools.get(tid, 0))
+        f["township_coverage"] = _rate(checked.get(tid, 0), whole.township_schools * n_months,
+                                       sample=whole.township_schools)
         f["unannounced"] = _rate(visited.get(tid, 0), leaders.get(tid, 0) * n_months,
                                  sample=leaders.get(tid, 0) * n_months)
         f["unannounced"].note = f"暗访 {visits.get(tid, 0)} 次"
@@ -571,28 +404,27 @@ def compare(city_id: int, period: Period, today: date) -> Comparison:
                                   small=len(h.days) < MIN_SAMPLE)
         f["overdue"] = _per100(h.overdue, n_schools)
         f["listed_major"] = _per100(h.listed_open_major, n_schools)
-        if directives is not None:
-            issued, late = directives.get(tid, (0, 0))
-            f["directives"] = _per100(issued, n_schools)
-            f["directives_overdue"] = _rate(late, issued)
-        received, triage_days = public.get(tid, (0, []))
+        issued, late = whole.directives or (0, 0)
+        f["directives"] = _per100(issued, n_schools)
+        f["directives_overdue"] = _rate(late, issued)
+        received, triage_days = whole.public
         f["public_reports"] = _per100(received, n_schools)
-        f["public_triage_days"] = Figure(value=_median(triage_days), num=len(triage_days), den=len(triage_days),
+        f["public_triage_days"] = Figure(value=_median(list(triage_days)), num=len(triage_days), den=len(triage_days),
                                          small=len(triage_days) < MIN_SAMPLE)
-        due, on_time = deliverables.get(tid, (0, 0))
+        due, on_time = whole.deliverables
         f["deliverables_on_time"] = _rate(on_time, due)
         rows.append(row)
 
-    columns = [c for c in COLUMNS if directives is not None or not c.key.startswith("directives")]
+    columns = [c for c in COLUMNS if directives_available or not c.key.startswith("directives")]
     city = _city_average(rows, columns, [d for h in hazards.values() for d in h.days],
-                         {"public_triage_days": [d for _n, days in public.values() for d in days]})
+                         {"public_triage_days": [d for w in wholes.values() for d in w.public[1]]})
     for column in columns:
         if column.better_high is not None:
             rank([r.figures[column.key] for r in rows], better_high=column.better_high)
     return Comparison(period=period, rows=rows, city=city, columns=columns,
-                      directives_available=directives is not None, today=today,
-                      basis={"tenants": tenants, "schools": schools, "township_schools": township_schools,
-                             "inactive": inactive})
+                      directives_available=directives_available, today=today,
+                      basis={"tenants": tenants, "schools": {tid: w.schools for tid, w in wholes.items()},
+                             "township_schools": {tid: w.township_schools for tid, w in wholes.items()}})
 
 
 def _city_average(rows: list[DistrictRow], columns: list[Column],
@@ -640,37 +472,33 @@ class Trend:
 
 
 def trend(city_id: int, metric: str, last_month: str, today: date, count: int = TREND_MONTHS,
-          basis: dict | None = None) -> Trend:
+          basis: dict | None = None, period: Period | None = None) -> Trend:
     """One figure per month and district for the months up to ``last_month``, with the city's
-    pooled figure (one grouped query per metric, grouped by tenant and month).
+    pooled figure, from the facts kept per school (:mod:`hazardhub.citywide.facts`).
 
-    :param basis: ``Comparison.basis`` of the same request, so districts and school counts are
-        not queried twice
+    :param basis: ``Comparison.basis`` of the same request (unused: kept for the callers)
+    :param period: the comparison's period, whose kept facts cover its trend (else the month's)
     """
-    year, mon = (int(p) for p in last_month.split("-"))
-    months: list[str] = []
-    for _ in range(count):
-        months.append(f"{year:04d}-{mon:02d}")
-        year, mon = (year - 1, 12) if mon == 1 else (year, mon - 1)
-    months = [m for m in reversed(months) if m <= month_key(today)]
-    basis = basis or {}
-    tenants = basis.get("tenants") or districts_of(city_id)
+    months = trend_months(last_month, today, count)
+    covering = period if period is not None and period.last_month == last_month and count == TREND_MONTHS \
+        else month_period(last_month, today)
+    tenants, kept = city_facts(city_id, covering, today)
     ids = [t.id for t in tenants]
     if metric not in TREND_METRICS:
         metric = "signoff"
     if not ids or not months:
         return Trend(metric, months, {}, [], tenants)
-    inactive = basis["inactive"] if "inactive" in basis else inactive_schools(ids)
+    schools = {tid: kept.wholes[tid].schools for tid in ids}
     if metric == "signoff":
-        num = signed_on_time(ids, months, by_month=True, inactive=inactive)
-        den_per = basis.get("schools") or school_counts(ids)
+        num = facts.signed_on_time(kept, months, by_month=True)
+        den_per = schools
     elif metric == "township":
-        num = township_checked(ids, months, by_month=True, inactive=inactive)
-        den_per = basis.get("township_schools") or township_school_counts(ids)
+        num = facts.township_checked(kept, months, by_month=True)
+        den_per = {tid: kept.wholes[tid].township_schools for tid in ids}
     else:
         first = date(int(months[0][:4]), int(months[0][5:]), 1)
-        num = learning_figures(ids, first, today, by_month=True, inactive=inactive)["staff"]
-        den_per = basis.get("schools") or school_counts(ids)
+        num = facts.learning(kept, first, today, by_month=True)["staff"]
+        den_per = schools
     # the line starts at the first month anything was recorded anywhere (before that the city was
     # not using HazardHub yet; a row of zeros there would only flatten the chart)
     while len(months) > 1 and not any(num.get((t.id, months[0]), 0) for t in tenants):

@@ -32,7 +32,6 @@ from hazardhub.policy import authorize, load_or_404, requires
 from hazardhub.requestflow import act
 from hazardhub.runs import operations as run_ops
 from hazardhub.runs.models import ReportRun
-from hazardhub.tenancy import current_scope
 
 bp = Blueprint("citywide", __name__, url_prefix="/citywide")
 
@@ -106,27 +105,20 @@ def index():
     descending = None if direction not in ("asc", "desc") else direction == "desc"
     trend_metric = request.args.get("trend") if request.args.get("trend") in ops.TREND_METRICS else "signoff"
 
-    tenant_ids = current_scope().read_tenant_ids  # the city and its districts: every figure reads them
-
-    def figures() -> tuple[ops.Comparison, ops.Trend]:
-        comparison = ops.compare(city.id, period, now)
-        return comparison, ops.trend(city.id, trend_metric, period.last_month, now, basis=comparison.basis)
-
-    def table_and_chart() -> Markup:
-        comparison, tr = datacache.cached(figures_key, tenant_ids, figures)
-        return Markup(render_template(
-            "citywide/_comparison.html", comparison=comparison, rows=comparison.sorted_rows(sort, descending),
-            period=period, sort=sort, direction=direction, links=figure_links(comparison),
-            chart=ops.svg_chart(tr), trend=tr, trend_metrics=ops.TREND_METRICS, MIN_SAMPLE=ops.MIN_SAMPLE))
-
-    # Every figure is an aggregate over all districts' records: kept, with its rendered table,
-    # until any district (or the city) records something (hazardhub.datacache).
-    figures_key = ("city_comparison", city.id, period.kind, period.start, period.end, tuple(period.months),
-                   period.phase.id if period.phase is not None else None, trend_metric, now)
-    comparison_html = datacache.cached(figures_key + ("html", sort, direction), tenant_ids, table_and_chart)
-    comparison, _trend = datacache.cached(figures_key, tenant_ids, figures)
+    # Every figure is summed from each school's facts, kept per school and per district
+    # (hazardhub.citywide.facts): a write recomputes the schools it touched, and the table is
+    # rendered again only when a figure's facts really changed (their key names them).
+    key, comparison = ops.compare_with_key(city.id, period, now)
+    figures_key = key + (trend_metric,)
+    tr = datacache.built_from_pieces(figures_key + ("trend",), lambda: ops.trend(
+        city.id, trend_metric, period.last_month, now, period=period))
+    comparison_html = datacache.built_from_pieces(figures_key + ("html", sort, direction), lambda: Markup(render_template(
+        "citywide/_comparison.html", comparison=comparison, rows=comparison.sorted_rows(sort, descending),
+        period=period, sort=sort, direction=direction, links=figure_links(comparison),
+        chart=ops.svg_chart(tr), trend=tr, trend_metrics=ops.TREND_METRICS, MIN_SAMPLE=ops.MIN_SAMPLE)))
     district_ids = [r.tenant.id for r in comparison.rows]
-    witnesses = datacache.cached(("city_witnesses", city.id, tuple(district_ids)), tenant_ids,
+    # the witnesses are the city's own records (its witnessed heads and verifications)
+    witnesses = datacache.cached(("city_witnesses", city.id, tuple(district_ids)), [city.id],
                                  lambda: witness.witness_summary(city.id, district_ids))
     return render_template(
         "citywide/index.html", city=city, comparison=comparison, comparison_html=comparison_html, period=period,

@@ -164,109 +164,194 @@ def _missing(in_progress: bool, what: str) -> Cell:
     return Cell(AMBER, f"{what}_due") if in_progress else Cell(RED, f"{what}_missing")
 
 
+class _SelfCheck(NamedTuple):
+    """A self-inspection of the month: its sign-off's lateness, None when not signed."""
+
+    id: int
+    amends_id: int | None
+    signed_late: bool | None
+
+
+class MonthPiece(NamedTuple):
+    """One unit's own records of one month: what the matrix reads of it (plain values, kept per
+    unit by :func:`hazardhub.datacache.unit_pieces` and compared when recomputed)."""
+
+    #: its self-inspections, by id
+    self_checks: tuple[_SelfCheck, ...] = ()
+    #: ids of the township checks recorded at it (not drafts), by id
+    township_checks: tuple[int, ...] = ()
+    #: who recorded each unannounced visit to it (not drafts)
+    visits: tuple[int, ...] = ()
+    #: ``(level, id)`` of the learning sessions it held, by id
+    sessions: tuple[tuple[str, int], ...] = ()
+    #: the units whose principals' sessions its principal attended
+    attended_at: frozenset = frozenset()
+
+
+class TenantUnits(NamedTuple):
+    """What the matrix reads of a tenant as a whole: its active units (with their paths, for the
+    scope), its leaders and whom they are assigned to."""
+
+    units: tuple[tuple[str, UnitRef], ...]
+    leaders: tuple[LeaderRef, ...]
+    assigned: dict
+
+
 def build(roots: list[OrgUnit], month: str, today: date) -> Matrix:
     """The matrix for ``month`` under the given root units (all queries scoped by tenant).
 
-    Cached by the data version of the roots' tenants (:mod:`hazardhub.datacache`): a district's
-    matrix reads every school's month, and the same matrix is asked for by every clerk and leader
-    of the district until somebody records something.
+    Kept per school (:mod:`hazardhub.datacache`): a district's matrix reads every school's month,
+    and the same matrix is asked for by every clerk and leader of the district; a sign-off
+    recomputes its own school's piece of the month, not the district's 300.
     """
+    return build_with_key(roots, month, today)[1]
+
+
+def build_with_key(roots: list[OrgUnit], month: str, today: date) -> tuple[tuple, Matrix]:
+    """:func:`build`, with a key naming this state of the matrix (for what is rendered from it)."""
+    start, end = month_bounds(month)
     if not roots:
-        start, end = month_bounds(month)
-        return Matrix(month=month, in_progress=start <= today <= end)
-    return datacache.cached_under(roots, ("compliance_matrix", month, today), lambda: _build(roots, month, today))
+        return ("empty", month, today), Matrix(month=month, in_progress=start <= today <= end)
+    tenants = sorted({r.tenant_id for r in roots})
+    datacache.data_version(tenants)  # every tenant's head in one query
+    parts = {tid: datacache.tenant_part(("compliance_units",), tid, lambda tid=tid: _tenant_units(tid))
+             for tid in tenants}
+    pieces = {tid: datacache.unit_pieces(("compliance_month", month), tid,
+                                         lambda units, tid=tid: month_pieces(tid, month, units))
+              for tid in tenants}
+    scope = tuple(sorted((r.tenant_id, r.path) for r in roots))
+    key = ("compliance_matrix", month, today, scope,
+           tuple((tid, parts[tid][0], pieces[tid][0]) for tid in tenants))
+    return key, datacache.built_from_pieces(key, lambda: assemble(
+        scope, month, today, {tid: p for tid, (_g, p) in parts.items()},
+        {tid: p for tid, (_g, p) in pieces.items()}))
 
 
-def _build(roots: list[OrgUnit], month: str, today: date) -> Matrix:
+def _tenant_units(tenant_id: int) -> TenantUnits:
+    units = tuple((path, UnitRef(uid, name, kind, parent_id)) for path, uid, name, kind, parent_id in db.session.execute(
+        sa.select(OrgUnit.path, OrgUnit.id, OrgUnit.name, OrgUnit.kind, OrgUnit.parent_id)
+        .where(OrgUnit.tenant_id == tenant_id, OrgUnit.is_active.is_(True)).order_by(OrgUnit.path)))
+    leaders = tuple(LeaderRef(*row) for row in db.session.execute(
+        sa.select(User.id, User.display_name).join(Membership, Membership.user_id == User.id)
+        .where(Membership.role == "bureau_leader", Membership.is_active.is_(True), User.tenant_id == tenant_id)
+        .group_by(User.id, User.display_name).order_by(User.display_name, User.id)))
+    assigned: dict[int, list[str]] = defaultdict(list)
+    for leader_id, name in db.session.execute(
+            sa.select(LeaderAssignment.leader_id, OrgUnit.name).join(OrgUnit, OrgUnit.id == LeaderAssignment.unit_id)
+            .where(LeaderAssignment.is_active.is_(True), LeaderAssignment.tenant_id == tenant_id)
+            .order_by(LeaderAssignment.id)):
+        assigned[leader_id].append(name)
+    return TenantUnits(units, leaders, dict(assigned))
+
+
+def month_pieces(tenant_id: int, month: str, units: list[int] | None) -> dict[int, MonthPiece]:
+    """``{unit id: MonthPiece}`` of the tenant's units with records in ``month`` (or of ``units``)."""
+    start, end = month_bounds(month)
+    only = (lambda column: column.in_(units)) if units is not None else (lambda column: sa.true())
+    self_checks: dict[int, list[_SelfCheck]] = defaultdict(list)
+    township: dict[int, list[int]] = defaultdict(list)
+    visits: dict[int, list[int]] = defaultdict(list)
+    for iid, unit_id, kind, status, recorded_by_id, amends_id, late in db.session.execute(
+            sa.select(Inspection.id, Inspection.unit_id, Inspection.kind, Inspection.status,
+                      Inspection.recorded_by_id, Inspection.amends_id, SignOff.is_late)
+            .outerjoin(SignOff, SignOff.inspection_id == Inspection.id)
+            .where(Inspection.tenant_id == tenant_id, Inspection.month == month, only(Inspection.unit_id))
+            .order_by(Inspection.id)):
+        if kind == "self":
+            self_checks[unit_id].append(_SelfCheck(iid, amends_id, None if late is None else bool(late)))
+        elif kind == "township" and status != "draft":
+            township[unit_id].append(iid)
+        elif kind == "unannounced" and status != "draft":
+            visits[unit_id].append(recorded_by_id)
+    sessions: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    for sid, unit_id, level in db.session.execute(
+            sa.select(LearningSession.id, LearningSession.unit_id, LearningSession.level)
+            .where(LearningSession.tenant_id == tenant_id, LearningSession.held_on >= start,
+                   LearningSession.held_on <= end, only(LearningSession.unit_id)).order_by(LearningSession.id)):
+        sessions[unit_id].append((level, sid))
+    attended: dict[int, set[int]] = defaultdict(set)
+    for unit_id, session_unit in db.session.execute(
+            sa.select(LearningAttendee.unit_id, LearningSession.unit_id)
+            .join(LearningSession, LearningSession.id == LearningAttendee.session_id)
+            .where(LearningAttendee.tenant_id == tenant_id, LearningSession.level == "principals",
+                   LearningSession.held_on >= start, LearningSession.held_on <= end,
+                   LearningAttendee.role == "principal", LearningAttendee.is_active.is_(True),
+                   only(LearningAttendee.unit_id))):
+        attended[unit_id].add(session_unit)
+    touched = set(self_checks) | set(township) | set(visits) | set(sessions) | set(attended)
+    return {uid: MonthPiece(tuple(self_checks.get(uid, ())), tuple(township.get(uid, ())), tuple(visits.get(uid, ())),
+                            tuple(sessions.get(uid, ())), frozenset(attended.get(uid, ())))
+            for uid in touched}
+
+
+def assemble(scope: tuple[tuple[int, str], ...], month: str, today: date, parts: dict[int, TenantUnits],
+             pieces: dict[int, dict[int, MonthPiece]]) -> Matrix:
+    """The matrix of the units under ``scope`` ((tenant, path) roots) from their tenants' units and
+    their month pieces."""
     start, end = month_bounds(month)
     matrix = Matrix(month=month, in_progress=start <= today <= end)
-    in_scope = sa.or_(*[(OrgUnit.tenant_id == r.tenant_id) & OrgUnit.path.startswith(r.path, autoescape=True)
-                        for r in roots])
-    units = [UnitRef(*row) for row in db.session.execute(
-        sa.select(OrgUnit.id, OrgUnit.name, OrgUnit.kind, OrgUnit.parent_id)
-        .where(in_scope, OrgUnit.is_active.is_(True)).order_by(OrgUnit.path))]
+    # one tenant (every page but a city's): the database's order by path, as the tenant part holds
+    # it; several: by path, code point order
+    in_scope = [(path, unit) for tid, part in parts.items() for path, unit in part.units
+                if any(t == tid and path.startswith(root) for t, root in scope)]
+    if len(parts) > 1:
+        in_scope.sort(key=lambda pu: pu[0])
+    units = [unit for _path, unit in in_scope]
     by_id = {u.id: u for u in units}
+    empty = MonthPiece()
+    piece_of: dict[int, MonthPiece] = {}
+    for tid, part in parts.items():
+        for _path, unit in part.units:
+            if unit.id in by_id:
+                piece_of[unit.id] = pieces[tid].get(unit.id, empty)
     schools = [u for u in units if u.is_school]
     townships = [u for u in units if u.kind == "township_center"]
     bureaus = [u for u in units if u.kind == "bureau"]
-    school_ids = [u.id for u in schools]
-
-    inspections = [_InspectionRow(*row) for row in db.session.execute(
-        sa.select(Inspection.id, Inspection.unit_id, Inspection.kind, Inspection.status,
-                  Inspection.recorded_by_id, Inspection.amends_id)
-        .where(Inspection.month == month, Inspection.unit_id.in_(school_ids))
-        .order_by(Inspection.id))] if school_ids else []
-    signoffs = dict(db.session.execute(
-        sa.select(SignOff.inspection_id, SignOff.is_late)
-        .where(SignOff.inspection_id.in_([i.id for i in inspections]))).all()) if inspections else {}
-    self_by_school: dict[int, list[_InspectionRow]] = defaultdict(list)
-    township_by_school: dict[int, list[_InspectionRow]] = defaultdict(list)
     visits_by_leader: dict[int, int] = defaultdict(int)
-    for inspection in inspections:
-        if inspection.kind == "self":
-            self_by_school[inspection.unit_id].append(inspection)
-        elif inspection.kind == "township" and inspection.status != "draft":
-            township_by_school[inspection.unit_id].append(inspection)
-        elif inspection.kind == "unannounced" and inspection.status != "draft":
-            visits_by_leader[inspection.recorded_by_id] += 1
-
-    sessions = db.session.execute(
-        sa.select(LearningSession.id, LearningSession.unit_id, LearningSession.level)
-        .where(LearningSession.held_on >= start, LearningSession.held_on <= end,
-               LearningSession.unit_id.in_(list(by_id))).order_by(LearningSession.id)).all() if by_id else []
-    staff_sessions: dict[int, list] = defaultdict(list)
-    principals_sessions: dict[int, list] = defaultdict(list)
-    bureau_sessions: dict[int, list] = defaultdict(list)
-    for s in sessions:
-        {"all_staff": staff_sessions, "principals": principals_sessions,
-         "bureau_staff": bureau_sessions}[s.level][s.unit_id].append(s)
-    principal_sessions = {s.id for group in principals_sessions.values() for s in group}
-    principals_present = set(db.session.execute(
-        sa.select(LearningAttendee.unit_id).where(LearningAttendee.session_id.in_(principal_sessions),
-                                                  LearningAttendee.role == "principal",
-                                                  LearningAttendee.is_active.is_(True))).scalars()) \
-        if principal_sessions else set()
-
     for school in schools:
+        for leader_id in piece_of[school.id].visits:
+            visits_by_leader[leader_id] += 1
+
+    def held(unit_id: int, level: str) -> list[int]:
+        return [sid for lvl, sid in piece_of[unit_id].sessions if lvl == level]
+
+    principal_session_units = {u.id for u in units if held(u.id, "principals")}
+    for school in schools:
+        piece = piece_of[school.id]
         township = by_id.get(school.parent_id) if by_id.get(school.parent_id) and \
             by_id[school.parent_id].kind == "township_center" else None
+        staff = held(school.id, "all_staff")
         matrix.schools.append(SchoolRow(
             unit=school, township=township,
-            self_check=_self_cell(self_by_school.get(school.id, []), signoffs, matrix.in_progress),
-            township_check=(Cell(GREEN, "check_done", {"inspection_id": township_by_school[school.id][0].id},
-                                 count=len(township_by_school[school.id]))
-                            if township_by_school.get(school.id) else
+            self_check=_self_cell(list(piece.self_checks), matrix.in_progress),
+            township_check=(Cell(GREEN, "check_done", {"inspection_id": piece.township_checks[0]},
+                                 count=len(piece.township_checks))
+                            if piece.township_checks else
                             (_missing(matrix.in_progress, "check") if township else Cell(NONE, "not_applicable"))),
-            staff_learning=(Cell(GREEN, "sessions_held", {"session_id": staff_sessions[school.id][0].id},
-                                 count=len(staff_sessions[school.id]))
-                            if staff_sessions.get(school.id) else _missing(matrix.in_progress, "organise")),
-            principal_learning=(Cell(GREEN, "attended") if school.id in principals_present
+            staff_learning=(Cell(GREEN, "sessions_held", {"session_id": staff[0]}, count=len(staff))
+                            if staff else _missing(matrix.in_progress, "organise")),
+            principal_learning=(Cell(GREEN, "attended") if piece.attended_at & principal_session_units
                                 else _missing(matrix.in_progress, "attend")),
         ))
     for township in townships:
         below = [s for s in schools if s.parent_id == township.id]
-        checked = sum(1 for s in below if township_by_school.get(s.id))
+        checked = sum(1 for s in below if piece_of[s.id].township_checks)
+        sessions = held(township.id, "principals")
         matrix.townships.append(TownshipRow(
             unit=township, schools=len(below), checked=checked,
-            principals_session=(Cell(GREEN, "sessions_held", count=len(principals_sessions[township.id]))
-                                if principals_sessions.get(township.id)
+            principals_session=(Cell(GREEN, "sessions_held", count=len(sessions)) if sessions
                                 else Cell(NONE, "not_applicable") if not below  # no schools: nothing to organise
                                 else _missing(matrix.in_progress, "organise"))))
     for bureau in bureaus:
-        matrix.bureau_learning.append((bureau, Cell(GREEN, "sessions_held", count=len(bureau_sessions[bureau.id]))
-                                       if bureau_sessions.get(bureau.id)
+        sessions = held(bureau.id, "bureau_staff")
+        matrix.bureau_learning.append((bureau, Cell(GREEN, "sessions_held", count=len(sessions)) if sessions
                                        else _missing(matrix.in_progress, "organise")))
-    tenant_ids = {r.tenant_id for r in roots}
-    leaders = [LeaderRef(*row) for row in db.session.execute(
-        sa.select(User.id, User.display_name).join(Membership, Membership.user_id == User.id)
-        .where(Membership.role == "bureau_leader", Membership.is_active.is_(True), User.tenant_id.in_(tenant_ids))
-        .group_by(User.id, User.display_name).order_by(User.display_name, User.id))]
-    assignments = db.session.execute(
-        sa.select(LeaderAssignment.leader_id, OrgUnit.name).join(OrgUnit, OrgUnit.id == LeaderAssignment.unit_id)
-        .where(LeaderAssignment.is_active.is_(True))).all()
-    assigned: dict[int, list[str]] = defaultdict(list)
-    for leader_id, name in assignments:
-        assigned[leader_id].append(name)
+    leaders = [leader for part in parts.values() for leader in part.leaders]
+    if len(parts) > 1:
+        leaders.sort(key=lambda leader: (leader.display_name, leader.id))
+    assigned: dict[int, list[str]] = {}
+    for part in parts.values():
+        assigned.update(part.assigned)
     for leader in leaders:
         visits = visits_by_leader.get(leader.id, 0)
         if not assigned.get(leader.id):
@@ -275,19 +360,20 @@ def _build(roots: list[OrgUnit], month: str, today: date) -> Matrix:
             cell = Cell(GREEN, "visits_done", count=visits)
         else:
             cell = _missing(matrix.in_progress, "visit")
-        matrix.leaders.append(LeaderRow(leader=leader, assigned=assigned.get(leader.id, []), visits=visits, cell=cell))
+        matrix.leaders.append(LeaderRow(leader=leader, assigned=list(assigned.get(leader.id, [])), visits=visits,
+                                        cell=cell))
     return matrix
 
 
-def _self_cell(inspections: list[_InspectionRow], signoffs: dict[int, bool], in_progress: bool) -> Cell:
+def _self_cell(inspections: list[_SelfCheck], in_progress: bool) -> Cell:
     """On time (green), signed late (amber), not yet signed (amber, red once the month is over), missing."""
     if not inspections:
         return _missing(in_progress, "self")
-    signed = [i for i in inspections if i.id in signoffs and i.amends_id is None] or \
-        [i for i in inspections if i.id in signoffs]
+    signed = [i for i in inspections if i.signed_late is not None and i.amends_id is None] or \
+        [i for i in inspections if i.signed_late is not None]
     if signed:
         first = signed[0]
-        if signoffs[first.id]:  # signed late
+        if first.signed_late:
             return Cell(AMBER, "self_signed_late", {"inspection_id": first.id})
         return Cell(GREEN, "self_signed", {"inspection_id": first.id})
     latest = inspections[-1]

@@ -43,14 +43,11 @@ def index():
     roots = _roots()
     now = today()
 
-    def render_tables() -> tuple[bool, dict, Markup]:
-        matrix = ops.build(roots, month, now)
-        return matrix.in_progress, matrix.counts(), Markup(
-            render_template("compliance/_matrix_tables.html", matrix=matrix))
-
     # The tables depend on the matrix alone; a district's are 300 rows × 4 linked cells, which
-    # took most of the page's time to render, so they are kept as HTML by data version too.
-    in_progress, counts, tables = datacache.cached_under(roots, ("compliance_matrix_html", month, now), render_tables)
+    # took most of the page's time to render, so they are kept as HTML under the matrix's key.
+    key, matrix = ops.build_with_key(roots, month, now)
+    in_progress, counts, tables = datacache.built_from_pieces(("compliance_matrix_html", key), lambda: (
+        matrix.in_progress, matrix.counts(), Markup(render_template("compliance/_matrix_tables.html", matrix=matrix))))
     return render_template("compliance/index.html", matrix={"in_progress": in_progress}, tables=tables,
                            month=month, counts=counts, months=ops.recent_months(now, 12))
 

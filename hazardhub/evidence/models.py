@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hazardhub.audit import VERSIONED, HistorySpec
+from hazardhub.changeindex import FigureUnits
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
 from hazardhub.policy import Protected, Ref
 
@@ -23,6 +24,8 @@ class Attachment(TenantScoped, TimestampMixin, Base):
     #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
     __policy__ = Protected(view="evidence.view", owner=Ref("Hazard", "hazard_id"))
     __versioned__ = VERSIONED
+    #: the units whose kept figures its changes touch (hazardhub/changeindex.py)
+    __figure_units__ = FigureUnits(via=(("hazards", "hazard_id", "school_id"),))
     __table_args__ = (
         tenant_fk("hazard_id", "hazards"),
         tenant_fk("uploaded_by_id", "users"),

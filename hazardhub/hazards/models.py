@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hazardhub.audit import VERSIONED, HistorySpec
+from hazardhub.changeindex import FigureUnits
 from hazardhub.clock import utcnow
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
 from hazardhub.policy import Lifecycle, Protected, Transition
@@ -79,6 +80,8 @@ class Hazard(TenantScoped, TimestampMixin, Base):
     __policy__ = Protected(view="hazard.view", unit=lambda hazard: hazard.school)
     __lifecycle__ = LIFECYCLE
     __versioned__ = VERSIONED
+    #: the units whose kept figures its changes touch (hazardhub/changeindex.py)
+    __figure_units__ = FigureUnits(own=("school_id",))
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),
         sa.UniqueConstraint("tenant_id", "number"),
@@ -206,6 +209,8 @@ class HazardCitation(TenantScoped, TimestampMixin, Base):
 
     __tablename__ = "hazard_citations"
     __versioned__ = VERSIONED
+    #: the units whose kept figures its changes touch (hazardhub/changeindex.py)
+    __figure_units__ = FigureUnits(via=(("hazards", "hazard_id", "school_id"),))
     __table_args__ = (
         tenant_fk("hazard_id", "hazards"),
         sa.UniqueConstraint("hazard_id", "item_id"),

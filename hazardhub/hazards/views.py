@@ -19,6 +19,7 @@ from hazardhub.extensions import db
 from hazardhub.evidence import operations as evidence_ops
 from hazardhub.formtokens import one_shot
 from hazardhub.forms import choices, errors_text
+from hazardhub.hazards import counts as hazard_counts
 from hazardhub.hazards import operations as ops
 from hazardhub.hazards.forms import (
     AcceptForm, DecisionForm, HazardCreateForm, HazardEditForm, ReasonForm, ReportForm, VersionForm,
@@ -74,10 +75,17 @@ class UnitChoice(NamedTuple):
     name: str
 
 
-def _filter_units(roots) -> list[UnitChoice]:
-    """The unit filter's choices (townships first, then up to 300 schools by name); cached by
-    the tenants' data version because a district's 300 schools cost more than its ledger page."""
-    return datacache.cached_under(roots, ("ledger_filter_units",), lambda: _load_filter_units(roots))
+def _filter_units(roots) -> tuple[tuple, list[UnitChoice]]:
+    """The unit filter's choices (townships first, then up to 300 schools by name), and the key
+    of that state: kept per tenant until a unit changes, because a district's 300 schools cost more
+    than its ledger page."""
+    parts = {tid: datacache.tenant_part(("ledger_filter_units", tuple(sorted(r.path for r in roots if r.tenant_id == tid))),
+                                        tid, lambda tid=tid: _load_filter_units([r for r in roots if r.tenant_id == tid]))
+             for tid in sorted({r.tenant_id for r in roots})}
+    key = tuple((tid, generation) for tid, (generation, _units) in parts.items())
+    if len(parts) == 1:
+        return key, next(iter(parts.values()))[1]
+    return key, datacache.built_from_pieces(("ledger_filter_units", key), lambda: _load_filter_units(roots))
 
 
 def _load_filter_units(roots) -> list[UnitChoice]:
@@ -89,21 +97,16 @@ def _load_filter_units(roots) -> list[UnitChoice]:
             sa.select(*columns).where(in_scope, OrgUnit.kind == "school").order_by(OrgUnit.name).limit(300))]
 
 
-def _counts(stmt) -> tuple[dict, dict, int]:
-    """Counts by status, open ones by level, and overdue: one scan of three columns (the
-    benchmark's ledger page spent most of its SQL time in three scans of whole rows)."""
-    sub = stmt.order_by(None).with_only_columns(Hazard.status, Hazard.level, Hazard.deadline).subquery()
-    late = sa.case((sub.c.deadline < clock.today(), 1), else_=0)
-    by_status: dict = {}
-    by_level: dict = {}
-    overdue = 0
-    for status, level, is_late, n in db.session.execute(
-            sa.select(sub.c.status, sub.c.level, late, sa.func.count()).group_by(sub.c.status, sub.c.level, late)):
-        by_status[status] = by_status.get(status, 0) + n
-        if status in OPEN_STATUSES:
-            by_level[level] = by_level.get(level, 0) + n
-            overdue += n if is_late else 0
-    return by_status, by_level, overdue
+def _counts(roots, unit_id: int | None, today: date) -> tuple[tuple, hazard_counts.LedgerCounts]:
+    """The counters of the user's scope (or of the filtered unit's subtree), with their key."""
+    prefixes = [(r.tenant_id, r.path) for r in roots]
+    unit_path = None
+    if unit_id:
+        unit = db.session.execute(sa.select(OrgUnit.path).where(OrgUnit.id == unit_id)).scalar_one_or_none()
+        if unit is None:
+            return ("no_unit",), hazard_counts.LedgerCounts({}, {}, 0)
+        unit_path = unit
+    return hazard_counts.ledger_counts(prefixes, unit_path, today)
 
 
 @bp.route("/")
@@ -118,22 +121,25 @@ def index():
         return _ledger_as_of(roots, filters, as_of)
     sort = request.args.get("sort", "found")
     now = clock.today()
+    ordered = ops.ledger_query(roots, filters).order_by(*SORTS.get(sort, SORTS["found"]))
+    # What the body shows is the page's rows, the counters, the unit choices, the units' names and
+    # today: the key names each (the rows by id and version, so a row edited anywhere else in the
+    # district keeps this page; a unit renamed moves its tenant's ``wide`` mark).
+    shown = paginate(ordered.with_only_columns(Hazard.id, Hazard.version_id), per_page=50, scalars=False)
+    counts_key, counts = _counts(roots, filters.unit_id, now)
+    units_key, units = _filter_units(roots)
+    wides = tuple((tid, datacache.wide_mark(tid)) for tid in sorted({r.tenant_id for r in roots}))
 
     def render_body() -> Markup:
-        base = ops.ledger_query(roots, filters)
-        page = paginate(base.order_by(*SORTS.get(sort, SORTS["found"])), per_page=50)
-        counted = ops.LedgerFilters(unit_id=filters.unit_id, include_voided=True)
-        by_status, by_level, overdue = datacache.cached_under(
-            roots, ("ledger_counts", filters.unit_id, now), lambda: _counts(ops.ledger_query(roots, counted)))
+        page = paginate(ordered, per_page=50)
         return Markup(render_template(
             "hazards/_ledger_body.html", page=page, filters=filters, sort=sort, today=now,
-            units=_filter_units(roots), by_status=by_status, by_level=by_level, overdue=overdue,
+            units=units, by_status=counts.by_status, by_level=counts.by_level, overdue=counts.overdue,
             STATUSES=STATUSES, LEVELS=LEVELS, SOURCES=SOURCES, CATEGORIES=CATEGORIES, as_of=None))
 
-    # Everything below the header depends on the scope, the query string and the data only; the
-    # same filtered page is asked for again and again until somebody records something.
-    key = ("ledger_body", tuple(sorted(request.args.items(multi=True))), now)
-    return render_template("hazards/index.html", body=datacache.cached_under(roots, key, render_body), as_of=None)
+    key = ("ledger_body", tuple(sorted(request.args.items(multi=True))), now, shown.page, shown.total,
+           tuple(tuple(row) for row in shown.items), counts_key, units_key, wides)
+    return render_template("hazards/index.html", body=datacache.built_from_pieces(key, render_body), as_of=None)
 
 
 def _ledger_as_of(roots, filters: ops.LedgerFilters, as_of: date):
@@ -404,10 +410,12 @@ def decide_downgrade(hazard_id: int):
 @login_required
 def hazard_history(hazard_id: int):
     hazard = load_or_404(Hazard, hazard_id, "hazard.history")
-    # A long-lived hazard has dozens of versions over three tables; the timeline changes only when
-    # its tenant's data does (or the city's, whose users' names it may show).
-    entries = datacache.cached(("hazard_history", hazard.id), catalogue.visible_tenant_ids(hazard.tenant_id),
-                               lambda: timeline(hazard))
+    # A long-lived hazard has dozens of versions over three tables (the hazard, its citations, its
+    # evidence: all its school's records); the timeline changes only when its school's records do,
+    # or its tenant's or the city's as a whole (users' names, the catalogue's words).
+    marks = (datacache.unit_mark(hazard.tenant_id, hazard.school_id),
+             *(datacache.wide_mark(tid) for tid in catalogue.visible_tenant_ids(hazard.tenant_id)))
+    entries = datacache.built_from_pieces(("hazard_history", hazard.id, marks), lambda: timeline(hazard))
     return render_template("history.html", title=f"隐患 {hazard.number} 的全部记录", entries=entries,
                            back_url=url_for("hazards.show", hazard_id=hazard.id))
 

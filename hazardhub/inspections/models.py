@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hazardhub.audit import VERSIONED, HistorySpec
+from hazardhub.changeindex import FigureUnits
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
 from hazardhub.policy import Lifecycle, Protected, Ref, Transition
 
@@ -59,6 +60,8 @@ class Inspection(TenantScoped, TimestampMixin, Base):
     #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
     __policy__ = Protected(view="inspection.view", unit=Ref("OrgUnit", "unit_id"))
     __versioned__ = VERSIONED
+    #: the units whose kept figures its changes touch (hazardhub/changeindex.py)
+    __figure_units__ = FigureUnits(own=("unit_id",))
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),
         tenant_fk("unit_id", "org_units"),
@@ -102,6 +105,8 @@ class InspectionItem(TenantScoped, TimestampMixin, Base):
 
     __tablename__ = "inspection_items"
     __versioned__ = VERSIONED
+    #: the units whose kept figures its changes touch (hazardhub/changeindex.py)
+    __figure_units__ = FigureUnits(via=(("inspections", "inspection_id", "unit_id"),))
     __table_args__ = (tenant_fk("inspection_id", "inspections"), tenant_fk("hazard_id", "hazards"),
                       sa.CheckConstraint("result IN ('unchecked','pass','fail','na')", name="result"))
 
@@ -126,6 +131,8 @@ class SignOff(TenantScoped, TimestampMixin, Base):
 
     __tablename__ = "sign_offs"
     __versioned__ = VERSIONED
+    #: the units whose kept figures its changes touch (hazardhub/changeindex.py)
+    __figure_units__ = FigureUnits(via=(("inspections", "inspection_id", "unit_id"),))
     __table_args__ = (tenant_fk("inspection_id", "inspections"), tenant_fk("signed_by_id", "users"),
                       sa.UniqueConstraint("inspection_id"))
 

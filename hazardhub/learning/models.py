@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hazardhub.audit import VERSIONED, HistorySpec
+from hazardhub.changeindex import FigureUnits
 from hazardhub.clock import utcnow
 from hazardhub.db import Base, TenantScoped, TimestampMixin, tenant_fk
 from hazardhub.policy import Protected, Ref
@@ -49,6 +50,8 @@ class LearningSession(TenantScoped, TimestampMixin, Base):
     #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
     __policy__ = Protected(unit=Ref("OrgUnit", "unit_id"))
     __versioned__ = VERSIONED
+    #: the units whose kept figures its changes touch (hazardhub/changeindex.py)
+    __figure_units__ = FigureUnits(own=("unit_id",), children=(("learning_attendees", "session_id", "unit_id"),))
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),
         tenant_fk("unit_id", "org_units"),
@@ -103,6 +106,8 @@ class LearningStandard(TenantScoped, TimestampMixin, Base):
 
     __tablename__ = "learning_standards"
     __versioned__ = VERSIONED
+    #: the units whose kept figures its changes touch (hazardhub/changeindex.py)
+    __figure_units__ = FigureUnits(via=(("learning_sessions", "session_id", "unit_id"),))
     __table_args__ = (
         tenant_fk("session_id", "learning_sessions"),
         sa.UniqueConstraint("session_id", "standard_id"),
@@ -124,6 +129,8 @@ class LearningAttendee(TenantScoped, TimestampMixin, Base):
     #: what policy reads: the unit it belongs to, what viewing it needs (hazardhub.policy.Protected)
     __policy__ = Protected(unit=Ref("OrgUnit", "unit_id"))
     __versioned__ = VERSIONED
+    #: the units whose kept figures its changes touch (hazardhub/changeindex.py)
+    __figure_units__ = FigureUnits(own=("unit_id",), via=(("learning_sessions", "session_id", "unit_id"),))
     __table_args__ = (
         tenant_fk("session_id", "learning_sessions"),
         tenant_fk("user_id", "users"),
