@@ -29,11 +29,13 @@ How a model says which units its rows belong to: ``__figure_units__ = FigureUnit
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from hazardhub.db import Base, listen_once
 
@@ -52,7 +54,7 @@ class FigureUnits:
     children: tuple[tuple[str, str, str], ...] = ()
     no_unit: bool = False
 
-    def units_of(self, obj, connection: sa.Connection) -> set[int] | None:
+    def units_of(self, obj, session: Session) -> set[int] | None:
         """The unit ids ``obj``'s change touches, or None when one of them cannot be found (the
         caller then marks the whole tenant)."""
         state = sa.inspect(obj)
@@ -64,17 +66,43 @@ class FigureUnits:
             parent_id = getattr(obj, fk)
             if parent_id is None:
                 continue
-            table = Base.metadata.tables[table_name]
-            unit = connection.execute(sa.select(table.c[unit_column]).where(table.c.id == parent_id)).scalar()
+            unit = _held_unit(session, table_name, parent_id, unit_column)
+            if unit is None:
+                table = Base.metadata.tables[table_name]
+                unit = session.connection().execute(
+                    sa.select(table.c[unit_column]).where(table.c.id == parent_id)).scalar()
             if unit is None:
                 return None
             units.add(unit)
         if self.children and obj.id is not None:
             for table_name, fk, unit_column in self.children:
                 table = Base.metadata.tables[table_name]
-                units.update(connection.execute(
+                units.update(session.connection().execute(
                     sa.select(table.c[unit_column]).where(table.c[fk] == obj.id).distinct()).scalars())
         return units
+
+
+@functools.cache
+def _class_of(table_name: str):
+    for mapper in Base.registry.mappers:
+        if mapper.local_table is not None and getattr(mapper.local_table, "name", None) == table_name:
+            return mapper.class_
+    return None
+
+
+def _held_unit(session: Session, table_name: str, row_id: int, unit_column: str) -> int | None:
+    """The unit of a parent row the session already holds, unchanged since it was loaded (a
+    sign-off's inspection is in the session that signs it): no query needed."""
+    cls = _class_of(table_name)
+    if cls is None:
+        return None
+    held = session.identity_map.get(identity_key(cls, (row_id,)))
+    if held is None:
+        return None
+    state = sa.inspect(held)
+    if unit_column not in state.dict or state.attrs[unit_column].history.has_changes():
+        return None
+    return state.dict[unit_column]
 
 
 def _collect(session: Session, _flush_context) -> None:
@@ -83,7 +111,6 @@ def _collect(session: Session, _flush_context) -> None:
     if marked == WHOLE_TENANT:
         return
     marked = marked if marked is not None else set()
-    connection = None
     for obj in (*session.new, *session.dirty, *session.deleted):
         cls = type(obj)
         if not hasattr(cls, "__versioned__"):
@@ -92,9 +119,7 @@ def _collect(session: Session, _flush_context) -> None:
         if declared is None:
             session.info[_INFO_KEY] = WHOLE_TENANT
             return
-        if connection is None:
-            connection = session.connection()
-        units = declared.units_of(obj, connection)
+        units = declared.units_of(obj, session)
         if units is None:
             session.info[_INFO_KEY] = WHOLE_TENANT
             return

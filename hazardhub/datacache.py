@@ -25,6 +25,14 @@ How to use it::
 
     counts = datacache.cached(("ledger_counts", root_ids, unit_id, today), tenant_ids,
                               lambda: compute_counts(...))
+
+Keyed by the whole tenant's head, every write in a district threw away every figure of it (and the
+city's comparison, every figure of the city), in every web process: on a working day, when the
+district writes every second, nothing stayed kept. So the figures that are sums over schools are
+kept per school (:func:`unit_pieces`, :func:`tenant_part`, :func:`built_from_pieces`, below): each
+chain link names the units its transaction changed (:mod:`hazardhub.changeindex`), each process
+follows its tenants' links, and a write recomputes the pieces of the schools it named. The same
+rules hold: nothing kept from uncommitted writes, a restored chain starts everything again.
 """
 from __future__ import annotations
 

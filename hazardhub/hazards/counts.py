@@ -19,13 +19,21 @@ from hazardhub.hazards.models import OPEN_STATUSES, Hazard
 
 
 class CountRow(NamedTuple):
-    """Hazards of one school path with one status, level and lateness (a piece's line)."""
+    """Hazards of one school path with one status, level and lateness (a piece's line).
+
+    ``versions`` and ``last_id`` make the piece change whenever any of these hazards does (every
+    ORM update raises a hazard's ``version_id``; a new hazard has the highest id): so the piece
+    set's generation names the state of the district's rows, and the ledger's body can be kept
+    under it without reading the page's rows first.
+    """
 
     path: str
     status: str
     level: str
     late: bool
     n: int
+    versions: int
+    last_id: int
 
 
 class LedgerCounts(NamedTuple):
@@ -37,14 +45,15 @@ class LedgerCounts(NamedTuple):
 def school_pieces(tenant_id: int, today: date, units: list[int] | None) -> dict[int, tuple[CountRow, ...]]:
     """``{school id: its count rows}`` for the tenant's schools (or only ``units``)."""
     late = sa.case((Hazard.deadline < today, 1), else_=0)
-    stmt = (sa.select(Hazard.school_id, Hazard.school_path, Hazard.status, Hazard.level, late, sa.func.count())
+    stmt = (sa.select(Hazard.school_id, Hazard.school_path, Hazard.status, Hazard.level, late, sa.func.count(),
+                      sa.func.sum(Hazard.version_id), sa.func.max(Hazard.id))
             .where(Hazard.tenant_id == tenant_id)
             .group_by(Hazard.school_id, Hazard.school_path, Hazard.status, Hazard.level, late))
     if units is not None:
         stmt = stmt.where(Hazard.school_id.in_(units))
     pieces: dict[int, list[CountRow]] = defaultdict(list)
-    for school_id, path, status, level, is_late, n in db.session.execute(stmt):
-        pieces[school_id].append(CountRow(path, status, level, bool(is_late), int(n)))
+    for school_id, path, status, level, is_late, n, versions, last_id in db.session.execute(stmt):
+        pieces[school_id].append(CountRow(path, status, level, bool(is_late), int(n), int(versions), int(last_id)))
     return {school: tuple(sorted(rows)) for school, rows in pieces.items()}
 
 

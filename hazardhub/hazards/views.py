@@ -121,24 +121,22 @@ def index():
         return _ledger_as_of(roots, filters, as_of)
     sort = request.args.get("sort", "found")
     now = clock.today()
-    ordered = ops.ledger_query(roots, filters).order_by(*SORTS.get(sort, SORTS["found"]))
-    # What the body shows is the page's rows, the counters, the unit choices, the units' names and
-    # today: the key names each (the rows by id and version, so a row edited anywhere else in the
-    # district keeps this page; a unit renamed moves its tenant's ``wide`` mark).
-    shown = paginate(ordered.with_only_columns(Hazard.id, Hazard.version_id), per_page=50, scalars=False)
+    # What the body shows is the scope's hazards (their rows, and the counters), the unit choices,
+    # the units' names and today: the key names each. The counters' key names the state of every
+    # school's hazards (their pieces carry the rows' versions), so the body is kept until a hazard
+    # of the district changes, not until anything of it does; a unit renamed moves the ``wide`` mark.
     counts_key, counts = _counts(roots, filters.unit_id, now)
     units_key, units = _filter_units(roots)
     wides = tuple((tid, datacache.wide_mark(tid)) for tid in sorted({r.tenant_id for r in roots}))
 
     def render_body() -> Markup:
-        page = paginate(ordered, per_page=50)
+        page = paginate(ops.ledger_query(roots, filters).order_by(*SORTS.get(sort, SORTS["found"])), per_page=50)
         return Markup(render_template(
             "hazards/_ledger_body.html", page=page, filters=filters, sort=sort, today=now,
             units=units, by_status=counts.by_status, by_level=counts.by_level, overdue=counts.overdue,
             STATUSES=STATUSES, LEVELS=LEVELS, SOURCES=SOURCES, CATEGORIES=CATEGORIES, as_of=None))
 
-    key = ("ledger_body", tuple(sorted(request.args.items(multi=True))), now, shown.page, shown.total,
-           tuple(tuple(row) for row in shown.items), counts_key, units_key, wides)
+    key = ("ledger_body", tuple(sorted(request.args.items(multi=True))), now, counts_key, units_key, wides)
     return render_template("hazards/index.html", body=datacache.built_from_pieces(key, render_body), as_of=None)
 
 
