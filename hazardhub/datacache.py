@@ -194,43 +194,57 @@ _watches: dict[int, _Watch] = {}
 _generations = itertools.count(1)
 
 
-def _links_since(tenant_id: int, seq: int):
+def _links_since(starts: dict[int, int]) -> dict[int, list]:
+    """The links of each tenant from its seq on (one query for all of them)."""
     links = AuditChainLink.__table__
-    return db.session.execute(
-        sa.select(links.c.seq, links.c.link_hash, links.c.units)
-        .where(links.c.tenant_id == tenant_id, links.c.seq >= seq).order_by(links.c.seq)).all()
+    rows = db.session.execute(
+        sa.select(links.c.tenant_id, links.c.seq, links.c.link_hash, links.c.units)
+        .where(sa.or_(*[(links.c.tenant_id == tid) & (links.c.seq >= seq) for tid, seq in starts.items()]))
+        .order_by(links.c.tenant_id, links.c.seq)).all()
+    out: dict[int, list] = {tid: [] for tid in starts}
+    for row in rows:
+        out[row.tenant_id].append(row)
+    return out
 
 
-def _follow(tenant_id: int, head_seq: int, head_hash: str) -> _Watch:
-    """This process's watch of the tenant, brought up to (at least) the given head."""
+def _follow(heads: dict[int, tuple[int, str]]) -> dict[int, _Watch]:
+    """This process's watches of the tenants, brought up to (at least) the given heads: one
+    query reads the new links of every tenant whose head moved."""
     with _lock:
-        watch = _watches.get(tenant_id)
-    if watch is not None and (watch.seq, watch.head_hash) == (head_seq, head_hash):
-        return watch
-    if watch is None or head_seq < watch.seq or head_seq - watch.seq > MAX_LINKS_BEHIND:
-        watch = _new_watch(head_seq, head_hash)
-    else:
-        rows = _links_since(tenant_id, max(watch.seq, 1))
+        watches = {tid: _watches.get(tid) for tid in heads}
+    out: dict[int, _Watch] = {}
+    starts: dict[int, int] = {}
+    for tid, (head_seq, head_hash) in heads.items():
+        watch = watches[tid]
+        if watch is not None and (watch.seq, watch.head_hash) == (head_seq, head_hash):
+            out[tid] = watch
+        elif watch is None or head_seq < watch.seq or head_seq - watch.seq > MAX_LINKS_BEHIND:
+            out[tid] = _new_watch(head_seq, head_hash)
+        else:
+            starts[tid] = max(watch.seq, 1)
+    for tid, rows in (_links_since(starts) if starts else {}).items():
+        watch, (head_seq, head_hash) = watches[tid], heads[tid]
         if watch.seq > 0:
             holds = bool(rows) and rows[0].seq == watch.seq and rows[0].link_hash == watch.head_hash
             rows = rows[1:]
         else:
             holds = watch.head_hash == GENESIS
         if not holds or not rows:  # the chain was rewritten (a restore): start again at its head
-            watch = _new_watch(head_seq, head_hash)
-        else:
-            units, wide = dict(watch.units), watch.wide
-            for row in rows:
-                named = parse_units(row.units)
-                if named is None:
-                    wide = row.seq
-                else:
-                    for unit in named:
-                        units[unit] = row.seq
-            watch = _Watch(epoch=watch.epoch, base=watch.base, seq=rows[-1].seq, head_hash=rows[-1].link_hash, wide=wide, units=units)
+            out[tid] = _new_watch(head_seq, head_hash)
+            continue
+        units, wide = dict(watch.units), watch.wide
+        for row in rows:
+            named = parse_units(row.units)
+            if named is None:
+                wide = row.seq
+            else:
+                for unit in named:
+                    units[unit] = row.seq
+        out[tid] = _Watch(epoch=watch.epoch, base=watch.base, seq=rows[-1].seq, head_hash=rows[-1].link_hash,
+                          wide=wide, units=units)
     with _lock:
-        _watches[tenant_id] = watch
-    return watch
+        _watches.update(out)
+    return out
 
 
 def _new_watch(seq: int, head_hash: str) -> _Watch:
@@ -253,11 +267,18 @@ def unit_mark(tenant_id: int, unit_id: int) -> tuple[int, int, int]:
 
 def watch(tenant_id: int) -> _Watch:
     """The tenant's watch, followed to the head this request read (once per request)."""
+    return watches([tenant_id])[tenant_id]
+
+
+def watches(tenant_ids: Iterable[int]) -> dict[int, _Watch]:
+    """The tenants' watches, followed to the heads this request read (once per request: one
+    query for the heads not read yet, one for the links of those that moved)."""
     followed = g.setdefault("hh_watches", {}) if has_request_context() else {}
-    if tenant_id not in followed:
-        (_tid, seq, head_hash), = data_version([tenant_id])
-        followed[tenant_id] = _follow(tenant_id, seq, head_hash)
-    return followed[tenant_id]
+    missing = sorted(set(tenant_ids) - set(followed))
+    if missing:
+        heads = {tid: (seq, head_hash) for tid, seq, head_hash in data_version(missing)}
+        followed.update(_follow(heads))
+    return {tid: followed[tid] for tid in tenant_ids}
 
 
 def unit_pieces(key: tuple, tenant_id: int,
@@ -272,45 +293,69 @@ def unit_pieces(key: tuple, tenant_id: int,
     :param whole_only: the value is not per unit (:func:`tenant_part`): only a change to the
         tenant as a whole recomputes it.
     """
+    return unit_pieces_of(key, [tenant_id], lambda wanted: {tenant_id: compute(wanted[tenant_id])},
+                          whole_only=whole_only)[tenant_id]
+
+
+def unit_pieces_of(key: tuple, tenant_ids: Iterable[int],
+                   compute: Callable[[dict[int, list[int] | None]], dict[int, dict[int, Any]]], *,
+                   whole_only: bool = False) -> dict[int, tuple[int, dict[int, Any]]]:
+    """:func:`unit_pieces` of several tenants at once: ``compute`` is called once, with what each
+    tenant needs (``None``: every unit; a list: those units; a tenant not named needs nothing),
+    so a page over six districts recomputes what a write touched in one round of queries."""
+    tenant_ids = list(dict.fromkeys(tenant_ids))
     if _capacity() <= 0 or _session_has_writes():
         _stats["bypassed"] += 1
-        return 0, compute(None)
-    current = watch(tenant_id)
-    full_key = ("pieces", key, tenant_id)
+        fresh = compute({tid: None for tid in tenant_ids})
+        return {tid: (0, fresh.get(tid, {})) for tid in tenant_ids}
+    current = watches(tenant_ids)
+    kept: dict[int, _PieceSet | None] = {}
     with _lock:
-        kept: _PieceSet | None = _entries.get(full_key)
-        if kept is not None:
-            _entries.move_to_end(full_key)
-    if kept is None or kept.epoch != current.epoch or current.wide > kept.full:
-        kept = _PieceSet(epoch=current.epoch, full=current.seq, labels={}, pieces=compute(None),
-                         generation=next(_generations), checked=current.seq)
-        _stats["misses"] += 1
-        _store(full_key, kept)
-        return kept.generation, kept.pieces
-    if kept.checked != current.seq and not whole_only:
-        stale = sorted(u for u, s in current.units.items() if s > kept.labels.get(u, kept.full))
-        if stale:
-            fresh = compute(stale)
-            pieces, labels = dict(kept.pieces), dict(kept.labels)
-            changed = False
-            for unit in stale:
-                labels[unit] = current.seq
-                new = fresh.get(unit)
+        for tid in tenant_ids:
+            kept[tid] = _entries.get(("pieces", key, tid))
+            if kept[tid] is not None:
+                _entries.move_to_end(("pieces", key, tid))
+    wanted: dict[int, list[int] | None] = {}
+    for tid in tenant_ids:
+        w, k = current[tid], kept[tid]
+        if k is None or k.epoch != w.epoch or w.wide > k.full:
+            wanted[tid] = None
+        elif k.checked != w.seq and not whole_only:
+            stale = sorted(u for u, s in w.units.items() if s > k.labels.get(u, k.full))
+            if stale:
+                wanted[tid] = stale
+    fresh = compute(wanted) if wanted else {}
+    out: dict[int, tuple[int, dict[int, Any]]] = {}
+    for tid in tenant_ids:
+        w, k = current[tid], kept[tid]
+        if tid in wanted and wanted[tid] is None:
+            k = _PieceSet(epoch=w.epoch, full=w.seq, labels={}, pieces=fresh.get(tid, {}),
+                          generation=next(_generations), checked=w.seq)
+            _stats["misses"] += 1
+        elif tid in wanted:
+            pieces, labels, changed = dict(k.pieces), dict(k.labels), False
+            got = fresh.get(tid, {})
+            for unit in wanted[tid]:
+                labels[unit] = w.seq
+                new = got.get(unit)
                 if pieces.get(unit) != new:
                     changed = True
                     if new is None:
                         pieces.pop(unit, None)
                     else:
                         pieces[unit] = new
-            kept = _PieceSet(epoch=kept.epoch, full=kept.full, labels=labels, pieces=pieces,
-                             generation=next(_generations) if changed else kept.generation, checked=current.seq)
-            _stats["recomputed_units"] += len(stale)
+            k = _PieceSet(epoch=k.epoch, full=k.full, labels=labels, pieces=pieces,
+                          generation=next(_generations) if changed else k.generation, checked=w.seq)
+            _stats["recomputed_units"] += len(wanted[tid])
+            _stats["hits"] += 1
         else:
-            kept = _PieceSet(epoch=kept.epoch, full=kept.full, labels=kept.labels, pieces=kept.pieces,
-                             generation=kept.generation, checked=current.seq)
-        _store(full_key, kept)
-    _stats["hits"] += 1
-    return kept.generation, kept.pieces
+            if k.checked != w.seq:
+                k = _PieceSet(epoch=k.epoch, full=k.full, labels=k.labels, pieces=k.pieces,
+                              generation=k.generation, checked=w.seq)
+            _stats["hits"] += 1
+        _store(("pieces", key, tid), k)
+        out[tid] = (k.generation, k.pieces)
+    return out
 
 
 def tenant_part(key: tuple, tenant_id: int, compute: Callable[[], T]) -> tuple[int, T]:

@@ -110,20 +110,28 @@ class Window:
     today: date
 
 
-def school_facts(tenant_id: int, window: Window, units: list[int] | None) -> dict[int, SchoolFacts]:
-    """``{unit id: SchoolFacts}`` of the tenant's units with records in the window (or of ``units``)."""
-    only = (lambda column: column.in_(units)) if units is not None else (lambda column: sa.true())
+def school_facts(wanted: dict[int, list[int] | None], window: Window) -> dict[int, dict[int, SchoolFacts]]:
+    """``{tenant: {unit id: SchoolFacts}}`` of the units with records in the window: every unit
+    of a tenant wanted with ``None``, the listed units of the others (one round of queries)."""
+    whole = [tid for tid, units in wanted.items() if units is None]
+    named = sorted({u for units in wanted.values() if units is not None for u in units})
+
+    def only(tenant_column, unit_column):
+        return sa.or_(tenant_column.in_(whole) if whole else sa.false(),
+                      unit_column.in_(named) if named else sa.false())
+    #: unit → its tenant, as the rows say
+    owner: dict[int, int] = {}
     signed: dict[int, set] = defaultdict(set)
     checked: dict[int, set] = defaultdict(set)
     visits: dict[int, list] = defaultdict(list)
     if window.months:
-        for unit_id, kind, month, recorded_by_id, late, amends_id, status in db.session.execute(
-                sa.select(Inspection.unit_id, Inspection.kind, Inspection.month, Inspection.recorded_by_id,
-                          SignOff.is_late, Inspection.amends_id, Inspection.status)
+        for tid, unit_id, kind, month, recorded_by_id, late, amends_id, status in db.session.execute(
+                sa.select(Inspection.tenant_id, Inspection.unit_id, Inspection.kind, Inspection.month,
+                          Inspection.recorded_by_id, SignOff.is_late, Inspection.amends_id, Inspection.status)
                 .outerjoin(SignOff, SignOff.inspection_id == Inspection.id)
-                .where(Inspection.tenant_id == tenant_id, Inspection.month.in_(window.months),
-                       only(Inspection.unit_id))
+                .where(Inspection.month.in_(window.months), only(Inspection.tenant_id, Inspection.unit_id))
                 .order_by(Inspection.id)):
+            owner[unit_id] = tid
             if kind == "self":
                 if amends_id is None and late is False:
                     signed[unit_id].add(month)
@@ -135,20 +143,22 @@ def school_facts(tenant_id: int, window: Window, units: list[int] | None) -> dic
                 visits[unit_id].append((recorded_by_id, month))
     staff: dict[int, set] = defaultdict(set)
     bureau: dict[int, set] = defaultdict(set)
-    for unit_id, level, held_on in db.session.execute(
-            sa.select(LearningSession.unit_id, LearningSession.level, LearningSession.held_on)
-            .where(LearningSession.tenant_id == tenant_id, LearningSession.held_on >= window.learning_start,
+    for tid, unit_id, level, held_on in db.session.execute(
+            sa.select(LearningSession.tenant_id, LearningSession.unit_id, LearningSession.level, LearningSession.held_on)
+            .where(LearningSession.held_on >= window.learning_start,
                    LearningSession.held_on <= window.today, LearningSession.level.in_(("all_staff", "bureau_staff")),
-                   only(LearningSession.unit_id))):
+                   only(LearningSession.tenant_id, LearningSession.unit_id))):
+        owner[unit_id] = tid
         (staff if level == "all_staff" else bureau)[unit_id].add(held_on)
     principals: dict[int, set] = defaultdict(set)
-    for unit_id, held_on in db.session.execute(
-            sa.select(LearningAttendee.unit_id, LearningSession.held_on)
+    for tid, unit_id, held_on in db.session.execute(
+            sa.select(LearningAttendee.tenant_id, LearningAttendee.unit_id, LearningSession.held_on)
             .join(LearningSession, LearningSession.id == LearningAttendee.session_id)
-            .where(LearningSession.tenant_id == tenant_id, LearningSession.held_on >= window.learning_start,
+            .where(LearningSession.held_on >= window.learning_start,
                    LearningSession.held_on <= window.today, LearningSession.level == "principals",
                    LearningAttendee.role == "principal", LearningAttendee.is_active.is_(True),
-                   only(LearningAttendee.unit_id))):
+                   only(LearningAttendee.tenant_id, LearningAttendee.unit_id))):
+        owner[unit_id] = tid
         principals[unit_id].add(held_on)
     hazards: dict[int, list] = defaultdict(list)
     days: dict[int, list] = defaultdict(list)
@@ -156,13 +166,15 @@ def school_facts(tenant_id: int, window: Window, units: list[int] | None) -> dic
     overdue = sa.func.sum(sa.case((sa.and_(is_open, Hazard.deadline < window.today), 1), else_=0))
     on_time = sa.func.sum(sa.case((sa.and_(Hazard.status == "closed", sa.or_(
         Hazard.deadline.is_(None), Hazard.closed_on <= Hazard.deadline)), 1), else_=0))
-    listed = sa.func.sum(sa.case((sa.and_(is_open, Hazard.level == "major", Hazard.is_listed.is_(True)), 1), else_=0))
-    found = (Hazard.tenant_id == tenant_id, Hazard.found_on >= window.start, Hazard.found_on <= window.end,
-             Hazard.status != "voided", only(Hazard.school_id))
-    for school_id, level, source, status, n, n_overdue, n_on_time, n_listed in db.session.execute(
-            sa.select(Hazard.school_id, Hazard.level, Hazard.source, Hazard.status, sa.func.count(),
-                      overdue, on_time, listed).where(*found)
-            .group_by(Hazard.school_id, Hazard.level, Hazard.source, Hazard.status)):
+    listed_open = sa.func.sum(sa.case((sa.and_(is_open, Hazard.level == "major", Hazard.is_listed.is_(True)), 1),
+                                      else_=0))
+    found = (Hazard.found_on >= window.start, Hazard.found_on <= window.end,
+             Hazard.status != "voided", only(Hazard.tenant_id, Hazard.school_id))
+    for tid, school_id, level, source, status, n, n_overdue, n_on_time, n_listed in db.session.execute(
+            sa.select(Hazard.tenant_id, Hazard.school_id, Hazard.level, Hazard.source, Hazard.status, sa.func.count(),
+                      overdue, on_time, listed_open).where(*found)
+            .group_by(Hazard.tenant_id, Hazard.school_id, Hazard.level, Hazard.source, Hazard.status)):
+        owner[school_id] = tid
         hazards[school_id].append(HazardLine(level, source, status, int(n), int(n_overdue or 0),
                                              int(n_on_time or 0), int(n_listed or 0)))
     for school_id, found_on, closed_on in db.session.execute(
@@ -170,11 +182,13 @@ def school_facts(tenant_id: int, window: Window, units: list[int] | None) -> dic
             .where(*found, Hazard.status == "closed", Hazard.closed_on.is_not(None))):
         days[school_id].append((closed_on - found_on).days)
     touched = set(signed) | set(checked) | set(visits) | set(staff) | set(bureau) | set(principals) | set(hazards)
-    return {uid: SchoolFacts(frozenset(signed.get(uid, ())), frozenset(checked.get(uid, ())),
-                             tuple(visits.get(uid, ())), frozenset(staff.get(uid, ())),
-                             frozenset(principals.get(uid, ())), frozenset(bureau.get(uid, ())),
-                             tuple(sorted(hazards.get(uid, ()))), tuple(sorted(days.get(uid, ()))))
-            for uid in touched}
+    out: dict[int, dict[int, SchoolFacts]] = {tid: {} for tid in wanted}
+    for uid in touched:
+        out.setdefault(owner[uid], {})[uid] = SchoolFacts(
+            frozenset(signed.get(uid, ())), frozenset(checked.get(uid, ())), tuple(visits.get(uid, ())),
+            frozenset(staff.get(uid, ())), frozenset(principals.get(uid, ())), frozenset(bureau.get(uid, ())),
+            tuple(sorted(hazards.get(uid, ()))), tuple(sorted(days.get(uid, ()))))
+    return out
 
 
 def district_whole(tenant_id: int, start: date, end: date, today: date, with_directives: bool) -> DistrictWhole:
@@ -232,14 +246,14 @@ class CityFacts:
 def city_facts(ids: list[int], window: Window, with_directives: bool) -> CityFacts:
     """The districts' facts, each district's whole and schools kept by
     :mod:`hazardhub.datacache` (one head query for all districts)."""
-    datacache.data_version(ids)
+    datacache.watches(ids)
+    pieces = datacache.unit_pieces_of(("city_schools", window), ids, lambda wanted: school_facts(wanted, window))
     wholes, schools, generations = {}, {}, []
     for tid in ids:
         g_whole, wholes[tid] = datacache.tenant_part(
             ("city_whole", window.start, window.end, window.today, with_directives), tid,
             lambda tid=tid: district_whole(tid, window.start, window.end, window.today, with_directives))
-        g_schools, schools[tid] = datacache.unit_pieces(
-            ("city_schools", window), tid, lambda units, tid=tid: school_facts(tid, window, units))
+        g_schools, schools[tid] = pieces[tid]
         generations.append((tid, g_whole, g_schools))
     return CityFacts(("city_facts", window, with_directives, tuple(generations)), window, wholes, schools)
 

@@ -32,6 +32,7 @@ from hazardhub.policy import authorize, load_or_404, requires
 from hazardhub.requestflow import act
 from hazardhub.runs import operations as run_ops
 from hazardhub.runs.models import ReportRun
+from hazardhub.tenancy import current_scope
 
 bp = Blueprint("citywide", __name__, url_prefix="/citywide")
 
@@ -108,6 +109,7 @@ def index():
     # Every figure is summed from each school's facts, kept per school and per district
     # (hazardhub.citywide.facts): a write recomputes the schools it touched, and the table is
     # rendered again only when a figure's facts really changed (their key names them).
+    datacache.data_version(current_scope().read_tenant_ids)  # the city's and its districts' heads, one query
     key, comparison = ops.compare_with_key(city.id, period, now)
     figures_key = key + (trend_metric,)
     tr = datacache.built_from_pieces(figures_key + ("trend",), lambda: ops.trend(
@@ -122,7 +124,7 @@ def index():
                                  lambda: witness.witness_summary(city.id, district_ids))
     return render_template(
         "citywide/index.html", city=city, comparison=comparison, comparison_html=comparison_html, period=period,
-        witnesses=witnesses, phases=ops.city_phases(city.id), months=_recent_months(now), verify_form=VerifyForm(),
+        witnesses=witnesses, phases=datacache.tenant_part(("city_phases",), city.id, lambda: ops.city_phases(city.id))[1], months=_recent_months(now), verify_form=VerifyForm(),
         report_form=_report_form(period), now=now, MIN_SAMPLE=ops.MIN_SAMPLE)
 
 

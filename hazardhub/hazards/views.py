@@ -413,7 +413,8 @@ def hazard_history(hazard_id: int):
     # or its tenant's or the city's as a whole (users' names, the catalogue's words).
     marks = (datacache.unit_mark(hazard.tenant_id, hazard.school_id),
              *(datacache.wide_mark(tid) for tid in catalogue.visible_tenant_ids(hazard.tenant_id)))
-    entries = datacache.built_from_pieces(("hazard_history", hazard.id, marks), lambda: timeline(hazard))
-    return render_template("history.html", title=f"隐患 {hazard.number} 的全部记录", entries=entries,
-                           back_url=url_for("hazards.show", hazard_id=hazard.id))
+    entries_html = datacache.built_from_pieces(("hazard_history", hazard.id, marks), lambda: Markup(
+        render_template("_history_entries.html", entries=timeline(hazard))))
+    return render_template("history.html", title=f"隐患 {hazard.number} 的全部记录", entries=bool(entries_html.strip()),
+                           entries_html=entries_html, back_url=url_for("hazards.show", hazard_id=hazard.id))
 
