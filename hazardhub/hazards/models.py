@@ -53,6 +53,8 @@ LIFECYCLE = Lifecycle(STATUSES, [
                "已销号或已作废的隐患不能随整改指令销号。"),
 ])
 #: the partial index's predicate (SQL text, so that autogenerate compares it as written)
+#: what the ledger's open views filter by, carried in ``ix_hazards_open_deadline`` on PostgreSQL
+OPEN_LEDGER_COLUMNS = ("school_path", "source", "level", "category", "is_listed", "found_on", "version_id")
 OPEN_WHERE = "status IN ('registered', 'rectifying', 'awaiting_acceptance')"
 DETERMINATIONS = {
     "manual": "人工定级",
@@ -97,9 +99,12 @@ class Hazard(TenantScoped, TimestampMixin, Base):
         sa.Index("ix_hazards_tenant_path_counts", "tenant_id", "school_path", "status", "level", "deadline",
                  postgresql_ops={"school_path": "varchar_pattern_ops"}),
         # open hazards by deadline (the ledger's 待整改 view, 挂牌督办, reminders): a few percent of a
-        # district's rows, which a full (tenant_id, deadline) index walks past (migration 0012)
+        # district's rows, which a full (tenant_id, deadline) index walks past (migration 0012); on
+        # PostgreSQL it carries the columns the ledger filters them by, so its page and its count
+        # are index-only (migration 0022: 7 ms → 0.6 ms on the city data set)
         sa.Index("ix_hazards_open_deadline", "tenant_id", "deadline", "id",
-                 postgresql_where=sa.text(OPEN_WHERE), sqlite_where=sa.text(OPEN_WHERE)),
+                 postgresql_where=sa.text(OPEN_WHERE), sqlite_where=sa.text(OPEN_WHERE),
+                 postgresql_include=list(OPEN_LEDGER_COLUMNS)),
         sa.CheckConstraint("level IN ('general','major')", name="level"),
         sa.CheckConstraint(
             "status IN ('registered','rectifying','awaiting_acceptance','closed','voided')", name="status"
