@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Iterable
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -155,7 +153,3 @@ def install_change_tracking() -> None:
     listen_once(Session, "after_commit", _forget)
     listen_once(Session, "after_rollback", _forget)
 
-
-def declared_classes(classes: Iterable[type]) -> dict[type, FigureUnits]:
-    """The versioned classes among ``classes`` that declare their units (tests list them)."""
-    return {c: c.__figure_units__ for c in classes if hasattr(c, "__versioned__") and hasattr(c, "__figure_units__")}

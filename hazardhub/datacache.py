@@ -41,7 +41,7 @@ import itertools
 import pickle
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Hashable, Iterable, TypeVar
 
 import sqlalchemy as sa
@@ -96,24 +96,29 @@ def cached(key: tuple, tenant_ids: Iterable[int], compute: Callable[[], T]) -> T
     :param key: everything the computation depends on besides the tenants' data (hashable).
     :param tenant_ids: every tenant whose rows ``compute`` reads.
     """
-    capacity = _capacity()
-    if capacity <= 0 or _session_has_writes():
-        _stats["bypassed"] += 1
+    if _bypassed():
         return compute()
-    full_key = (key, data_version(tenant_ids))
+    return _kept((key, data_version(tenant_ids)), compute)
+
+
+def _bypassed() -> bool:
+    """Nothing is kept with the cache off, or from a session holding uncommitted writes."""
+    if _capacity() <= 0 or _session_has_writes():
+        _stats["bypassed"] += 1
+        return True
+    return False
+
+
+def _kept(full_key, compute: Callable[[], T]) -> T:
+    """The value kept under ``full_key``, or ``compute()`` kept as a detached copy."""
     with _lock:
         if full_key in _entries:
             _entries.move_to_end(full_key)
             _stats["hits"] += 1
             return _entries[full_key]
     value = compute()
-    stored = _detached_copy(value)
-    with _lock:
-        _stats["misses"] += 1
-        _entries[full_key] = stored
-        _entries.move_to_end(full_key)
-        while len(_entries) > capacity:
-            _entries.popitem(last=False)
+    _store(full_key, _detached_copy(value))
+    _stats["misses"] += 1
     return value
 
 
@@ -304,8 +309,7 @@ def unit_pieces_of(key: tuple, tenant_ids: Iterable[int],
     tenant needs (``None``: every unit; a list: those units; a tenant not named needs nothing),
     so a page over six districts recomputes what a write touched in one round of queries."""
     tenant_ids = list(dict.fromkeys(tenant_ids))
-    if _capacity() <= 0 or _session_has_writes():
-        _stats["bypassed"] += 1
+    if _bypassed():
         fresh = compute({tid: None for tid in tenant_ids})
         return {tid: (0, fresh.get(tid, {})) for tid in tenant_ids}
     current = watches(tenant_ids)
@@ -344,14 +348,13 @@ def unit_pieces_of(key: tuple, tenant_ids: Iterable[int],
                         pieces.pop(unit, None)
                     else:
                         pieces[unit] = new
-            k = _PieceSet(epoch=k.epoch, full=k.full, labels=labels, pieces=pieces,
-                          generation=next(_generations) if changed else k.generation, checked=w.seq)
+            k = replace(k, labels=labels, pieces=pieces, checked=w.seq,
+                        generation=next(_generations) if changed else k.generation)
             _stats["recomputed_units"] += len(wanted[tid])
             _stats["hits"] += 1
         else:
             if k.checked != w.seq:
-                k = _PieceSet(epoch=k.epoch, full=k.full, labels=k.labels, pieces=k.pieces,
-                              generation=k.generation, checked=w.seq)
+                k = replace(k, checked=w.seq)
             _stats["hits"] += 1
         _store(("pieces", key, tid), k)
         out[tid] = (k.generation, k.pieces)
@@ -369,18 +372,9 @@ def tenant_part(key: tuple, tenant_id: int, compute: Callable[[], T]) -> tuple[i
 def built_from_pieces(key: tuple, compute: Callable[[], T]) -> T:
     """``compute()`` kept under ``key`` alone: for values built from piece sets, whose key holds
     their generations (a generation names one state of its pieces, in this process, for good)."""
-    if _capacity() <= 0 or _session_has_writes():
-        _stats["bypassed"] += 1
+    if _bypassed():
         return compute()
-    with _lock:
-        if key in _entries:
-            _entries.move_to_end(key)
-            _stats["hits"] += 1
-            return _entries[key]
-    value = compute()
-    _store(key, _detached_copy(value))
-    _stats["misses"] += 1
-    return value
+    return _kept(key, compute)
 
 
 def _store(key, value) -> None:

@@ -124,11 +124,15 @@ class Writes:
                     location=f"随机序列 {self.rng.randrange(1000)} 号楼")
         return f"register at {school.name}"
 
+    def _pick(self, *statuses) -> Hazard | None:
+        """A random hazard of district A in one of ``statuses`` (None: there is none)."""
+        found = self._hazards(*statuses)
+        return self.rng.choice(found) if found else None
+
     def advance(self) -> str:
-        open_ = self._hazards(*OPEN_STATUSES)
-        if not open_:
+        hazard = self._pick(*OPEN_STATUSES)
+        if hazard is None:
             return self.register()
-        hazard = self.rng.choice(open_)
         with tenant_bound(hazard.tenant_id):
             if hazard.status == "registered":
                 hazard_ops.start_rectification(hazard, actor=self.principal, version_id=hazard.version_id)
@@ -141,19 +145,17 @@ class Writes:
         return f"{hazard.number} {hazard.status}"
 
     def void(self) -> str:
-        open_ = self._hazards(*OPEN_STATUSES)
-        if not open_:
+        hazard = self._pick(*OPEN_STATUSES)
+        if hazard is None:
             return self.register()
-        hazard = self.rng.choice(open_)
         with tenant_bound(hazard.tenant_id):
             hazard_ops.void(hazard, actor=self.admin, reason="重复登记", version_id=hazard.version_id)
         return f"void {hazard.number}"
 
     def edit(self) -> str:
-        open_ = self._hazards("registered", "rectifying")
-        if not open_:
+        hazard = self._pick("registered", "rectifying")
+        if hazard is None:
             return self.register()
-        hazard = self.rng.choice(open_)
         with tenant_bound(hazard.tenant_id):
             data = {c: getattr(hazard, c) for c in (
                 "found_on", "found_by_name", "source", "category", "location", "description", "responsible_person",

@@ -79,15 +79,6 @@ class LeaderRef(NamedTuple):
     display_name: str
 
 
-class _InspectionRow(NamedTuple):
-    id: int
-    unit_id: int
-    kind: str
-    status: str
-    recorded_by_id: int
-    amends_id: int | None
-
-
 @dataclass
 class Cell:
     #: the colour: green, amber, red, or none (does not apply, not counted)
